@@ -1,0 +1,36 @@
+/**
+ * One registry of coded errors. Codes are stable strings (`LW_ERR_*`), never reused, and each is
+ * documented in docs/errors.md (test/errors.test.ts checks both directions).
+ *
+ * @example
+ * throw new LinewatchError('LW_ERR_BUNDLE_SHA256', `model.onnx in ${dir}: sha256 ${got} ≠ manifest ${want}`);
+ */
+export const ERROR_CODES = {
+  LW_ERR_CONFIG_INVALID: 'configuration does not match the schema',
+  LW_ERR_CONFIG_READ: 'configuration file cannot be read or parsed',
+  LW_ERR_BUNDLE_MISSING_FILE: 'a model bundle file is missing',
+  LW_ERR_BUNDLE_MANIFEST: 'model.json does not match the manifest schema',
+  LW_ERR_BUNDLE_SHA256: 'the ONNX file does not match the manifest sha256',
+  LW_ERR_BUNDLE_IO_MISMATCH: "the ONNX graph's inputs or outputs do not match the manifest",
+  LW_ERR_SESSION_CREATE: 'the ONNX Runtime session could not be created',
+  LW_ERR_SESSION_RUN: 'inference failed',
+  LW_ERR_FRAME_DECODE: 'a frame could not be decoded',
+  LW_ERR_FRAME_INVALID: 'a frame has an impossible shape or format',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class LinewatchError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'LinewatchError';
+    this.code = code;
+  }
+}
+
+/** Message of anything thrown, for reasons and logs. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

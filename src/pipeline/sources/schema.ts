@@ -1,0 +1,29 @@
+import { z } from 'zod';
+
+/**
+ * Source configuration: one member per source kind, discriminated by `type`. Each source module
+ * owns its member; this file only assembles the union. The GStreamer work adds its members here.
+ */
+export const folderSourceSchema = z.object({
+  type: z.literal('folder'),
+  /** Folder of images, read in sorted order; file name (without extension) becomes partId. */
+  path: z.string().min(1),
+  loop: z.boolean().default(false),
+  /** Frames per second; 0 = as fast as the pipeline takes them, never dropping (lossless). */
+  fps: z.number().nonnegative().default(0),
+});
+
+export const syntheticSourceSchema = z.object({
+  type: z.literal('synthetic'),
+  width: z.number().int().positive().default(256),
+  height: z.number().int().positive().default(256),
+  /** Fraction of parts that carry an injected defect. */
+  defectRate: z.number().min(0).max(1).default(0.2),
+  seed: z.number().int().default(1),
+  fps: z.number().nonnegative().default(0),
+  /** Stop after this many frames; absent = endless. */
+  count: z.number().int().positive().optional(),
+});
+
+export const sourceConfigSchema = z.discriminatedUnion('type', [folderSourceSchema, syntheticSourceSchema]);
+export type SourceConfig = z.output<typeof sourceConfigSchema>;

@@ -16,6 +16,10 @@ export const ERROR_CODES = {
   LW_ERR_SESSION_RUN: 'inference failed',
   LW_ERR_FRAME_DECODE: 'a frame could not be decoded',
   LW_ERR_FRAME_INVALID: 'a frame has an impossible shape or format',
+  LW_ERR_MQTT_CREDENTIALS: 'an MQTT password, certificate or key named by the configuration cannot be read',
+  LW_ERR_MQTT_EMBEDDED_BROKER: 'the embedded demo broker could not start',
+  LW_ERR_CONFIG_PERSIST: 'an accepted configuration could not be written to the state directory',
+  LW_ERR_CONFIG_REMOTE_REFUSED: 'a remote configuration update was refused',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -16,10 +16,16 @@ export const ERROR_CODES = {
   LW_ERR_SESSION_RUN: 'inference failed',
   LW_ERR_FRAME_DECODE: 'a frame could not be decoded',
   LW_ERR_FRAME_INVALID: 'a frame has an impossible shape or format',
+  LW_ERR_EVAL_INPUT: 'evaluation input (scores, labels, maps or masks) is invalid',
+  LW_ERR_DATASET_LAYOUT: 'an evaluation data folder does not follow the MVTec AD layout',
+  LW_ERR_CALIBRATION_TARGET: 'a calibration target cannot be met or is out of range',
+  LW_ERR_MANIFEST_WRITE: 'model.json could not be rewritten',
   LW_ERR_MQTT_CREDENTIALS: 'an MQTT password, certificate or key named by the configuration cannot be read',
   LW_ERR_MQTT_EMBEDDED_BROKER: 'the embedded demo broker could not start',
   LW_ERR_CONFIG_PERSIST: 'an accepted configuration could not be written to the state directory',
   LW_ERR_CONFIG_REMOTE_REFUSED: 'a remote configuration update was refused',
+  LW_ERR_SOURCE_OPEN: 'a frame source cannot be opened (missing folder, no images, bad settings)',
+  LW_ERR_CONFIG_APPLY: 'a configuration change could not be applied; the running one stays',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,0 +1,88 @@
+import { z } from 'zod';
+
+/**
+ * The configuration sections owned by the runtime core (model, cameras, decision rules, pipeline,
+ * sinks). Sections owned by other modules (sources, mqtt, execution providers) are imported by
+ * schema.ts; this file only holds ours so that schema.ts stays an assembly.
+ */
+
+/** An axis-aligned rectangle in camera pixels (x, y = top-left corner). */
+export const rectSchema = z.strictObject({
+  x: z.number().int().nonnegative(),
+  y: z.number().int().nonnegative(),
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+});
+export type RectConfig = z.output<typeof rectSchema>;
+
+/** A threshold either on the bundle's calibrated scale (0.5 = calibrated boundary) or on raw model values. */
+const thresholdSchema = z.strictObject({
+  value: z.number().default(0.5),
+  scale: z.enum(['normalized', 'raw']).default('normalized'),
+});
+export type ThresholdConfig = z.output<typeof thresholdSchema>;
+
+/**
+ * Decision rules. `rejectOn` says which evidence rejects a part:
+ * - `score`: the image score reaches `image` (defects are still reported);
+ * - `defect`: a defect region (map ≥ `pixel`, area ≥ `minDefectAreaPx`, inside `include` if given,
+ *   not inside any `exclude`) exists;
+ * - `score-or-defect`, `score-and-defect`: both rules combined.
+ */
+export const decideConfigSchema = z
+  .object({
+    rejectOn: z.enum(['score', 'defect', 'score-or-defect', 'score-and-defect']).default('score'),
+    image: thresholdSchema.prefault({}),
+    pixel: thresholdSchema.prefault({}),
+    /** Smallest region (camera pixels) that counts as a defect. Default 0: every region counts. */
+    minDefectAreaPx: z.number().nonnegative().default(0),
+    /** A region counts only if its centre lies in one of these rectangles (empty = whole image). */
+    include: z.array(rectSchema).default([]),
+    /** A region whose centre lies in one of these rectangles never counts. */
+    exclude: z.array(rectSchema).default([]),
+    /** What `error` and `dropped` frames become for the line. Default reject: nothing passes uninspected. */
+    failSafe: z.enum(['reject', 'pass']).default('reject'),
+  })
+  .prefault({});
+export type DecideConfig = z.output<typeof decideConfigSchema>;
+
+/** Batching and the bounded queue in front of inference. */
+export const inferenceQueueSchema = z
+  .object({
+    /** Frames per model call at most. Default 1. */
+    batchSize: z.number().int().positive().default(1),
+    /** How long a partial batch waits for more frames. Default 2 ms. */
+    batchWaitMs: z.number().nonnegative().default(2),
+    /**
+     * Frames allowed to wait (decoded or not) in front of inference; more are dropped and judged by
+     * failSafe. Default 8.
+     */
+    maxQueuedFrames: z.number().int().positive().default(8),
+  })
+  .prefault({});
+export type InferenceQueueConfig = z.output<typeof inferenceQueueSchema>;
+
+export const consoleSinkSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** One JSON verdict per line instead of a human line. */
+    json: z.boolean().default(false),
+  })
+  .prefault({});
+
+export const ngImagesSinkSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    /** Folder for NG image + heatmap overlay JPEGs. */
+    dir: z.string().min(1).default('var/ng-images'),
+    /** Ring size: the oldest pairs are deleted beyond this many rejected frames. Default 200. */
+    maxFrames: z.number().int().positive().default(200),
+    /** JPEG quality 1–100. Default 85. */
+    quality: z.number().int().min(1).max(100).default(85),
+  })
+  .prefault({});
+
+export const sinksSchema = z
+  .object({ console: consoleSinkSchema, ngImages: ngImagesSinkSchema })
+  .prefault({});
+export type SinksConfig = z.output<typeof sinksSchema>;

@@ -1,0 +1,265 @@
+"""Datasets in MVTec layout: discovery, validation, loading, few-shot augmentation.
+
+A dataset root is either one category (it holds ``train/good``) or a folder of categories (each
+sub-folder holds ``train/good``); ``--data A,B`` joins several roots into one multi-class set.
+Validation happens before any training starts and names the offending file: a factory engineer
+pointing at the wrong folder should learn it in a second, not after an hour of training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+MASK_SUFFIX = "_mask"
+
+
+class DatasetError(ValueError):
+    """A dataset folder or file that cannot be used; the message names it and says why."""
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """How an image becomes the model input, as the runtime does it (manifest ``geometry``).
+
+    The authors resize to 448 and centre-crop 392 (ratio 0.875); the demo uses 256 → 224.
+    """
+
+    resize_px: int = 448
+    crop_px: int = 392
+
+    def __post_init__(self) -> None:
+        if self.crop_px > self.resize_px or self.crop_px <= 0:
+            raise DatasetError(f"geometry: crop {self.crop_px} px must be in (0, resize {self.resize_px} px]")
+
+
+@dataclass(frozen=True)
+class TestItem:
+    image: Path
+    defect: str
+    """'good' or the defect folder name."""
+    mask: Path | None
+    """Ground-truth mask; None for good images."""
+
+    @property
+    def label(self) -> int:
+        return 0 if self.defect == "good" else 1
+
+
+@dataclass
+class Category:
+    name: str
+    root: Path
+    train: list[Path] = field(default_factory=list)
+    test: list[TestItem] = field(default_factory=list)
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _category(root: Path, name: str, need_test: bool) -> Category:
+    train_dir = root / "train" / "good"
+    if not train_dir.is_dir():
+        raise DatasetError(f"dataset {root}: no train/good folder (expected MVTec layout)")
+    category = Category(name=name, root=root, train=_images_in(train_dir))
+    if not category.train:
+        raise DatasetError(f"dataset {train_dir}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    test_dir = root / "test"
+    gt_dir = root / "ground_truth"
+    if test_dir.is_dir():
+        for defect_dir in sorted(p for p in test_dir.iterdir() if p.is_dir()):
+            defect = defect_dir.name
+            for image in _images_in(defect_dir):
+                mask = None
+                if defect != "good":
+                    mask = _find_mask(gt_dir / defect, image.stem)
+                    if mask is None:
+                        raise DatasetError(f"dataset: test image {image} has no mask in {gt_dir / defect}")
+                category.test.append(TestItem(image=image, defect=defect, mask=mask))
+        _check_orphan_masks(gt_dir, test_dir)
+    if need_test and not category.test:
+        raise DatasetError(f"dataset {root}: no test images under {test_dir}")
+    if need_test and not any(item.label for item in category.test):
+        raise DatasetError(f"dataset {test_dir}: no defective test images, the metrics need some")
+    return category
+
+
+def _find_mask(folder: Path, stem: str) -> Path | None:
+    for suffix in IMAGE_SUFFIXES:
+        candidate = folder / f"{stem}{MASK_SUFFIX}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _check_orphan_masks(gt_dir: Path, test_dir: Path) -> None:
+    """A mask with no image usually means a renamed or deleted file: refuse rather than guess."""
+    if not gt_dir.is_dir():
+        return
+    for defect_dir in sorted(p for p in gt_dir.iterdir() if p.is_dir()):
+        for mask in _images_in(defect_dir):
+            if not mask.stem.endswith(MASK_SUFFIX):
+                raise DatasetError(f"dataset: mask {mask} is not named <image>{MASK_SUFFIX}.png")
+            stem = mask.stem[: -len(MASK_SUFFIX)]
+            if not any((test_dir / defect_dir.name / f"{stem}{s}").is_file() for s in IMAGE_SUFFIXES):
+                raise DatasetError(f"dataset: mask {mask} has no image in {test_dir / defect_dir.name}")
+
+
+def discover(roots: str | Path | Sequence[str | Path], need_test: bool = False) -> list[Category]:
+    """Categories under one or several roots (``"A,B"`` or a list); validates the layout."""
+    if isinstance(roots, (str, Path)):
+        roots = [r for r in str(roots).split(",") if r]
+    if not roots:
+        raise DatasetError("dataset: no folder given")
+    categories: list[Category] = []
+    for raw in roots:
+        root = Path(raw)
+        if not root.is_dir():
+            raise DatasetError(f"dataset {root}: folder does not exist")
+        if (root / "train").is_dir():
+            categories.append(_category(root, root.name, need_test))
+            continue
+        subs = sorted(p for p in root.iterdir() if p.is_dir() and (p / "train").is_dir())
+        if not subs:
+            raise DatasetError(f"dataset {root}: neither a category (train/good) nor a folder of categories")
+        categories.extend(_category(p, p.name, need_test) for p in subs)
+    names = [c.name for c in categories]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise DatasetError(f"dataset: category names appear twice: {', '.join(duplicates)}")
+    return categories
+
+
+def check_uniform(paths: Sequence[Path]) -> tuple[tuple[int, int], str]:
+    """All images share one size and mode; returns them. Names the first file that differs."""
+    if not paths:
+        raise DatasetError("dataset: no images to check")
+    first_size: tuple[int, int] | None = None
+    first_mode = ""
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                size, mode = image.size, image.mode
+        except OSError as err:
+            raise DatasetError(f"dataset: cannot read image {path}: {err}") from err
+        if first_size is None:
+            first_size, first_mode = size, mode
+            continue
+        if size != first_size:
+            raise DatasetError(f"dataset: image {path} is {size[0]}x{size[1]}, others are {first_size[0]}x{first_size[1]}")
+        if mode != first_mode:
+            raise DatasetError(f"dataset: image {path} has mode {mode}, others have {first_mode}")
+    assert first_size is not None
+    return first_size, first_mode
+
+
+def _to_model_geometry(image: Image.Image, geometry: Geometry, resample: Image.Resampling) -> Image.Image:
+    resized = image.resize((geometry.resize_px, geometry.resize_px), resample=resample)
+    offset = (geometry.resize_px - geometry.crop_px) // 2
+    return resized.crop((offset, offset, offset + geometry.crop_px, offset + geometry.crop_px))
+
+
+def load_image(path: Path, geometry: Geometry) -> np.ndarray:
+    """RGB uint8 [crop, crop, 3]: PIL bilinear resize (antialiased when shrinking), centre crop."""
+    try:
+        with Image.open(path) as image:
+            rgb = image.convert("RGB")
+    except OSError as err:
+        raise DatasetError(f"dataset: cannot read image {path}: {err}") from err
+    return np.asarray(_to_model_geometry(rgb, geometry, Image.Resampling.BILINEAR), dtype=np.uint8)
+
+
+def load_mask(path: Path | None, geometry: Geometry, out_px: int) -> np.ndarray:
+    """Boolean mask [out_px, out_px] in crop coordinates: same resize/crop, nearest, then > 0.5."""
+    if path is None:
+        return np.zeros((out_px, out_px), dtype=bool)
+    try:
+        with Image.open(path) as image:
+            grey = image.convert("L")
+    except OSError as err:
+        raise DatasetError(f"dataset: cannot read mask {path}: {err}") from err
+    cropped = _to_model_geometry(grey, geometry, Image.Resampling.NEAREST)
+    return np.asarray(cropped.resize((out_px, out_px), Image.Resampling.NEAREST)) > 127
+
+
+def load_images(paths: Sequence[Path], geometry: Geometry) -> np.ndarray:
+    """A uint8 NHWC stack of the images (what the exported graph takes)."""
+    check_uniform(paths)
+    out = np.empty((len(paths), geometry.crop_px, geometry.crop_px, 3), dtype=np.uint8)
+    for i, path in enumerate(paths):
+        out[i] = load_image(path, geometry)
+    return out
+
+
+# ---- few-shot: each support image becomes the same 22 fixed views.
+
+
+def _shift(image: np.ndarray, dx_frac: float, dy_frac: float) -> np.ndarray:
+    """Translate with edge replication (a part moved on the belt, not wrapped around)."""
+    h, w = image.shape[:2]
+    dx, dy = int(round(dx_frac * w)), int(round(dy_frac * h))
+    padded = np.pad(image, ((abs(dy), abs(dy)), (abs(dx), abs(dx)), (0, 0)), mode="edge")
+    y0, x0 = abs(dy) - dy, abs(dx) - dx
+    return padded[y0 : y0 + h, x0 : x0 + w]
+
+
+def _rotate(image: np.ndarray, degrees: float) -> np.ndarray:
+    return np.asarray(Image.fromarray(image).rotate(degrees, resample=Image.Resampling.BILINEAR))
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    return np.asarray(ImageOps.grayscale(Image.fromarray(image)).convert("RGB"))
+
+
+FEW_SHOT_VIEWS: tuple[str, ...] = (
+    "identity", "rot90", "rot180", "rot270", "rot+10", "rot-10", "rot+20", "rot-20",
+    "shift+x5", "shift-x5", "shift+y5", "shift-y5", "shift+x10", "shift-x10", "shift+y10", "shift-y10",
+    "hflip", "vflip", "transpose", "grey", "grey-hflip", "grey-vflip",
+)
+
+
+def few_shot_view(image: np.ndarray, view: str) -> np.ndarray:
+    """One of the 22 fixed views (rotations, shifts, flips, greyscale) of an HxWx3 uint8 image."""
+    if view == "identity":
+        return image
+    if view.startswith("rot") and view[3:].isdigit():
+        return np.ascontiguousarray(np.rot90(image, k=int(view[3:]) // 90))
+    if view.startswith("rot"):
+        return _rotate(image, float(view[3:]))
+    if view.startswith("shift"):
+        axis, amount = view[6], float(view[5] + view[7:]) / 100
+        return _shift(image, amount if axis == "x" else 0.0, amount if axis == "y" else 0.0)
+    if view == "hflip":
+        return np.ascontiguousarray(image[:, ::-1])
+    if view == "vflip":
+        return np.ascontiguousarray(image[::-1])
+    if view == "transpose":
+        return np.ascontiguousarray(image.transpose(1, 0, 2))
+    if view == "grey":
+        return _grey(image)
+    if view.startswith("grey-"):
+        return _grey(few_shot_view(image, view[5:]))
+    raise ValueError(f"few-shot: unknown view {view!r}")
+
+
+def few_shot_expand(images: np.ndarray) -> np.ndarray:
+    """[k,H,W,3] support images → [22k,H,W,3], every image in all 22 views (fixed, not random)."""
+    out = np.empty((images.shape[0] * len(FEW_SHOT_VIEWS), *images.shape[1:]), dtype=images.dtype)
+    for i, image in enumerate(images):
+        for j, view in enumerate(FEW_SHOT_VIEWS):
+            out[i * len(FEW_SHOT_VIEWS) + j] = few_shot_view(image, view)
+    return out
+
+
+def pick_shots(paths: Sequence[Path], shots: int, seed: int) -> list[Path]:
+    """k support images chosen by seed (the same seed, the same shots)."""
+    if shots <= 0 or shots > len(paths):
+        raise DatasetError(f"few-shot: --shots {shots} but the training folder has {len(paths)} images")
+    order = np.random.default_rng(seed).permutation(len(paths))[:shots]
+    return [paths[i] for i in sorted(order)]

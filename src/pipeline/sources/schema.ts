@@ -23,7 +23,11 @@ export const syntheticSourceSchema = z.object({
   fps: z.number().nonnegative().default(0),
   /** Stop after this many frames; absent = endless. */
   count: z.number().int().positive().optional(),
+  /** Pixel format of the generated frames. */
+  format: z.enum(['RGB', 'GRAY8']).default('RGB'),
 });
 
 export const sourceConfigSchema = z.discriminatedUnion('type', [folderSourceSchema, syntheticSourceSchema]);
 export type SourceConfig = z.output<typeof sourceConfigSchema>;
+export type FolderSourceConfig = z.output<typeof folderSourceSchema>;
+export type SyntheticSourceConfig = z.output<typeof syntheticSourceSchema>;

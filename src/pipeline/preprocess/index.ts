@@ -1,0 +1,244 @@
+import sharp from 'sharp';
+import { LinewatchError, errorMessage } from '../../errors.js';
+import type { Manifest } from '../../models/manifest.js';
+import { bytesPerPixel, type Frame, type RawImage } from '../frame.js';
+import { computeGeometry, type FrameGeometry, type Rect } from '../geometry.js';
+
+/**
+ * Camera image → model input, exactly as the bundle's manifest says: decode (sharp), optional ROI
+ * crop, resize (PIL-like antialiased bilinear when shrinking), centre crop, colour order, value
+ * range and mean/std, into uint8 or float32, NHWC or NCHW. The FrameGeometry it returns lets
+ * post-processing put defects back in camera pixels.
+ */
+
+export type InputTensor = Uint8Array | Float32Array;
+
+/** The pixels of one frame at model size, before they are written into a tensor. */
+export interface PreparedPixels {
+  /** crop.height × crop.width × channels, interleaved, in `order`. */
+  readonly pixels: Buffer;
+  readonly channels: 1 | 3;
+  /** Channel order of `pixels` (BGR camera buffers are swapped while writing the tensor, not copied). */
+  readonly order: 'RGB' | 'BGR' | 'GRAY';
+  readonly geometry: FrameGeometry;
+}
+
+/** Elements of one image in the model input. */
+export function imageElements(manifest: Manifest): number {
+  const i = manifest.input;
+  return i.height * i.width * i.channels;
+}
+
+/** A zeroed batch tensor for `n` images in the manifest's dtype. */
+export function allocateBatch(manifest: Manifest, n: number): InputTensor {
+  const len = imageElements(manifest) * n;
+  switch (manifest.input.dtype) {
+    case 'uint8':
+      return new Uint8Array(len);
+    case 'float32':
+      return new Float32Array(len);
+    case 'float16':
+      throw new LinewatchError('LW_ERR_BUNDLE_MANIFEST', 'input dtype float16 is not supported by the runtime preprocess (use uint8 or float32)');
+  }
+}
+
+type SharpPipeline = ReturnType<typeof sharp>;
+
+function kernelOf(method: Manifest['geometry']['resize']['method']): 'linear' | 'cubic' | 'nearest' {
+  switch (method) {
+    case 'bilinear':
+      return 'linear';
+    case 'bicubic':
+      return 'cubic';
+    case 'nearest':
+      return 'nearest';
+  }
+}
+
+/** Raw buffers with padding at the end of each row are repacked (sharp wants tight rows). */
+function tightRows(img: RawImage, bpp: number): Buffer {
+  const row = img.width * bpp;
+  const stride = img.strideBytes ?? row;
+  if (stride < row) {
+    throw new LinewatchError('LW_ERR_FRAME_INVALID', `raw ${img.format} frame: stride ${stride} < row ${row} bytes`);
+  }
+  const need = stride * (img.height - 1) + row;
+  if (img.data.length < need) {
+    throw new LinewatchError(
+      'LW_ERR_FRAME_INVALID',
+      `raw ${img.format} ${img.width}x${img.height} frame: ${img.data.length} bytes, needs ${need}`,
+    );
+  }
+  if (stride === row) return img.data.length === row * img.height ? img.data : img.data.subarray(0, row * img.height);
+  const out = Buffer.allocUnsafe(row * img.height);
+  for (let y = 0; y < img.height; y++) img.data.copy(out, y * row, y * stride, y * stride + row);
+  return out;
+}
+
+/**
+ * Decodes, crops and resizes one frame to the model's input size.
+ *
+ * @throws LinewatchError LW_ERR_FRAME_DECODE (corrupt or empty image), LW_ERR_FRAME_INVALID (bad
+ *   raw buffer, Bayer data, ROI outside the image)
+ */
+export async function preparePixels(frame: Frame, manifest: Manifest, roi?: Rect): Promise<PreparedPixels> {
+  const image = frame.image;
+  const input = manifest.input;
+  let pipeline: SharpPipeline;
+  let width: number;
+  let height: number;
+  let swapped = false;
+  const what = image.kind === 'encoded' ? (image.origin ?? `frame ${frame.seq} of ${frame.cameraId}`) : `frame ${frame.seq} of ${frame.cameraId}`;
+  try {
+    if (image.kind === 'raw') {
+      const bpp = bytesPerPixel(image.format);
+      if (image.format.startsWith('Bayer')) {
+        throw new LinewatchError('LW_ERR_FRAME_INVALID', `${what}: ${image.format} must be demosaiced by the source before preprocessing`);
+      }
+      if (!(image.width > 0 && image.height > 0)) {
+        throw new LinewatchError('LW_ERR_FRAME_INVALID', `${what}: impossible size ${image.width}x${image.height}`);
+      }
+      swapped = image.format === 'BGR' || image.format === 'BGRA';
+      pipeline = sharp(tightRows(image, bpp), {
+        raw: { width: image.width, height: image.height, channels: bpp as 1 | 3 | 4 },
+      });
+      width = image.width;
+      height = image.height;
+    } else {
+      if (image.data.length === 0) throw new LinewatchError('LW_ERR_FRAME_DECODE', `${what}: empty or unreadable file`);
+      pipeline = sharp(image.data, { failOn: 'error' });
+      const meta = await pipeline.metadata();
+      if (meta.width === undefined || meta.height === undefined) {
+        throw new LinewatchError('LW_ERR_FRAME_DECODE', `${what}: not an image sharp can decode`);
+      }
+      // EXIF orientation is ignored on purpose: a camera image's pixels are what the model saw in training.
+      width = meta.width;
+      height = meta.height;
+    }
+    let geometry: FrameGeometry;
+    try {
+      geometry = computeGeometry(
+        { width, height },
+        manifest.geometry.resize,
+        manifest.geometry.crop,
+        roi,
+      );
+    } catch (err) {
+      throw new LinewatchError('LW_ERR_FRAME_INVALID', `${what}: ${errorMessage(err)}`, { cause: err });
+    }
+    const r = geometry.roi;
+    if (r.x !== 0 || r.y !== 0 || r.width !== width || r.height !== height) {
+      pipeline = pipeline.extract({ left: r.x, top: r.y, width: r.width, height: r.height });
+    }
+    const rs = manifest.geometry.resize;
+    pipeline = pipeline.resize(rs.width, rs.height, { fit: 'fill', kernel: kernelOf(rs.method), fastShrinkOnLoad: false });
+    const c = geometry.crop;
+    if (c.x !== 0 || c.y !== 0 || c.width !== rs.width || c.height !== rs.height) {
+      pipeline = pipeline.extract({ left: c.x, top: c.y, width: c.width, height: c.height });
+    }
+    pipeline = input.channels === 1 ? pipeline.toColourspace('b-w') : pipeline.toColourspace('srgb');
+    const { data, info } = await pipeline.removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    if (info.width !== c.width || info.height !== c.height || info.channels !== input.channels) {
+      throw new LinewatchError(
+        'LW_ERR_FRAME_INVALID',
+        `${what}: preprocess produced ${info.width}x${info.height}x${info.channels}, expected ${c.width}x${c.height}x${input.channels}`,
+      );
+    }
+    return {
+      pixels: data,
+      channels: input.channels,
+      order: input.channels === 1 ? 'GRAY' : swapped ? 'BGR' : 'RGB',
+      geometry,
+    };
+  } catch (err) {
+    if (err instanceof LinewatchError) throw err;
+    throw new LinewatchError('LW_ERR_FRAME_DECODE', `${what}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+/**
+ * Writes prepared pixels as image `index` of a batch tensor, applying colour order, value range
+ * and mean/std per the manifest.
+ */
+export function writeTensor(p: PreparedPixels, manifest: Manifest, target: InputTensor, index: number): void {
+  const input = manifest.input;
+  const h = input.height;
+  const w = input.width;
+  const ch = input.channels;
+  const plane = h * w;
+  const base = index * plane * ch;
+  const src = p.pixels;
+  // Source channel feeding target channel k: swap R and B when the orders differ.
+  const wantBgr = input.colorOrder === 'BGR';
+  const haveBgr = p.order === 'BGR';
+  const swap = ch === 3 && wantBgr !== haveBgr;
+  const c0 = swap ? 2 : 0;
+  const c2 = swap ? 0 : 2;
+  const nchw = input.layout === 'NCHW';
+  if (target instanceof Uint8Array) {
+    if (!nchw && !swap) {
+      target.set(src.subarray(0, plane * ch), base);
+      return;
+    }
+    for (let i = 0; i < plane; i++) {
+      const s = i * ch;
+      if (ch === 1) target[base + i] = src[s]!;
+      else if (nchw) {
+        target[base + i] = src[s + c0]!;
+        target[base + plane + i] = src[s + 1]!;
+        target[base + 2 * plane + i] = src[s + c2]!;
+      } else {
+        target[base + s] = src[s + c0]!;
+        target[base + s + 1] = src[s + 1]!;
+        target[base + s + 2] = src[s + c2]!;
+      }
+    }
+    return;
+  }
+  const lo = input.valueRange[0];
+  const hi = input.valueRange[1];
+  const scale = (hi - lo) / 255;
+  const norm = input.normalize;
+  // Fold value range and mean/std into one multiply-add per channel: v·a + b.
+  const a = new Float64Array(3);
+  const b = new Float64Array(3);
+  for (let k = 0; k < 3; k++) {
+    const mean = norm === null ? 0 : norm.mean[k]!;
+    const std = norm === null ? 1 : norm.std[k]!;
+    a[k] = scale / std;
+    b[k] = (lo - mean) / std;
+  }
+  const a0 = a[0]!, a1 = a[1]!, a2 = a[2]!, b0 = b[0]!, b1 = b[1]!, b2 = b[2]!;
+  for (let i = 0; i < plane; i++) {
+    const s = i * ch;
+    if (ch === 1) {
+      target[base + i] = src[s]! * a0 + b0;
+    } else if (nchw) {
+      target[base + i] = src[s + c0]! * a0 + b0;
+      target[base + plane + i] = src[s + 1]! * a1 + b1;
+      target[base + 2 * plane + i] = src[s + c2]! * a2 + b2;
+    } else {
+      target[base + s] = src[s + c0]! * a0 + b0;
+      target[base + s + 1] = src[s + 1]! * a1 + b1;
+      target[base + s + 2] = src[s + c2]! * a2 + b2;
+    }
+  }
+}
+
+/**
+ * One frame → its own input tensor (batch of 1) and geometry. The pipeline uses preparePixels +
+ * writeTensor to fill a whole batch; this is the simple form for tools and tests.
+ *
+ * @example
+ * const { tensor, geometry } = await prepare(frame, bundle.manifest);
+ */
+export async function prepare(
+  frame: Frame,
+  manifest: Manifest,
+  roi?: Rect,
+): Promise<{ tensor: InputTensor; geometry: FrameGeometry }> {
+  const p = await preparePixels(frame, manifest, roi);
+  const tensor = allocateBatch(manifest, 1);
+  writeTensor(p, manifest, tensor, 0);
+  return { tensor, geometry: p.geometry };
+}

@@ -1,0 +1,6 @@
+"""linewatch trainer: INP-Former in PyTorch, exported as model bundles the runtime runs.
+
+Commands: ``python3 -m trainer {synth,train,eval,export,import-official,fixtures} --help``.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,85 @@
+/**
+ * A model bundle on disk: model.json + the ONNX file it names. loadBundle refuses anything the
+ * runtime should not start on, naming the file and what is wrong.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { LinewatchError, errorMessage } from '../errors.js';
+import { manifestSchema, type Manifest } from './manifest.js';
+
+export interface Bundle {
+  /** Absolute path of the bundle folder. */
+  readonly dir: string;
+  readonly manifest: Manifest;
+  /** Absolute path of the verified ONNX file. */
+  readonly onnxPath: string;
+}
+
+export const MANIFEST_FILE = 'model.json';
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** sha256 of a file, hex, streamed (ONNX files can be hundreds of MB). */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Parses and validates model.json text; errors list every bad field by its path. */
+export function parseManifest(text: string, origin: string): Manifest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new LinewatchError('LW_ERR_BUNDLE_MANIFEST', `${origin}: not valid JSON (${errorMessage(err)})`, { cause: err });
+  }
+  const parsed = manifestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.length > 0 ? i.path.join('.') : '(root)'}: ${i.message}`);
+    throw new LinewatchError('LW_ERR_BUNDLE_MANIFEST', `${origin} does not match the manifest schema:\n${lines.join('\n')}`, {
+      cause: parsed.error,
+    });
+  }
+  return parsed.data;
+}
+
+/**
+ * Loads and verifies a bundle: both files present, the manifest valid, the ONNX file's sha256 as
+ * the manifest says. Graph inputs/outputs are checked later, when a session exists
+ * (InferenceEngine.create).
+ *
+ * @example
+ * const bundle = await loadBundle('models/demo');
+ */
+export async function loadBundle(dir: string): Promise<Bundle> {
+  const abs = resolve(dir);
+  const manifestPath = join(abs, MANIFEST_FILE);
+  if (!(await isFile(manifestPath))) {
+    throw new LinewatchError('LW_ERR_BUNDLE_MISSING_FILE', `model bundle ${abs}: ${MANIFEST_FILE} is missing`);
+  }
+  const manifest = parseManifest(await readFile(manifestPath, 'utf8'), manifestPath);
+  if (manifest.file.includes('/') || manifest.file.includes('\\') || manifest.file === '..') {
+    throw new LinewatchError('LW_ERR_BUNDLE_MANIFEST', `${manifestPath}: file "${manifest.file}" must be a file name inside the bundle folder`);
+  }
+  const onnxPath = join(abs, manifest.file);
+  if (!(await isFile(onnxPath))) {
+    throw new LinewatchError('LW_ERR_BUNDLE_MISSING_FILE', `model bundle ${abs}: ${manifest.file} (named by ${MANIFEST_FILE}) is missing`);
+  }
+  const got = await sha256File(onnxPath);
+  if (got !== manifest.sha256) {
+    throw new LinewatchError(
+      'LW_ERR_BUNDLE_SHA256',
+      `${onnxPath}: sha256 is ${got}, ${MANIFEST_FILE} says ${manifest.sha256} (the file was changed or belongs to another bundle)`,
+    );
+  }
+  return { dir: abs, manifest, onnxPath };
+}

@@ -1,0 +1,126 @@
+/**
+ * One ONNX Runtime session in a worker thread: session.run blocks its thread for the whole
+ * inference, so it must never run on the main loop (MQTT keep-alive, acquisition).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import ort from 'onnxruntime-node';
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import { LinewatchError, errorMessage, type ErrorCode } from '../errors.js';
+import type { FromWorker, ToWorker, WireError, WorkerSetup } from './engine-protocol.js';
+import { assertGraphMatches, type GraphValue } from './io-check.js';
+import { createSessionWithFallback } from './providers.js';
+
+const setup = workerData as WorkerSetup;
+const port = parentPort;
+if (port === null) throw new Error('engine-worker.js must run in a worker thread');
+
+const m = setup.manifest;
+const inp = m.input;
+const fixedBatch = inp.batch === 'dynamic' ? null : inp.batch;
+const perImageDims = inp.layout === 'NHWC' ? [inp.height, inp.width, inp.channels] : [inp.channels, inp.height, inp.width];
+const perImage = inp.height * inp.width * inp.channels;
+const mapName = m.outputs.anomalyMap.name;
+const scoreName = m.outputs.score.name;
+const mapPlane = m.outputs.anomalyMap.height * m.outputs.anomalyMap.width;
+const fetches = scoreName === null ? [mapName] : [mapName, scoreName];
+
+function wire(err: unknown, fallback: ErrorCode): WireError {
+  return err instanceof LinewatchError ? { code: err.code, message: err.message } : { code: fallback, message: errorMessage(err) };
+}
+
+function metadata(list: readonly InferenceSession.ValueMetadata[]): GraphValue[] {
+  return list.map((v) => (v.isTensor ? { name: v.name, type: v.type, shape: [...v.shape] } : { name: v.name, type: null, shape: [] }));
+}
+
+/** Fixed-batch graphs get a zero-padded batch when fewer images come (the end of a stream). */
+function batchData(n: number, data: Uint8Array | Float32Array): Uint8Array | Float32Array {
+  if (fixedBatch === null || n === fixedBatch) return data;
+  const padded = data instanceof Uint8Array ? new Uint8Array(fixedBatch * perImage) : new Float32Array(fixedBatch * perImage);
+  padded.set(data as never);
+  return padded;
+}
+
+function tensor(n: number, data: Uint8Array | Float32Array): Tensor {
+  const b = fixedBatch ?? n;
+  return new ort.Tensor(inp.dtype === 'uint8' ? 'uint8' : 'float32', batchData(n, data), [b, ...perImageDims]);
+}
+
+async function infer(session: InferenceSession, n: number, data: Uint8Array | Float32Array, prompt: Uint8Array | Float32Array | null) {
+  const feeds: Record<string, Tensor> = { [inp.name]: tensor(n, data) };
+  if (m.prompt !== null) {
+    if (prompt === null) throw new LinewatchError('LW_ERR_SESSION_RUN', `the model needs prompt input "${m.prompt.name}" and none was given`);
+    feeds[m.prompt.name] = tensor(n, prompt);
+  }
+  const t0 = performance.now();
+  const out = await session.run(feeds, fetches);
+  const inferMs = performance.now() - t0;
+  const mapT = out[mapName];
+  if (mapT === undefined) throw new LinewatchError('LW_ERR_SESSION_RUN', `the model returned no "${mapName}"`);
+  // A fresh copy of just the n real images: its buffer is ours to transfer to the main thread.
+  const map = new Float32Array(n * mapPlane);
+  map.set((mapT.data as Float32Array).subarray(0, n * mapPlane));
+  let score: Float32Array | null = null;
+  if (scoreName !== null) {
+    const s = out[scoreName];
+    if (s === undefined) throw new LinewatchError('LW_ERR_SESSION_RUN', `the model returned no "${scoreName}"`);
+    score = new Float32Array(n);
+    score.set((s.data as Float32Array).subarray(0, n));
+  }
+  return { map, score, inferMs };
+}
+
+async function start(): Promise<InferenceSession | null> {
+  try {
+    const created = await createSessionWithFallback(ort, setup.onnxPath, m.sha256, setup.providers, {
+      intraOpNumThreads: setup.intraOpThreads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+    });
+    const inputs = metadata(created.session.inputMetadata);
+    const outputs = metadata(created.session.outputMetadata);
+    try {
+      assertGraphMatches(m, setup.onnxPath, setup.manifestPath, inputs, outputs);
+    } catch (err) {
+      await created.session.release();
+      throw err;
+    }
+    let warmupMs: number | null = null;
+    if (setup.warmup) {
+      const n = fixedBatch ?? 1;
+      const zeros = () => (inp.dtype === 'uint8' ? new Uint8Array(n * perImage) : new Float32Array(n * perImage));
+      const r = await infer(created.session, n, zeros(), m.prompt === null ? null : zeros());
+      warmupMs = r.inferMs;
+    }
+    const msg: FromWorker = { type: 'ready', provider: created.provider, fallbacks: created.fallbacks, inputs, outputs, warmupMs };
+    port!.postMessage(msg);
+    return created.session;
+  } catch (err) {
+    const msg: FromWorker = { type: 'failed', error: wire(err, 'LW_ERR_SESSION_CREATE') };
+    port!.postMessage(msg);
+    return null;
+  }
+}
+
+const session = await start();
+if (session === null) {
+  port.close();
+} else {
+  // One message at a time: the engine sends the next batch only after this one's reply.
+  port.on('message', (msg: ToWorker) => {
+    if (msg.type === 'close') {
+      void session.release().finally(() => port.close());
+      return;
+    }
+    infer(session, msg.n, msg.data, msg.prompt).then(
+      (r) => {
+        const reply: FromWorker = { type: 'result', id: msg.id, map: r.map, score: r.score, inferMs: r.inferMs };
+        port.postMessage(reply, r.score === null ? [r.map.buffer as ArrayBuffer] : [r.map.buffer as ArrayBuffer, r.score.buffer as ArrayBuffer]);
+      },
+      (err: unknown) => {
+        const reply: FromWorker = { type: 'error', id: msg.id, error: wire(err, 'LW_ERR_SESSION_RUN') };
+        port.postMessage(reply);
+      },
+    );
+  });
+}

@@ -1,0 +1,365 @@
+/**
+ * InferenceEngine: N ONNX Runtime sessions, each in its own worker thread, fed from one queue.
+ * Creation checks the graph against the manifest and warms every session up; a worker that dies
+ * fails only the batch it held and is replaced.
+ */
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { LinewatchError, errorMessage } from '../errors.js';
+import type { Bundle } from './bundle.js';
+import { MANIFEST_FILE } from './bundle.js';
+import type { FromWorker, ToWorker, WorkerSetup } from './engine-protocol.js';
+import type { GraphValue } from './io-check.js';
+import { normalizeProvider, type ProviderConfig, type ProviderFallback, type ProviderSpec } from './providers.js';
+import type { ModelInput, ModelOutput } from './types.js';
+
+export interface EngineLogger {
+  warn(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+}
+
+export interface EngineOptions {
+  /** Session workers (each holds a full session; parallel batches). Default 1. */
+  workers?: number;
+  /** ONNX Runtime intra-op threads per session. Default max(1, floor(cores / workers)). */
+  intraOpThreads?: number;
+  /** Providers to try, best first (config `model.executionProviders`). Default ['cpu']. */
+  executionProviders?: readonly ProviderConfig[];
+  /** Run one zero batch per worker before create() resolves. Default true. */
+  warmup?: boolean;
+  /** Where fallbacks and worker replacements are reported. Default: one line on stderr each. */
+  logger?: EngineLogger;
+}
+
+const stderrLogger: EngineLogger = {
+  warn: (obj, msg) => process.stderr.write(`linewatch engine: ${msg} ${JSON.stringify(obj)}\n`),
+  info: () => {},
+};
+
+interface Job {
+  readonly id: number;
+  readonly input: ModelInput;
+  readonly resolve: (out: ModelOutput) => void;
+  readonly reject: (err: Error) => void;
+}
+
+interface Slot {
+  readonly index: number;
+  worker: Worker;
+  state: 'starting' | 'idle' | 'busy' | 'dead';
+  job: Job | null;
+  crash: string | null;
+}
+
+interface Started {
+  readonly provider: string;
+  readonly fallbacks: readonly ProviderFallback[];
+  readonly inputs: readonly GraphValue[];
+  readonly outputs: readonly GraphValue[];
+}
+
+const WORKER_URL = new URL('./engine-worker.js', import.meta.url);
+/** How long close() waits for a worker to release its session before terminating it. */
+const CLOSE_GRACE_MS = 5000;
+
+/** Test hook: kills one worker the way a native crash would (used by the engine tests). */
+export const kTerminateWorker = Symbol('linewatch.engine.terminateWorker');
+
+/** Transferable view of `a`: the buffer itself when the view spans all of it, else a copy. */
+function ownBuffer<T extends Uint8Array | Float32Array>(a: T): T {
+  const b = a.buffer;
+  if (a.byteOffset === 0 && a.byteLength === b.byteLength && b instanceof ArrayBuffer) return a;
+  return a.slice() as T;
+}
+
+export class InferenceEngine {
+  readonly bundle: Bundle;
+  /** The execution provider actually in use. */
+  readonly provider: string;
+  /** Providers tried before it, and why each was not used. */
+  readonly fallbacks: readonly ProviderFallback[];
+  readonly workers: number;
+  readonly intraOpThreads: number;
+  /** Graph inputs and outputs as the session reports them. */
+  readonly graphInputs: readonly GraphValue[];
+  readonly graphOutputs: readonly GraphValue[];
+  private readonly setup: WorkerSetup;
+  private readonly logger: EngineLogger;
+  private readonly slots: Slot[];
+  private readonly queue: Job[];
+  private nextId: number;
+  private closing: boolean;
+  private drained: (() => void) | null;
+  private readonly perImage: number;
+
+  private constructor(bundle: Bundle, setup: WorkerSetup, started: Started, workers: Worker[], logger: EngineLogger) {
+    this.bundle = bundle;
+    this.provider = started.provider;
+    this.fallbacks = started.fallbacks;
+    this.workers = workers.length;
+    this.intraOpThreads = setup.intraOpThreads;
+    this.graphInputs = started.inputs;
+    this.graphOutputs = started.outputs;
+    // Replacements go straight to the provider that worked; the fallbacks were already reported.
+    const chosen = setup.providers.find((p) => p.name === started.provider);
+    this.setup = { ...setup, providers: chosen ? [chosen] : setup.providers };
+    this.logger = logger;
+    this.slots = [];
+    this.queue = [];
+    this.nextId = 1;
+    this.closing = false;
+    this.drained = null;
+    const i = bundle.manifest.input;
+    this.perImage = i.height * i.width * i.channels;
+    for (let k = 0; k < workers.length; k++) {
+      const slot: Slot = { index: k, worker: workers[k] as Worker, state: 'idle', job: null, crash: null };
+      this.slots.push(slot);
+      this.attach(slot);
+    }
+  }
+
+  /**
+   * Starts the workers, each loading the bundle's ONNX file on the first provider that works,
+   * checking graph I/O against the manifest (LW_ERR_BUNDLE_IO_MISMATCH) and warming up.
+   *
+   * @example
+   * const engine = await InferenceEngine.create(await loadBundle('models/demo'), { executionProviders: ['cuda', 'cpu'] });
+   * const out = await engine.run({ n: 1, data: tensor });
+   */
+  static async create(bundle: Bundle, opts: EngineOptions = {}): Promise<InferenceEngine> {
+    const workers = opts.workers ?? 1;
+    if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`engine workers must be a positive integer, got ${workers}`);
+    const intraOpThreads = opts.intraOpThreads ?? Math.max(1, Math.floor(availableParallelism() / workers));
+    if (!Number.isInteger(intraOpThreads) || intraOpThreads < 1) throw new RangeError(`engine intraOpThreads must be a positive integer, got ${intraOpThreads}`);
+    const dtype = bundle.manifest.input.dtype;
+    if (dtype === 'float16') throw new LinewatchError('LW_ERR_SESSION_CREATE', `${bundle.dir}: float16 model inputs are not supported by this runtime yet`);
+    const logger = opts.logger ?? stderrLogger;
+    const providers: ProviderSpec[] = (opts.executionProviders ?? ['cpu']).map(normalizeProvider);
+    const setup: WorkerSetup = {
+      onnxPath: bundle.onnxPath,
+      manifestPath: join(bundle.dir, MANIFEST_FILE),
+      manifest: bundle.manifest,
+      providers,
+      intraOpThreads,
+      warmup: opts.warmup ?? true,
+    };
+    // The first worker settles the provider; the others then load only that one, in parallel.
+    const first = await InferenceEngine.spawn(setup);
+    for (const f of first.started.fallbacks) {
+      logger.warn({ provider: f.provider, reason: f.reason, model: bundle.dir }, `execution provider ${f.provider} is not available here, trying the next`);
+    }
+    const chosen = providers.find((p) => p.name === first.started.provider);
+    const rest = { ...setup, providers: chosen ? [chosen] : providers };
+    const others = await Promise.allSettled(Array.from({ length: workers - 1 }, () => InferenceEngine.spawn(rest)));
+    const failed = others.find((r) => r.status === 'rejected');
+    if (failed !== undefined) {
+      await Promise.all([first, ...others.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))].map((w) => w.worker.terminate()));
+      throw (failed as PromiseRejectedResult).reason;
+    }
+    const all = [first.worker, ...others.map((r) => (r as PromiseFulfilledResult<{ worker: Worker }>).value.worker)];
+    logger.info({ provider: first.started.provider, workers, intraOpThreads, model: bundle.dir }, 'inference engine ready');
+    return new InferenceEngine(bundle, setup, first.started, all, logger);
+  }
+
+  /** One worker up to 'ready' (session loaded, I/O checked, warmed up), or its error. */
+  private static spawn(setup: WorkerSetup): Promise<{ worker: Worker; started: Started }> {
+    return new Promise((resolve, reject) => {
+      const worker = new Worker(WORKER_URL, { workerData: setup });
+      const onMessage = (msg: FromWorker) => {
+        if (msg.type === 'ready') {
+          cleanup();
+          resolve({ worker, started: { provider: msg.provider, fallbacks: msg.fallbacks, inputs: msg.inputs, outputs: msg.outputs } });
+        } else if (msg.type === 'failed') {
+          cleanup();
+          void worker.terminate();
+          reject(new LinewatchError(msg.error.code, msg.error.message));
+        }
+      };
+      const onError = (err: Error) => {
+        cleanup();
+        reject(new LinewatchError('LW_ERR_SESSION_CREATE', `${setup.onnxPath}: session worker failed to start: ${err.message}`, { cause: err }));
+      };
+      const onExit = (code: number) => {
+        cleanup();
+        reject(new LinewatchError('LW_ERR_SESSION_CREATE', `${setup.onnxPath}: session worker exited with code ${code} before it was ready`));
+      };
+      const cleanup = () => {
+        worker.off('message', onMessage);
+        worker.off('error', onError);
+        worker.off('exit', onExit);
+      };
+      worker.on('message', onMessage);
+      worker.on('error', onError);
+      worker.on('exit', onExit);
+    });
+  }
+
+  /**
+   * Runs one batch. `input.data` (and `prompt`) are transferred to the worker: afterwards the
+   * caller's buffers are detached (views of a larger buffer are copied instead).
+   * Rejects with LW_ERR_SESSION_RUN when the batch is malformed, the session fails, or its
+   * worker dies; the engine stays usable.
+   */
+  run(input: ModelInput): Promise<ModelOutput> {
+    if (this.closing) return Promise.reject(new LinewatchError('LW_ERR_SESSION_RUN', 'the inference engine is closed'));
+    const problem = this.validate(input);
+    if (problem !== null) return Promise.reject(new LinewatchError('LW_ERR_SESSION_RUN', problem));
+    return new Promise<ModelOutput>((resolve, reject) => {
+      this.queue.push({ id: this.nextId++, input, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  /** Batches waiting for a worker plus those running. */
+  pending(): number {
+    let busy = 0;
+    for (const s of this.slots) if (s.state === 'busy') busy++;
+    return this.queue.length + busy;
+  }
+
+  /** Finishes queued and running batches, releases every session and stops the workers. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.pending() > 0 && this.slots.some((s) => s.state !== 'dead')) {
+      await new Promise<void>((resolve) => {
+        this.drained = resolve;
+      });
+    }
+    this.failQueued('the inference engine closed before this batch could run');
+    await Promise.all(
+      this.slots.map(async (s) => {
+        if (s.state === 'dead') return;
+        s.state = 'dead';
+        const exited = new Promise<void>((resolve) => s.worker.once('exit', () => resolve()));
+        s.worker.postMessage({ type: 'close' } satisfies ToWorker);
+        const timer = setTimeout(() => void s.worker.terminate(), CLOSE_GRACE_MS);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+  }
+
+  [kTerminateWorker](index: number): Promise<number> {
+    const s = this.slots[index];
+    if (s === undefined) throw new RangeError(`no worker ${index}`);
+    return s.worker.terminate();
+  }
+
+  private validate(input: ModelInput): string | null {
+    const m = this.bundle.manifest;
+    const batch = m.input.batch;
+    if (!Number.isInteger(input.n) || input.n < 1) return `batch size n must be a positive integer, got ${input.n}`;
+    if (batch !== 'dynamic' && input.n > batch) return `batch of ${input.n} images, but the model takes a fixed batch of ${batch}`;
+    const want = m.input.dtype === 'uint8' ? Uint8Array : Float32Array;
+    const need = input.n * this.perImage;
+    for (const [what, a] of [['input', input.data], ['prompt', input.prompt]] as const) {
+      if (a === undefined) continue;
+      if (!(a instanceof want)) return `${what} must be a ${want.name} (the manifest says ${m.input.dtype}), got ${a.constructor.name}`;
+      if (a.length !== need) return `${what} holds ${a.length} values; ${input.n} × ${m.input.layout} ${m.input.height}×${m.input.width}×${m.input.channels} needs ${need}`;
+    }
+    if (m.prompt !== null && input.prompt === undefined) return `the model needs prompt images ("${m.prompt.name}") and none were given`;
+    return null;
+  }
+
+  private dispatch(): void {
+    for (const slot of this.slots) {
+      if (this.queue.length === 0) break;
+      if (slot.state !== 'idle') continue;
+      const job = this.queue.shift() as Job;
+      slot.state = 'busy';
+      slot.job = job;
+      const data = ownBuffer(job.input.data);
+      const prompt = job.input.prompt === undefined ? null : ownBuffer(job.input.prompt);
+      const msg: ToWorker = { type: 'run', id: job.id, n: job.input.n, data, prompt };
+      slot.worker.postMessage(msg, prompt === null ? [data.buffer as ArrayBuffer] : [data.buffer as ArrayBuffer, prompt.buffer as ArrayBuffer]);
+    }
+    if (this.drained !== null && this.pending() === 0) {
+      const d = this.drained;
+      this.drained = null;
+      d();
+    }
+  }
+
+  private attach(slot: Slot): void {
+    const w = slot.worker;
+    w.on('message', (msg: FromWorker) => this.onMessage(slot, msg));
+    w.on('error', (err: Error) => {
+      slot.crash = errorMessage(err);
+    });
+    w.on('exit', (code: number) => {
+      if (slot.worker === w) this.onExit(slot, code);
+    });
+  }
+
+  private onMessage(slot: Slot, msg: FromWorker): void {
+    const job = slot.job;
+    if (job === null || (msg.type !== 'result' && msg.type !== 'error') || msg.id !== job.id) return;
+    slot.job = null;
+    slot.state = 'idle';
+    if (msg.type === 'result') {
+      const m = this.bundle.manifest.outputs.anomalyMap;
+      job.resolve({ n: job.input.n, map: msg.map, mapHeight: m.height, mapWidth: m.width, score: msg.score, inferMs: msg.inferMs });
+    } else {
+      job.reject(new LinewatchError(msg.error.code, msg.error.message));
+    }
+    this.dispatch();
+  }
+
+  private onExit(slot: Slot, code: number): void {
+    const wasClosing = this.closing && slot.state === 'dead';
+    if (wasClosing) return;
+    const why = slot.crash ?? `exit code ${code}`;
+    const job = slot.job;
+    slot.job = null;
+    slot.state = 'dead';
+    slot.crash = null;
+    if (job !== null) {
+      job.reject(new LinewatchError('LW_ERR_SESSION_RUN', `session worker ${slot.index} died while running this batch (${why}); it is being replaced`));
+    }
+    this.logger.warn({ worker: slot.index, reason: why }, 'session worker died; starting a replacement');
+    if (this.closing) {
+      this.dispatch();
+      this.afterSlotLoss();
+      return;
+    }
+    slot.state = 'starting';
+    InferenceEngine.spawn(this.setup).then(
+      ({ worker }) => {
+        if (this.closing && this.pending() === 0) {
+          slot.state = 'dead';
+          void worker.terminate();
+          this.afterSlotLoss();
+          return;
+        }
+        slot.worker = worker;
+        slot.state = 'idle';
+        this.attach(slot);
+        this.dispatch();
+      },
+      (err: unknown) => {
+        slot.state = 'dead';
+        this.logger.warn({ worker: slot.index, reason: errorMessage(err) }, 'replacement session worker failed to start');
+        this.afterSlotLoss();
+      },
+    );
+    this.dispatch();
+  }
+
+  /** With no worker left alive or starting, nothing queued can ever run: fail it now. */
+  private afterSlotLoss(): void {
+    if (this.slots.some((s) => s.state !== 'dead')) return;
+    this.failQueued('no session worker is left to run this batch');
+    if (this.drained !== null) {
+      const d = this.drained;
+      this.drained = null;
+      d();
+    }
+  }
+
+  private failQueued(why: string): void {
+    const q = this.queue.splice(0, this.queue.length);
+    for (const job of q) job.reject(new LinewatchError('LW_ERR_SESSION_RUN', why));
+  }
+}

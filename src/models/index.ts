@@ -1,0 +1,15 @@
+export { loadBundle, parseManifest, sha256File, MANIFEST_FILE, type Bundle } from './bundle.js';
+export { InferenceEngine, type EngineOptions, type EngineLogger } from './engine.js';
+export type { ModelInput, ModelOutput } from './types.js';
+export {
+  executionProvidersSchema,
+  providerSchema,
+  normalizeProvider,
+  PROVIDER_NAMES,
+  type ProviderConfig,
+  type ProviderSpec,
+  type ProviderFallback,
+  type ProviderName,
+} from './providers.js';
+export { graphMismatches, expectedInputs, expectedOutputs, type GraphValue } from './io-check.js';
+export { manifestSchema, type Manifest, type ManifestInput, type MapStep } from './manifest.js';

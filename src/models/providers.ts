@@ -1,0 +1,119 @@
+/**
+ * Execution providers: which accelerators to try, in order, and what happened when we did.
+ * The config lists them best first (e.g. tensorrt, cuda, cpu); a provider that cannot be loaded
+ * here (no library, no device) is skipped with its reason, logged and reported.
+ */
+import { z } from 'zod';
+import type { InferenceSession } from 'onnxruntime-node';
+import { LinewatchError, errorMessage } from '../errors.js';
+import { tensorrtOptionsSchema, tensorrtVersionFromEnv, toOrtTensorrtOptions, type TensorrtOptions } from './tensorrt-options.js';
+
+export const PROVIDER_NAMES = ['tensorrt', 'cuda', 'cpu'] as const;
+export type ProviderName = (typeof PROVIDER_NAMES)[number];
+
+const deviceId = z.number().int().nonnegative().default(0).describe('GPU index');
+
+
+export const providerSchema = z.union([
+  z.enum(PROVIDER_NAMES),
+  z.object({ name: z.literal('cpu') }).strict(),
+  z.object({ name: z.literal('cuda'), deviceId }).strict(),
+  /** TensorRT's options (fp16, engine cache, profiles, DLA) are tensorrt-options.ts's schema. */
+  z.object({ name: z.literal('tensorrt'), options: tensorrtOptionsSchema.optional() }).strict(),
+]);
+
+/**
+ * `model.executionProviders`: tried in order; the first that loads is used. Default `[cpu]`.
+ *
+ * @example
+ * executionProviders: [tensorrt, { name: cuda, deviceId: 0 }, cpu]
+ */
+export const executionProvidersSchema = z
+  .array(providerSchema)
+  .min(1)
+  .default(['cpu'])
+  .describe('execution providers, best first; the first that loads here is used');
+
+export type ProviderConfig = z.output<typeof providerSchema>;
+
+/** A provider config with the shorthand expanded. */
+export type ProviderSpec =
+  | { readonly name: 'cpu' }
+  | { readonly name: 'cuda'; readonly deviceId: number }
+  | { readonly name: 'tensorrt'; readonly options: TensorrtOptions };
+
+export interface ProviderFallback {
+  readonly provider: string;
+  readonly reason: string;
+}
+
+export function normalizeProvider(p: ProviderConfig): ProviderSpec {
+  if (typeof p !== 'string') {
+    if (p.name === 'tensorrt') return { name: 'tensorrt', options: p.options ?? tensorrtOptionsSchema.parse({}) };
+    return p;
+  }
+  switch (p) {
+    case 'cpu':
+      return { name: 'cpu' };
+    case 'cuda':
+      return { name: 'cuda', deviceId: 0 };
+    case 'tensorrt':
+      return { name: 'tensorrt', options: tensorrtOptionsSchema.parse({}) };
+  }
+}
+
+/**
+ * What onnxruntime-node is told for one provider. `modelSha256` keys TensorRT's engine cache so a
+ * new model never loads a stale engine.
+ */
+export function toOrtProvider(p: ProviderSpec, modelSha256: string): InferenceSession.ExecutionProviderConfig {
+  switch (p.name) {
+    case 'cpu':
+      return 'cpu';
+    case 'cuda':
+      return { name: 'cuda', deviceId: p.deviceId } as InferenceSession.ExecutionProviderConfig;
+    case 'tensorrt':
+      return toOrtTensorrtOptions(p.options, { modelSha256, tensorrtVersion: tensorrtVersionFromEnv() }) as unknown as InferenceSession.ExecutionProviderConfig;
+  }
+}
+
+/** The onnxruntime-node module surface we use (passed in so workers and the CLI share this code). */
+export interface OrtModule {
+  readonly InferenceSession: { create(path: string, options?: InferenceSession.SessionOptions): Promise<InferenceSession> };
+  readonly listSupportedBackends?: () => readonly { name: string; bundled: boolean }[];
+}
+
+export interface SessionWithProvider {
+  readonly session: InferenceSession;
+  readonly provider: string;
+  readonly fallbacks: readonly ProviderFallback[];
+}
+
+/**
+ * Creates a session on the first provider in `providers` that works here. Each failure becomes a
+ * fallback with its reason; if none works, LW_ERR_SESSION_CREATE lists them all.
+ */
+export async function createSessionWithFallback(
+  ort: OrtModule,
+  onnxPath: string,
+  modelSha256: string,
+  providers: readonly ProviderSpec[],
+  base: InferenceSession.SessionOptions,
+): Promise<SessionWithProvider> {
+  const supported = ort.listSupportedBackends?.().map((b) => b.name) ?? null;
+  const fallbacks: ProviderFallback[] = [];
+  for (const p of providers) {
+    if (supported !== null && !supported.includes(p.name)) {
+      fallbacks.push({ provider: p.name, reason: `not built into this onnxruntime-node (it has: ${supported.join(', ')})` });
+      continue;
+    }
+    try {
+      const session = await ort.InferenceSession.create(onnxPath, { ...base, executionProviders: [toOrtProvider(p, modelSha256)] });
+      return { session, provider: p.name, fallbacks };
+    } catch (err) {
+      fallbacks.push({ provider: p.name, reason: errorMessage(err).trim() });
+    }
+  }
+  const why = fallbacks.map((f) => `${f.provider}: ${f.reason}`).join('; ');
+  throw new LinewatchError('LW_ERR_SESSION_CREATE', `${onnxPath}: no execution provider could load the model (${why})`);
+}

@@ -2,17 +2,137 @@ import { z } from 'zod';
 
 /**
  * The `mqtt` section of the configuration. Owned by the MQTT interface (src/io/mqtt/);
- * src/config/schema.ts only places it. Absent broker URL in the demo = embedded aedes broker.
+ * src/config/schema.ts only places it. No broker URL = the demo's embedded broker on 127.0.0.1.
+ *
+ * Secrets never live in the configuration: a password is named by a file or an environment
+ * variable, so the configuration can be published back (config/state, acks) without leaking it.
  */
-export const mqttConfigSchema = z
+
+const secretRefSchema = z
   .object({
-    /** mqtt://host:port or mqtts://…; absent: the demo starts an embedded broker on 127.0.0.1. */
-    url: z.string().optional(),
-    /** Topic root linewatch/<site>/<line>/<station>. */
-    site: z.string().min(1).default('site'),
-    line: z.string().min(1).default('line'),
-    station: z.string().min(1).default('station'),
+    /** Read the secret from this file (trailing newline stripped). */
+    file: z.string().min(1).optional(),
+    /** Read the secret from this environment variable. */
+    env: z.string().min(1).optional(),
   })
-  .default({ site: 'site', line: 'line', station: 'station' });
+  .refine((s) => (s.file === undefined) !== (s.env === undefined), {
+    message: 'name exactly one of file or env',
+  });
+
+const tlsSchema = z.object({
+  /** PEM file of the CA that signed the broker's certificate. */
+  caFile: z.string().min(1).optional(),
+  /** PEM client certificate and key, for brokers that require them. */
+  certFile: z.string().min(1).optional(),
+  keyFile: z.string().min(1).optional(),
+  /** Check the broker's certificate against the CA and its host name. Default true. */
+  rejectUnauthorized: z.boolean().default(true),
+});
+
+const reconnectSchema = z.object({
+  /** First retry after this delay; doubles each attempt. Default 500 ms. */
+  initialDelayMs: z.number().int().positive().default(500),
+  /** Ceiling of the delay. Default 30 000 ms. */
+  maxDelayMs: z.number().int().positive().default(30_000),
+  /** Fraction of the delay drawn at random (0 = fixed, 1 = full jitter). Default 0.5. */
+  jitter: z.number().min(0).max(1).default(0.5),
+});
+
+const queueSchema = z.object({
+  /** QoS 1 messages kept while the broker is away (and until acknowledged). Default 10 000. */
+  maxMessages: z.number().int().positive().default(10_000),
+  /** When full: drop the oldest waiting message, or refuse the new one. Both are counted. Default drop-oldest. */
+  overflow: z.enum(['drop-oldest', 'drop-newest']).default('drop-oldest'),
+});
+
+const rejectSchema = z.object({
+  /** QoS of …/reject. 1 (at least once): receivers dedupe on partId + seq. */
+  qos: z.literal(1).default(1),
+  /**
+   * Time from capture until the ejector passes the part, when the frame carries no deadline of its
+   * own. A reject after this is published to …/result as late, never to …/reject. Default 2 000 ms.
+   */
+  deadlineMs: z.number().int().positive().default(2_000),
+});
+
+const resultSchema = z.object({
+  /** QoS of …/result. Default 0. */
+  qos: z.union([z.literal(0), z.literal(1)]).default(0),
+  /** Publish one verdict in N (1 = every frame, 0 = none). Rejects, errors and late verdicts are always published. */
+  sampleEvery: z.number().int().nonnegative().default(1),
+});
+
+const heatmapSchema = z.object({
+  enabled: z.boolean().default(false),
+  /** At most this many heatmaps per second; the rest are skipped. Default 1. */
+  maxPerSecond: z.number().positive().default(1),
+});
+
+const statusSchema = z.object({
+  /** Retained status republished this often (rates, counters). Default 5 000 ms. */
+  heartbeatMs: z.number().int().positive().default(5_000),
+});
+
+const sparkplugSchema = z.object({
+  enabled: z.boolean().default(false),
+  group: z.string().min(1).default('linewatch'),
+  node: z.string().min(1).optional(),
+});
+
+const remoteConfigSchema = z.object({
+  /** Accept …/config/set at all. Default true. */
+  enabled: z.boolean().default(true),
+  /** Refuse unsigned updates. Turn off only on a closed test network. Default true. */
+  requireSignature: z.boolean().default(true),
+  /** Ed25519 public keys (PEM, or base64 of the 32 raw bytes), by key id. */
+  publicKeys: z.record(z.string(), z.string().min(1)).default({}),
+  /** Where accepted configurations and their history are kept. Default ./state. */
+  stateDir: z.string().min(1).default('./state'),
+});
+
+const httpSchema = z.object({
+  enabled: z.boolean().default(false),
+  /** Loopback only unless changed deliberately. Default 127.0.0.1. */
+  host: z.string().default('127.0.0.1'),
+  /** Default 9464 (the Prometheus exporter convention). 0 = any free port. */
+  port: z.number().int().min(0).max(65535).default(9464),
+});
+
+const mqttObjectSchema = z
+  .object({
+    /** mqtt://host:port or mqtts://host:port; absent: an embedded broker on 127.0.0.1 (demo only). */
+    url: z.string().url().optional(),
+    /** Topic root linewatch/<site>/<line>/<station>. */
+    site: z.string().min(1).regex(/^[^/#+]+$/, 'no / # + in topic parts').default('site'),
+    line: z.string().min(1).regex(/^[^/#+]+$/, 'no / # + in topic parts').default('line'),
+    station: z.string().min(1).regex(/^[^/#+]+$/, 'no / # + in topic parts').default('station'),
+    /** Overrides the root entirely (no trailing slash). */
+    topicRoot: z.string().min(1).regex(/^[^#+]*[^/#+]$/).optional(),
+    /** Default linewatch-<station>. */
+    clientId: z.string().min(1).optional(),
+    /** 5 where the broker speaks it; 4 (= 3.1.1) is also tried automatically when 5 is refused. */
+    protocolVersion: z.union([z.literal(5), z.literal(4)]).default(5),
+    keepaliveS: z.number().int().nonnegative().default(10),
+    connectTimeoutMs: z.number().int().positive().default(5_000),
+    username: z.string().min(1).optional(),
+    password: secretRefSchema.optional(),
+    tls: tlsSchema.optional(),
+    reconnect: reconnectSchema.prefault({}),
+    queue: queueSchema.prefault({}),
+    reject: rejectSchema.prefault({}),
+    result: resultSchema.prefault({}),
+    heatmap: heatmapSchema.prefault({}),
+    status: statusSchema.prefault({}),
+    sparkplug: sparkplugSchema.prefault({}),
+    remoteConfig: remoteConfigSchema.prefault({}),
+    http: httpSchema.prefault({}),
+  })
+  .strict();
+
+/** The section, defaulted whole when the configuration has no `mqtt` key. */
+export const mqttConfigSchema = mqttObjectSchema.prefault({});
+
+export const defaultMqttConfig = (): MqttConfig => mqttObjectSchema.parse({});
 
 export type MqttConfig = z.output<typeof mqttConfigSchema>;
+export type MqttConfigInput = z.input<typeof mqttConfigSchema>;

@@ -1,0 +1,194 @@
+import type { KeyObject } from 'node:crypto';
+import { z } from 'zod';
+import { errorMessage } from '../../errors.js';
+import { configHash } from '../../config/remote/canonical.js';
+import { appendHistory, type HistoryEntry } from '../../config/remote/history.js';
+import { applyMergePatch } from '../../config/remote/merge-patch.js';
+import { persistAcceptedConfig, type AcceptedConfig } from '../../config/remote/persist.js';
+import { verifyEd25519 } from '../../config/remote/signature.js';
+import type { Clock } from './clock.js';
+import { applyRefusal } from './station-port.js';
+
+export const CONFIG_ACK_SCHEMA = 'linewatch.config-ack/1';
+export const CONFIG_STATE_SCHEMA = 'linewatch.config-state/1';
+
+/**
+ * The body of a …/config/set: a whole configuration or a JSON merge patch against `baseVersion`.
+ * Signed updates carry it as a string (`{ body, signature, keyId? }`) so the signature covers
+ * exactly the bytes that were sent.
+ */
+const updateBodySchema = z
+  .object({
+    /** Must be higher than the active version: replays and older updates are refused. */
+    version: z.number().int().positive(),
+    /** Required with `patch`: the version the patch was written against. */
+    baseVersion: z.number().int().nonnegative().optional(),
+    config: z.record(z.string(), z.unknown()).optional(),
+    patch: z.record(z.string(), z.unknown()).optional(),
+    /** Who sent it, for the history. */
+    by: z.string().min(1).max(200).optional(),
+    /** Echoed on the ack so the sender can match it. */
+    requestId: z.string().max(200).optional(),
+  })
+  .strict()
+  .refine((b) => (b.config === undefined) !== (b.patch === undefined), { message: 'give exactly one of config or patch' })
+  .refine((b) => b.patch === undefined || b.baseVersion !== undefined, { message: 'a patch needs baseVersion' });
+
+const signedEnvelopeSchema = z
+  .object({ body: z.string().min(2), signature: z.string().min(1), keyId: z.string().min(1).optional() })
+  .strict();
+
+export interface ConfigAck {
+  readonly schema: typeof CONFIG_ACK_SCHEMA;
+  readonly requestId: string | null;
+  readonly version: number | null;
+  readonly accepted: boolean;
+  readonly reasons: readonly string[];
+  readonly activeVersion: number;
+  readonly activeHash: string;
+  readonly atMs: number;
+}
+
+export interface ActiveConfig<C> {
+  readonly version: number;
+  readonly hash: string;
+  readonly config: C;
+  readonly appliedAtMs: number;
+  readonly by: string;
+}
+
+export interface ControlPlaneOptions<C> {
+  /** The same zod schema as configuration files (src/config/schema.ts). */
+  readonly schema: z.ZodType<C>;
+  readonly initial: ActiveConfig<C>;
+  readonly requireSignature: boolean;
+  readonly publicKeys: ReadonlyMap<string, KeyObject>;
+  readonly stateDir: string;
+  readonly apply: (next: C) => Promise<unknown>;
+  readonly clock: Clock;
+}
+
+type Outcome<C> = { ok: true; next: ActiveConfig<C>; requestId: string | null } | { ok: false; reasons: string[]; version: number | null; requestId: string | null };
+
+/**
+ * …/config/set handling: parse, check signature, version and schema, apply through the Station,
+ * persist, and only then acknowledge. Updates are handled one at a time, in arrival order. A
+ * refused update changes nothing.
+ */
+export class ControlPlane<C> {
+  private readonly opts: ControlPlaneOptions<C>;
+  private activeValue: ActiveConfig<C>;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(opts: ControlPlaneOptions<C>) {
+    this.opts = opts;
+    this.activeValue = opts.initial;
+  }
+
+  get active(): ActiveConfig<C> {
+    return this.activeValue;
+  }
+
+  /** Handles one raw …/config/set payload; resolves to the ack to publish. */
+  handle(payload: Buffer): Promise<ConfigAck> {
+    const run = this.queue.then(() => this.process(payload));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Retained …/config/state payload. */
+  statePayload(): string {
+    const a = this.activeValue;
+    return JSON.stringify({ schema: CONFIG_STATE_SCHEMA, version: a.version, hash: a.hash, appliedAtMs: a.appliedAtMs, by: a.by });
+  }
+
+  private async process(payload: Buffer): Promise<ConfigAck> {
+    const outcome = await this.evaluate(payload);
+    const now = this.opts.clock.nowMs();
+    const entry: HistoryEntry = outcome.ok
+      ? { atMs: now, version: outcome.next.version, by: outcome.next.by, outcome: 'applied', hash: outcome.next.hash, reasons: [], requestId: outcome.requestId }
+      : { atMs: now, version: outcome.version, by: 'unknown', outcome: 'refused', hash: null, reasons: outcome.reasons, requestId: outcome.requestId };
+    try {
+      appendHistory(this.opts.stateDir, entry);
+    } catch {
+      // The history is an audit aid; failing to append must not undo an applied, persisted config.
+    }
+    const a = this.activeValue;
+    return {
+      schema: CONFIG_ACK_SCHEMA,
+      requestId: outcome.requestId,
+      version: outcome.ok ? outcome.next.version : outcome.version,
+      accepted: outcome.ok,
+      reasons: outcome.ok ? [] : outcome.reasons,
+      activeVersion: a.version,
+      activeHash: a.hash,
+      atMs: now,
+    };
+  }
+
+  private async evaluate(payload: Buffer): Promise<Outcome<C>> {
+    const refuse = (reasons: string[], version: number | null = null, requestId: string | null = null): Outcome<C> => ({ ok: false, reasons, version, requestId });
+    let outer: unknown;
+    try {
+      outer = JSON.parse(payload.toString('utf8'));
+    } catch (err) {
+      return refuse([`invalid JSON: ${errorMessage(err)}`]);
+    }
+    let bodyValue: unknown = outer;
+    let signer: string | null = null;
+    const envelope = signedEnvelopeSchema.safeParse(outer);
+    if (envelope.success) {
+      signer = verifyEd25519(Buffer.from(envelope.data.body, 'utf8'), envelope.data.signature, this.opts.publicKeys, envelope.data.keyId);
+      if (signer === null) return refuse(['signature does not verify with any configured Ed25519 public key']);
+      try {
+        bodyValue = JSON.parse(envelope.data.body);
+      } catch (err) {
+        return refuse([`invalid JSON in body: ${errorMessage(err)}`]);
+      }
+    } else if (this.opts.requireSignature) {
+      return refuse(['unsigned update: this station requires { body, signature, keyId } signed with Ed25519']);
+    }
+    const body = updateBodySchema.safeParse(bodyValue);
+    if (!body.success) return refuse([`update: ${z.prettifyError(body.error)}`]);
+    const b = body.data;
+    const requestId = b.requestId ?? null;
+    const active = this.activeValue;
+    if (b.version <= active.version) {
+      return refuse([`version ${b.version} is not newer than the active version ${active.version} (replayed or older update)`], b.version, requestId);
+    }
+    let candidate: unknown;
+    if (b.patch !== undefined) {
+      if (b.baseVersion !== active.version) {
+        return refuse([`patch is against version ${b.baseVersion ?? '?'} but the active version is ${active.version}`], b.version, requestId);
+      }
+      candidate = applyMergePatch(active.config, b.patch);
+    } else {
+      candidate = b.config;
+    }
+    const parsed = this.opts.schema.safeParse(candidate);
+    if (!parsed.success) return refuse([`configuration: ${z.prettifyError(parsed.error)}`], b.version, requestId);
+    const next = parsed.data;
+    try {
+      const refusal = applyRefusal(await this.opts.apply(next));
+      if (refusal.length > 0) return refuse(refusal, b.version, requestId);
+    } catch (err) {
+      return refuse([`station refused it: ${errorMessage(err)}`], b.version, requestId);
+    }
+    const accepted: AcceptedConfig = {
+      version: b.version,
+      hash: configHash(next),
+      appliedAtMs: this.opts.clock.nowMs(),
+      by: b.by ?? signer ?? 'unsigned',
+      config: next,
+    };
+    try {
+      persistAcceptedConfig(this.opts.stateDir, accepted);
+    } catch (err) {
+      // Not durable = not accepted: put the running configuration back.
+      await this.opts.apply(active.config).catch(() => undefined);
+      return refuse([errorMessage(err)], b.version, requestId);
+    }
+    this.activeValue = { version: accepted.version, hash: accepted.hash, config: next, appliedAtMs: accepted.appliedAtMs, by: accepted.by };
+    return { ok: true, next: this.activeValue, requestId };
+  }
+}

@@ -1,0 +1,86 @@
+import type { Verdict } from '../../pipeline/verdict.js';
+
+/**
+ * Payloads on the wire, one versioned schema each (docs/mqtt.md holds their JSON Schemas). Pure
+ * functions: a verdict and a clock reading in, a JSON string out.
+ */
+
+export const REJECT_SCHEMA = 'linewatch.reject/1';
+export const RESULT_SCHEMA = 'linewatch.result/1';
+export const STATUS_SCHEMA = 'linewatch.status/1';
+
+/** When the ejector passes this part: the frame's own deadline if the source set one, else capture + deadlineMs. */
+export function deadlineOf(v: Verdict, defaultDeadlineMs: number): number {
+  const own = v.meta?.['deadlineMs'];
+  return typeof own === 'number' && Number.isFinite(own) ? own : v.capturedAtMs + defaultDeadlineMs;
+}
+
+function encoderPosOf(v: Verdict): number | undefined {
+  const pos = v.meta?.['encoderPos'];
+  return typeof pos === 'number' ? pos : undefined;
+}
+
+/** The reject signal: small, one per rejected part. */
+export function rejectPayload(v: Verdict, deadlineMs: number): string {
+  const encoderPos = encoderPosOf(v);
+  return JSON.stringify({
+    schema: REJECT_SCHEMA,
+    seq: v.seq,
+    cameraId: v.cameraId,
+    partId: v.partId ?? null,
+    encoderPos: encoderPos ?? null,
+    score: v.score,
+    normScore: v.normScore,
+    reasons: v.reasons,
+    defectCount: v.defects.length,
+    capturedAtMs: v.capturedAtMs,
+    deadlineMs,
+    modelVersion: v.modelVersion,
+    configVersion: v.configVersion,
+  });
+}
+
+/** The full verdict. `late`: a reject that missed its deadline and was therefore not sent on …/reject. */
+export function resultPayload(v: Verdict, deadlineMs: number, late: boolean): string {
+  const encoderPos = encoderPosOf(v);
+  return JSON.stringify({
+    schema: RESULT_SCHEMA,
+    seq: v.seq,
+    cameraId: v.cameraId,
+    partId: v.partId ?? null,
+    encoderPos: encoderPos ?? null,
+    verdict: v.verdict,
+    late,
+    score: v.score,
+    normScore: v.normScore,
+    defects: v.defects,
+    reasons: v.reasons,
+    timings: v.timings,
+    capturedAtMs: v.capturedAtMs,
+    deadlineMs,
+    modelVersion: v.modelVersion,
+    configVersion: v.configVersion,
+  });
+}
+
+export type HealthState = 'ok' | 'degraded';
+
+export interface StatusReport {
+  readonly state: 'online' | 'offline';
+  readonly atMs: number;
+  readonly health: { readonly state: HealthState; readonly reasons: readonly string[] };
+  readonly model: { readonly version: string | null; readonly sha256: string | null };
+  readonly config: { readonly version: number; readonly hash: string | null };
+  readonly rates: { readonly framesPerS: number; readonly rejectsPerS: number };
+  readonly counters: Readonly<Record<string, number>>;
+  readonly mqtt: Readonly<Record<string, number | string>>;
+}
+
+export function statusPayload(s: StatusReport): string {
+  return JSON.stringify({ schema: STATUS_SCHEMA, ...s });
+}
+
+/** The last will: what the broker says for us when we vanish. */
+export function offlineWillPayload(): string {
+  return JSON.stringify({ schema: STATUS_SCHEMA, state: 'offline', reason: 'connection lost' });
+}

@@ -1,0 +1,78 @@
+import type { Observable } from 'rxjs';
+import type { Verdict } from '../../pipeline/verdict.js';
+
+/**
+ * What the MQTT interface needs from the runtime's Station (docs/architecture.md). Structural, so
+ * the Station satisfies it without importing from here, and a test can drive the link with a plain
+ * Subject of verdicts.
+ */
+export interface StationPort<C> {
+  readonly verdicts$: Observable<Verdict>;
+  /** Frame accounting; numeric fields are published as counters. */
+  counters(): object;
+  /** Read defensively (see `readHealth`): state/ok, reasons, model version and hash. */
+  health(): unknown;
+  /** Throws, or resolves to something with `ok: false` and reasons, when the configuration is refused. */
+  applyConfig(next: C): Promise<unknown>;
+}
+
+export interface HealthView {
+  readonly degradedReasons: readonly string[];
+  readonly modelVersion: string | null;
+  readonly modelSha256: string | null;
+}
+
+function asRecord(x: unknown): Record<string, unknown> | null {
+  return typeof x === 'object' && x !== null ? (x as Record<string, unknown>) : null;
+}
+
+function reasonText(r: unknown): string {
+  if (typeof r === 'string') return r;
+  const rec = asRecord(r);
+  if (rec !== null && typeof rec['message'] === 'string') {
+    return typeof rec['code'] === 'string' ? `${rec['code']}: ${rec['message']}` : rec['message'];
+  }
+  return JSON.stringify(r);
+}
+
+/** Tolerant reading of Station.health(): unknown fields are ignored, nothing here throws. */
+export function readHealth(h: unknown): HealthView {
+  const rec = asRecord(h);
+  const reasons: string[] = [];
+  if (rec !== null) {
+    const rs = rec['reasons'];
+    if (Array.isArray(rs)) for (const r of rs) reasons.push(reasonText(r));
+    const state = rec['state'] ?? rec['status'];
+    if (reasons.length === 0 && ((typeof state === 'string' && state !== 'ok') || rec['ok'] === false)) {
+      reasons.push(typeof state === 'string' ? state : 'station reports not ok');
+    }
+  }
+  const model = asRecord(rec?.['model']);
+  const version = model?.['version'] ?? rec?.['modelVersion'];
+  const sha = model?.['sha256'] ?? rec?.['modelSha256'];
+  return {
+    degradedReasons: reasons,
+    modelVersion: typeof version === 'string' ? version : null,
+    modelSha256: typeof sha === 'string' ? sha : null,
+  };
+}
+
+/** Numeric fields of Station.counters(). */
+export function readCounters(c: object): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(c)) if (typeof v === 'number') out[k] = v;
+  return out;
+}
+
+/** Station.applyConfig's outcome as refusal reasons (empty = applied). */
+export function applyRefusal(result: unknown): string[] {
+  const rec = asRecord(result);
+  if (rec === null) return [];
+  if (rec['ok'] === false || rec['applied'] === false || rec['accepted'] === false) {
+    const rs = rec['reasons'] ?? rec['errors'];
+    if (Array.isArray(rs) && rs.length > 0) return rs.map(reasonText);
+    const r = rec['reason'] ?? rec['error'] ?? rec['message'];
+    return [r === undefined ? 'the station refused the configuration' : reasonText(r)];
+  }
+  return [];
+}

@@ -1,0 +1,76 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { LinewatchError, errorMessage } from '../errors.js';
+import { configSchema, type Config } from './schema.js';
+
+/**
+ * YAML → validated configuration, or a LinewatchError that lists every problem path by path.
+ * Nothing half-valid is ever returned.
+ */
+
+/** zod issues as lines `  path.to.field: message` (root problems as `(root)`). */
+export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+  const lines: string[] = [];
+  for (const i of issues) {
+    const path = i.path.length > 0 ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[') : '(root)';
+    lines.push(`  ${path}: ${i.message}`);
+  }
+  return lines;
+}
+
+/**
+ * Validates a parsed object (a file's content or a remote payload).
+ *
+ * @param origin named in the error (file path, "config/set payload")
+ * @throws LinewatchError LW_ERR_CONFIG_INVALID with one line per problem
+ */
+export function parseConfig(raw: unknown, origin: string): Config {
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new LinewatchError(
+      'LW_ERR_CONFIG_INVALID',
+      `${origin} is not a valid linewatch configuration:\n${formatIssues(parsed.error.issues).join('\n')}`,
+      { cause: parsed.error },
+    );
+  }
+  return parsed.data;
+}
+
+/** Relative paths in the configuration are relative to the file's folder (as compose files do). */
+export function resolvePaths(config: Config, baseDir: string): Config {
+  const abs = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
+  return {
+    ...config,
+    model: { ...config.model, bundle: abs(config.model.bundle) },
+    cameras: config.cameras.map((c) => (c.source.type === 'folder' ? { ...c, source: { ...c.source, path: abs(c.source.path) } } : c)),
+    sinks: { ...config.sinks, ngImages: { ...config.sinks.ngImages, dir: abs(config.sinks.ngImages.dir) } },
+  };
+}
+
+/** Parses YAML text; syntax errors name the line and column. */
+export function parseYaml(text: string, origin: string): unknown {
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const lines = doc.errors.map((e) => `  ${e.message.split('\n')[0]}`);
+    throw new LinewatchError('LW_ERR_CONFIG_READ', `${origin} is not valid YAML:\n${lines.join('\n')}`, { cause: doc.errors[0] });
+  }
+  return doc.toJS();
+}
+
+/**
+ * Reads, parses and validates a configuration file.
+ *
+ * @example
+ * const config = await loadConfig('configs/demo.yaml');
+ */
+export async function loadConfig(path: string): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new LinewatchError('LW_ERR_CONFIG_READ', `configuration ${path} cannot be read: ${errorMessage(err)}`, { cause: err });
+  }
+  return resolvePaths(parseConfig(parseYaml(text, path), path), dirname(resolve(path)));
+}

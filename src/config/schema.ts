@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { mqttConfigSchema } from '../io/mqtt/schema.js';
+import { executionProvidersSchema } from '../models/providers.js';
+import { sourceConfigSchema } from '../pipeline/sources/schema.js';
+import { decideConfigSchema, inferenceQueueSchema, rectSchema, sinksSchema } from './sections.js';
+
+/**
+ * The whole configuration: ONE zod schema, assembled from the sections each module owns. Unknown
+ * keys are refused (a typo must not silently fall back to a default on a production line).
+ * `ConfigInput` is what a file or a remote payload may say; `Config` is what runs, defaults filled.
+ */
+
+export const modelConfigSchema = z.strictObject({
+  /** Bundle folder (model.json + model.onnx); relative paths are relative to the configuration file. */
+  bundle: z.string().min(1),
+  executionProviders: executionProvidersSchema,
+  /** Session workers (parallel batches). Default 1. */
+  workers: z.number().int().positive().default(1),
+  /** ONNX Runtime intra-op threads per session. Default: the cores divided among the workers. */
+  intraOpThreads: z.number().int().positive().optional(),
+});
+
+export const cameraConfigSchema = z.strictObject({
+  /** Camera id, used in verdicts and topics. */
+  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, _ . - (no spaces or slashes)'),
+  source: sourceConfigSchema,
+  /** Region of the camera image that is inspected (camera pixels); absent = the whole image. */
+  roi: rectSchema.optional(),
+});
+
+export const configSchema = z
+  .strictObject({
+    /** Version of this configuration, carried by every verdict. Default '1'. */
+    version: z.string().min(1).default('1'),
+    model: modelConfigSchema,
+    cameras: z.array(cameraConfigSchema).min(1),
+    inference: inferenceQueueSchema,
+    decide: decideConfigSchema,
+    sinks: sinksSchema,
+    mqtt: mqttConfigSchema,
+  })
+  .superRefine((c, ctx) => {
+    const seen = new Set<string>();
+    c.cameras.forEach((cam, i) => {
+      if (seen.has(cam.id)) ctx.addIssue({ code: 'custom', path: ['cameras', i, 'id'], message: `camera id '${cam.id}' is used twice` });
+      seen.add(cam.id);
+    });
+  });
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.output<typeof configSchema>;
+export type CameraConfig = z.output<typeof cameraConfigSchema>;
+export type ModelConfig = z.output<typeof modelConfigSchema>;

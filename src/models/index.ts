@@ -13,3 +13,5 @@ export {
 } from './providers.js';
 export { graphMismatches, expectedInputs, expectedOutputs, type GraphValue } from './io-check.js';
 export { manifestSchema, type Manifest, type ManifestInput, type MapStep } from './manifest.js';
+export { inspectBundle, formatInspectReport, INSPECT_DEFAULT_PROVIDERS, type InspectReport } from './inspect.js';
+export { registerModelCommands } from './commands.js';

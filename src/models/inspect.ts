@@ -1,0 +1,103 @@
+/**
+ * What a bundle is, in one report: identity, tensors, geometry, post-processing, calibration,
+ * training summary, and which execution provider it runs on here (by actually opening a session).
+ */
+import { stat } from 'node:fs/promises';
+import { errorMessage, LinewatchError } from '../errors.js';
+import { loadBundle } from './bundle.js';
+import { InferenceEngine } from './engine.js';
+import type { GraphValue } from './io-check.js';
+import type { Manifest, MapStep } from './manifest.js';
+import type { ProviderConfig, ProviderFallback } from './providers.js';
+
+export interface InspectReport {
+  readonly dir: string;
+  readonly onnxPath: string;
+  readonly onnxBytes: number;
+  /** The manifest as validated (defaults filled); the sha256 in it was checked against the file. */
+  readonly manifest: Manifest;
+  readonly session:
+    | { readonly ok: true; readonly provider: string; readonly fallbacks: readonly ProviderFallback[]; readonly inputs: readonly GraphValue[]; readonly outputs: readonly GraphValue[] }
+    | { readonly ok: false; readonly code: string; readonly error: string };
+}
+
+/** Best first: what "would it run on here" means when the caller names no list. */
+export const INSPECT_DEFAULT_PROVIDERS: readonly ProviderConfig[] = ['tensorrt', 'cuda', 'cpu'];
+
+/**
+ * Loads and verifies the bundle (throws as loadBundle does), then opens one session to find the
+ * provider and check the graph; a session failure is reported, not thrown.
+ */
+export async function inspectBundle(dir: string, providers: readonly ProviderConfig[] = INSPECT_DEFAULT_PROVIDERS): Promise<InspectReport> {
+  const bundle = await loadBundle(dir);
+  const onnxBytes = (await stat(bundle.onnxPath)).size;
+  let session: InspectReport['session'];
+  try {
+    const engine = await InferenceEngine.create(bundle, {
+      workers: 1,
+      intraOpThreads: 1,
+      warmup: false,
+      executionProviders: providers,
+      logger: { warn: () => {}, info: () => {} },
+    });
+    session = { ok: true, provider: engine.provider, fallbacks: engine.fallbacks, inputs: engine.graphInputs, outputs: engine.graphOutputs };
+    await engine.close();
+  } catch (err) {
+    session = { ok: false, code: err instanceof LinewatchError ? err.code : 'LW_ERR_SESSION_CREATE', error: errorMessage(err) };
+  }
+  return { dir: bundle.dir, onnxPath: bundle.onnxPath, onnxBytes, manifest: bundle.manifest, session };
+}
+
+function step(s: MapStep): string {
+  return s.op === 'resize'
+    ? `bilinear resize to ${s.width}x${s.height} (align_corners ${s.alignCorners})`
+    : `gaussian σ=${s.sigma} kernel ${s.kernel} (${s.padding} padding)`;
+}
+
+function shape(v: GraphValue): string {
+  return `${v.name} ${v.type ?? 'non-tensor'} [${v.shape.join(',')}]`;
+}
+
+function summary(rec: Record<string, unknown>): string[] {
+  return Object.entries(rec).map(([k, v]) => `    ${k}: ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`);
+}
+
+/** The report as lines for a person at a terminal. */
+export function formatInspectReport(r: InspectReport): string {
+  const m = r.manifest;
+  const i = m.input;
+  const am = m.outputs.anomalyMap;
+  const g = m.geometry;
+  const lines: string[] = [
+    `bundle       ${r.dir}`,
+    `model        ${m.architecture} ${m.version} (${m.format})`,
+    `onnx         ${m.file}, ${(r.onnxBytes / 1024 / 1024).toFixed(2)} MiB, sha256 ${m.sha256} (verified)${m.opset !== undefined ? `, opset ${m.opset}` : ''}`,
+    `input        ${i.name}: ${i.dtype} ${i.layout} ${i.height}x${i.width}x${i.channels} ${i.colorOrder}, values ${i.valueRange[0]}–${i.valueRange[1]}, batch ${i.batch}, ${
+      i.normalize === null ? 'normalised in the graph' : `runtime normalises mean ${i.normalize.mean.join('/')} std ${i.normalize.std.join('/')}`
+    }`,
+  ];
+  if (m.prompt !== null) lines.push(`prompt       ${m.prompt.name}: ${m.prompt.selection}${m.prompt.pool !== undefined ? ` from ${m.prompt.pool}` : ''}`);
+  lines.push(
+    `geometry     resize ${g.resize.width}x${g.resize.height} ${g.resize.method}${g.resize.antialias ? ' antialiased' : ''}${
+      g.crop === null ? ', no crop' : `, centre crop ${g.crop.width}x${g.crop.height}`
+    }`,
+    `anomaly map  ${am.name}: ${am.width}x${am.height}`,
+    `  in graph   ${am.appliedInGraph.length === 0 ? 'nothing' : am.appliedInGraph.map(step).join(', then ')}`,
+    `  runtime    ${am.runtimeSteps.length === 0 ? 'nothing' : am.runtimeSteps.map(step).join(', then ')}`,
+    `score        ${m.outputs.score.name === null ? `computed by the runtime: ${JSON.stringify(m.outputs.score.rule)}` : `graph output ${m.outputs.score.name} (${JSON.stringify(m.outputs.score.rule)})`}`,
+    `calibration  ${m.calibration.method}: image threshold ${m.calibration.image.threshold} [${m.calibration.image.min}, ${m.calibration.image.max}], pixel threshold ${m.calibration.pixel.threshold} [${m.calibration.pixel.min}, ${m.calibration.pixel.max}]`,
+  );
+  const gs = m.calibration.goodImageScores;
+  if (gs !== undefined) lines.push(`  good imgs  n=${gs.n} mean ${gs.mean} std ${gs.std} min ${gs.min} max ${gs.max}`);
+  if (Object.keys(m.training).length > 0) lines.push('training', ...summary(m.training));
+  if (Object.keys(m.metrics).length > 0) lines.push('metrics', ...summary(m.metrics));
+  const s = r.session;
+  if (s.ok) {
+    lines.push(`provider     ${s.provider} (here)`);
+    for (const f of s.fallbacks) lines.push(`  skipped    ${f.provider}: ${f.reason}`);
+    lines.push(`graph in     ${s.inputs.map(shape).join('; ')}`, `graph out    ${s.outputs.map(shape).join('; ')}`);
+  } else {
+    lines.push(`session      FAILED ${s.code}: ${s.error}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

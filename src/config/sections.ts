@@ -58,6 +58,8 @@ export const inferenceQueueSchema = z
      * failSafe. Default 8.
      */
     maxQueuedFrames: z.number().int().positive().default(8),
+    /** Verdicts slower than this (capture → verdict) are counted as late. Default: none counted. */
+    lateAfterMs: z.number().positive().optional(),
   })
   .prefault({});
 export type InferenceQueueConfig = z.output<typeof inferenceQueueSchema>;

@@ -60,6 +60,11 @@ export class Counters {
     if (late) this.late++;
   }
 
+  /** A camera's source restarted (cold reload): its seq starts again. */
+  resetSeq(cameraId: string): void {
+    this.lastSeq.delete(cameraId);
+  }
+
   /** Frames a source reports lost on its own (appsink drops) that seq gaps cannot show. */
   addLost(n: number): void {
     this.lost += n;

@@ -1,0 +1,315 @@
+import { Subject, takeUntil, tap, type Observable, type Subscription } from 'rxjs';
+import { resolvePaths } from '../config/load.js';
+import { planReload, type ReloadPlan } from '../config/reload.js';
+import type { CameraConfig, Config } from '../config/schema.js';
+import { LinewatchError, errorMessage } from '../errors.js';
+import { loadBundle } from '../models/bundle.js';
+import { InferenceEngine, type EngineLogger } from '../models/engine.js';
+import { Counters, type CounterSnapshot } from './counters.js';
+import type { Frame } from './frame.js';
+import { RoomGate, boundedBatch } from './operators/bounded-batch.js';
+import {
+  createEngineSlot,
+  droppedVerdict,
+  judgeBatch,
+  type EngineSlot,
+  type JudgedFrame,
+  type RuleSet,
+} from './operators/judge-batch.js';
+import type { SourceHealth } from './source.js';
+import { createSource } from './sources/index.js';
+import type { Verdict } from './verdict.js';
+
+/**
+ * One inspection station: one RxJS pipeline per camera into one inference engine, the verdicts of
+ * all cameras on `verdicts$`, the counters, and configuration changes applied hot, warm or cold.
+ */
+
+export interface StationLogger extends EngineLogger {
+  error(obj: object, msg: string): void;
+}
+
+export interface StationDeps {
+  /** Default: warnings and errors as one line on stderr. */
+  readonly logger?: StationLogger;
+  /** Folder that relative paths in configurations applied later are resolved against. Default cwd. */
+  readonly baseDir?: string;
+}
+
+export type StationState = 'running' | 'stopping' | 'stopped';
+
+export interface StationHealth {
+  readonly state: StationState;
+  /** Why the station is degraded (empty when all is well). */
+  readonly reasons: readonly string[];
+  readonly model: {
+    readonly version: string;
+    readonly sha256: string;
+    readonly provider: string;
+    readonly fallbacks: readonly { readonly provider: string; readonly reason: string }[];
+  };
+  readonly configVersion: string;
+  readonly cameras: readonly { readonly id: string; readonly source: string; readonly health: SourceHealth }[];
+}
+
+export interface ApplyResult {
+  readonly ok: boolean;
+  /** What was done: nothing, rules swapped, model swapped, pipelines restarted. */
+  readonly level: ReloadPlan['level'];
+  readonly changes: ReloadPlan['changes'];
+  readonly reasons: readonly string[];
+}
+
+const stderrLogger: StationLogger = {
+  info: () => {},
+  warn: (obj, msg) => process.stderr.write(`linewatch: ${msg} ${JSON.stringify(obj)}\n`),
+  error: (obj, msg) => process.stderr.write(`linewatch: ${msg} ${JSON.stringify(obj)}\n`),
+};
+
+interface CameraRun {
+  readonly id: string;
+  readonly kind: string;
+  readonly done: Promise<void>;
+  health: SourceHealth;
+  healthSub: Subscription | null;
+  /** Frames the source itself lost (appsink drops), when it can tell. */
+  readonly lostFrames: (() => number) | null;
+}
+
+async function buildEngine(config: Config, logger: StationLogger): Promise<EngineSlot> {
+  const bundle = await loadBundle(config.model.bundle);
+  if (bundle.manifest.prompt !== null) {
+    throw new LinewatchError('LW_ERR_SESSION_CREATE', `${bundle.dir}: prompted models (${bundle.manifest.architecture}) are not run by the station yet`);
+  }
+  const engine = await InferenceEngine.create(bundle, {
+    workers: config.model.workers,
+    executionProviders: config.model.executionProviders,
+    logger,
+    ...(config.model.intraOpThreads !== undefined ? { intraOpThreads: config.model.intraOpThreads } : {}),
+  });
+  return createEngineSlot(bundle, engine);
+}
+
+export class Station {
+  readonly verdicts$: Observable<Verdict>;
+  /** Judged frames with their maps (NG images, heatmaps). Maps are copied only while observed. */
+  readonly judged$: Observable<JudgedFrame>;
+  private readonly verdictSubject: Subject<Verdict>;
+  private readonly judgedSubject: Subject<JudgedFrame>;
+  private readonly counts: Counters;
+  private readonly logger: StationLogger;
+  private readonly baseDir: string;
+  private config: Config;
+  private slot: EngineSlot;
+  private ruleSet: RuleSet;
+  private cameras: CameraRun[];
+  private stopSources: Subject<void>;
+  private state: StationState;
+  private readonly degraded: Map<string, string>;
+  /** Serialises applyConfig and stop so that two changes never interleave. */
+  private queue: Promise<unknown>;
+
+  private constructor(config: Config, slot: EngineSlot, deps: StationDeps) {
+    this.verdictSubject = new Subject<Verdict>();
+    this.judgedSubject = new Subject<JudgedFrame>();
+    this.verdicts$ = this.verdictSubject.asObservable();
+    this.judged$ = this.judgedSubject.asObservable();
+    this.counts = new Counters();
+    this.logger = deps.logger ?? stderrLogger;
+    this.baseDir = deps.baseDir ?? process.cwd();
+    this.config = config;
+    this.slot = slot;
+    this.ruleSet = { decide: config.decide, configVersion: config.version };
+    this.cameras = [];
+    this.stopSources = new Subject<void>();
+    this.state = 'running';
+    this.degraded = new Map();
+    this.queue = Promise.resolve();
+  }
+
+  /**
+   * Loads the model, starts the engine (warmed up) and one pipeline per camera.
+   *
+   * @example
+   * const station = await Station.start(await loadConfig('configs/demo.yaml'));
+   * station.verdicts$.subscribe((v) => console.log(v.verdict));
+   */
+  static async start(config: Config, deps: StationDeps = {}): Promise<Station> {
+    const resolved = resolvePaths(config, deps.baseDir ?? process.cwd());
+    const slot = await buildEngine(resolved, deps.logger ?? stderrLogger);
+    const station = new Station(resolved, slot, deps);
+    station.startCameras();
+    return station;
+  }
+
+  counters(): CounterSnapshot {
+    const c = this.counts.snapshot();
+    let sourceLost = 0;
+    for (const cam of this.cameras) if (cam.lostFrames !== null) sourceLost += cam.lostFrames();
+    return sourceLost === 0 ? c : { ...c, lost: c.lost + sourceLost };
+  }
+
+  /** The configuration in force. */
+  activeConfig(): Config {
+    return this.config;
+  }
+
+  health(): StationHealth {
+    const m = this.slot.bundle.manifest;
+    const reasons = [...this.degraded.values()];
+    for (const c of this.cameras) if (c.health.state === 'degraded') reasons.push(`camera ${c.id}: ${c.health.reason}`);
+    return {
+      state: this.state,
+      reasons,
+      model: { version: m.version, sha256: m.sha256, provider: this.slot.engine.provider, fallbacks: this.slot.engine.fallbacks },
+      configVersion: this.config.version,
+      cameras: this.cameras.map((c) => ({ id: c.id, source: c.kind, health: c.health })),
+    };
+  }
+
+  /** Resolves when every camera's source has ended and its frames are judged (file sources, counted runs). */
+  async ended(): Promise<void> {
+    let seen: CameraRun[] | null = null;
+    // A cold restart replaces the camera runs while we wait: wait for the new ones too.
+    while (seen !== this.cameras) {
+      seen = this.cameras;
+      await Promise.all(seen.map((c) => c.done));
+    }
+  }
+
+  /**
+   * Applies a new configuration: hot (rules, sinks) between two frames; warm (model) by building
+   * and warming a new engine beside the old one and swapping between batches, the old one kept
+   * when the new one fails; cold (cameras, queue) by restarting the pipelines.
+   */
+  applyConfig(next: Config): Promise<ApplyResult> {
+    const run = this.queue.then(() => this.apply(resolvePaths(next, this.baseDir)));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async apply(next: Config): Promise<ApplyResult> {
+    const plan = planReload(this.config, next);
+    if (this.state !== 'running') return { ok: false, level: plan.level, changes: plan.changes, reasons: [`the station is ${this.state}`] };
+    if (plan.level === 'none') return { ok: true, level: 'none', changes: [], reasons: [] };
+    const modelChanged = plan.changes.some((c) => c.class === 'warm');
+    let old: EngineSlot | null = null;
+    if (modelChanged) {
+      let fresh: EngineSlot;
+      try {
+        fresh = await buildEngine(next, this.logger);
+      } catch (err) {
+        this.logger.warn({ err: errorMessage(err) }, 'new model refused; the running one stays');
+        return { ok: false, level: plan.level, changes: plan.changes, reasons: [`model ${next.model.bundle}: ${errorMessage(err)}`] };
+      }
+      old = this.slot;
+      // Batches read the slot once when they start: those in flight finish on the old engine.
+      this.slot = fresh;
+    }
+    this.config = next;
+    this.ruleSet = { decide: next.decide, configVersion: next.version };
+    if (plan.level === 'cold') {
+      await this.stopCameras();
+      this.startCameras();
+    }
+    if (old !== null) await this.retire(old);
+    this.logger.info({ level: plan.level, version: next.version, changes: plan.changes.length }, 'configuration applied');
+    return { ok: true, level: plan.level, changes: plan.changes, reasons: [] };
+  }
+
+  /** Closes an engine once the batches that started on it are done. */
+  private async retire(slot: EngineSlot): Promise<void> {
+    while (slot.inFlight > 0) await new Promise((resolve) => setTimeout(resolve, 1));
+    await slot.engine.close();
+  }
+
+  /** Stops the sources, lets the frames in flight finish, closes the engine. Idempotent. */
+  stop(): Promise<void> {
+    const run = this.queue.then(async () => {
+      if (this.state !== 'running') return;
+      this.state = 'stopping';
+      await this.stopCameras();
+      await this.slot.engine.close();
+      this.state = 'stopped';
+      this.verdictSubject.complete();
+      this.judgedSubject.complete();
+    });
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private startCameras(): void {
+    this.stopSources = new Subject<void>();
+    this.cameras = this.config.cameras.map((cam) => this.startCamera(cam, this.stopSources));
+  }
+
+  private async stopCameras(): Promise<void> {
+    this.stopSources.next();
+    this.stopSources.complete();
+    await Promise.all(this.cameras.map((c) => c.done));
+    for (const c of this.cameras) c.healthSub?.unsubscribe();
+  }
+
+  private startCamera(cam: CameraConfig, stop$: Observable<void>): CameraRun {
+    const q = this.config.inference;
+    const fixed = this.slot.bundle.manifest.input.batch;
+    const batchSize = fixed === 'dynamic' ? q.batchSize : Math.min(q.batchSize, fixed);
+    const gate = new RoomGate();
+    const source = createSource(cam.id, cam.source, { ready: () => gate.ready() });
+    const counts = this.counts;
+    counts.resetSeq(cam.id);
+    const ctx = {
+      engine: () => this.slot,
+      rules: () => this.ruleSet,
+      roi: cam.roi,
+      judged: () => (this.judgedSubject.observed ? (j: JudgedFrame) => this.judgedSubject.next(j) : null),
+    };
+    const capacity = q.maxQueuedFrames;
+    const onDrop = (f: Frame): Verdict => droppedVerdict(f, this.ruleSet, this.slot.bundle.manifest.version, capacity);
+    const work = (frames: Frame[]): Promise<Verdict[]> => judgeBatch(ctx, frames);
+    let resolveDone!: () => void;
+    const done = new Promise<void>((resolve) => {
+      resolveDone = resolve;
+    });
+    const run: CameraRun = {
+      id: cam.id,
+      kind: source.kind,
+      done,
+      health: { state: 'starting' },
+      healthSub: null,
+      lostFrames: source.lostFrames ?? null,
+    };
+    run.healthSub =
+      source.health$?.subscribe((h) => {
+        run.health = h;
+      }) ?? null;
+    source
+      .frames()
+      .pipe(
+        takeUntil(stop$),
+        tap((f) => counts.receive(f.cameraId, f.seq)),
+        boundedBatch({ capacity, batchSize, batchWaitMs: q.batchWaitMs, gate }, work, onDrop),
+      )
+      .subscribe({
+        next: (v) => this.emit(v),
+        error: (err: unknown) => {
+          this.degraded.set(cam.id, `camera ${cam.id}: ${errorMessage(err)}`);
+          this.logger.error({ camera: cam.id, err: errorMessage(err) }, 'source failed');
+          if (run.health.state !== 'degraded') run.health = { state: 'degraded', reason: errorMessage(err) };
+          resolveDone();
+        },
+        complete: () => {
+          if (source.health$ === undefined) run.health = { state: 'ended' };
+          resolveDone();
+        },
+      });
+    if (source.health$ === undefined && run.health.state === 'starting') run.health = { state: 'running' };
+    return run;
+  }
+
+  private emit(v: Verdict): void {
+    const late = this.config.inference.lateAfterMs;
+    this.counts.settle(v.verdict, late !== undefined && v.timings.totalMs > late);
+    this.verdictSubject.next(v);
+  }
+}

@@ -237,6 +237,8 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     this.inflight.clear();
     if (this.opts.subscriptions.length > 0) client.subscribe([...this.opts.subscriptions], { qos: 1 });
     this.setState('online');
+    // Expired messages go before the birth status is built, so that it counts them.
+    this.opts.outbox.pruneExpired(this.opts.clock.nowMs());
     const birth = this.opts.onConnectMessages();
     for (let i = 0; i < birth.length; i++) {
       const m = birth[i] as OutgoingMessage;

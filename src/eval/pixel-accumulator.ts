@@ -126,6 +126,15 @@ export class PixelAccumulator {
     this.pixels += n;
   }
 
+  /** Forgets everything (next category), keeping the allocated bins. */
+  reset(): void {
+    this.neg.fill(0);
+    this.pos.fill(0);
+    this.pro.fill(0);
+    this.regions = 0;
+    this.pixels = 0;
+  }
+
   /** The non-empty bins, highest first, as the input of every curve in metrics.ts. */
   ranked(): RankedCounts {
     const { neg, pos, pro } = this;

@@ -40,8 +40,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-[ "$(id -u)" = 0 ] || die "run as root (sudo): it installs packages, a user and a systemd unit"
+# Architecture first: on a developer's x86 machine (even as root) nothing may be touched.
 [ "$(uname -m)" = aarch64 ] || die "this installs on a Jetson (aarch64); this machine is $(uname -m)"
+[ "$(id -u)" = 0 ] || die "run as root (sudo): it installs packages, a user and a systemd unit"
 [ -z "$config" ] || [ -f "$config" ] || die "--config $config: no such file"
 
 # --- Debian packages -----------------------------------------------------------------------

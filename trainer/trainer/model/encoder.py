@@ -6,7 +6,7 @@ ls1.gamma,norm2,mlp.fc1,mlp.fc2,ls2.gamma}``, ``norm``), so ``dinov2_vit{s,b,l}1
 loads with :func:`load_dinov2_weights` and an INP-Former checkpoint's ``encoder.*`` keys load as is.
 
 Sizes: ``small`` (384 dims, 6 heads), ``base`` (768, 12), ``large`` (1024, 16, 24 blocks) as in
-DINOv2, and ``tiny`` (32 dims, 4 heads, 10 blocks, 4×4 pretrain grid): a size of our own for tests
+DINOv2, and ``tiny`` (24 dims, 2 heads, 10 blocks, 4×4 pretrain grid): a size of our own for tests
 and fixtures only, with no pretrained weights.
 """
 
@@ -23,7 +23,7 @@ from torch import nn
 
 #: embed_dim, depth, heads, pretrain grid side (518 px / 14 = 37 for DINOv2).
 ENCODER_SIZES: dict[str, dict[str, int]] = {
-    "tiny": {"embed_dim": 32, "depth": 10, "num_heads": 4, "pretrain_grid": 4},
+    "tiny": {"embed_dim": 24, "depth": 10, "num_heads": 2, "pretrain_grid": 4},
     "small": {"embed_dim": 384, "depth": 12, "num_heads": 6, "pretrain_grid": 37},
     "base": {"embed_dim": 768, "depth": 12, "num_heads": 12, "pretrain_grid": 37},
     "large": {"embed_dim": 1024, "depth": 24, "num_heads": 16, "pretrain_grid": 37},

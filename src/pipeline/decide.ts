@@ -104,13 +104,16 @@ export function decide(rules: DecideConfig, frame: ScoredFrame): Decision {
       break;
   }
   const reasons: Reason[] = [];
-  if (reject && scoreFires) {
+  // Only the rules that take part in the decision are named as reasons.
+  const scoreRule = rules.rejectOn !== 'defect';
+  const defectRule = rules.rejectOn !== 'score';
+  if (reject && scoreRule && scoreFires) {
     reasons.push({
       code: REASON.SCORE,
       message: `${img.scale} score ${scored.toFixed(3)} ≥ ${img.value}`,
     });
   }
-  if (reject && defectFires) {
+  if (reject && defectRule && defectFires) {
     let largest = defects[0]!;
     for (let i = 1; i < defects.length; i++) if (defects[i]!.area > largest.area) largest = defects[i]!;
     reasons.push({

@@ -1,9 +1,10 @@
-import { Subject, takeUntil, tap, type Observable, type Subscription } from 'rxjs';
+import { Subject, identity, take, takeUntil, tap, type Observable, type Subscription } from 'rxjs';
 import { resolvePaths } from '../config/load.js';
 import { planReload, type ReloadPlan } from '../config/reload.js';
 import type { CameraConfig, Config } from '../config/schema.js';
 import { LinewatchError, errorMessage } from '../errors.js';
 import { loadBundle } from '../models/bundle.js';
+import type { Manifest } from '../models/manifest.js';
 import { InferenceEngine, type EngineLogger } from '../models/engine.js';
 import { Counters, type CounterSnapshot } from './counters.js';
 import type { Frame } from './frame.js';
@@ -34,12 +35,16 @@ export interface StationDeps {
   readonly logger?: StationLogger;
   /** Folder that relative paths in configurations applied later are resolved against. Default cwd. */
   readonly baseDir?: string;
+  /** Stop each camera after this many frames (`run --max-frames`). Default: no limit. */
+  readonly maxFramesPerCamera?: number;
 }
 
-export type StationState = 'running' | 'stopping' | 'stopped';
+export type StationLifecycle = 'running' | 'stopping' | 'stopped';
 
 export interface StationHealth {
-  readonly state: StationState;
+  /** `degraded` when any reason is listed. */
+  readonly state: 'ok' | 'degraded';
+  readonly lifecycle: StationLifecycle;
   /** Why the station is degraded (empty when all is well). */
   readonly reasons: readonly string[];
   readonly model: {
@@ -104,7 +109,8 @@ export class Station {
   private ruleSet: RuleSet;
   private cameras: CameraRun[];
   private stopSources: Subject<void>;
-  private state: StationState;
+  private state: StationLifecycle;
+  private readonly maxFrames: number | undefined;
   private readonly degraded: Map<string, string>;
   /** Serialises applyConfig and stop so that two changes never interleave. */
   private queue: Promise<unknown>;
@@ -123,6 +129,7 @@ export class Station {
     this.cameras = [];
     this.stopSources = new Subject<void>();
     this.state = 'running';
+    this.maxFrames = deps.maxFramesPerCamera;
     this.degraded = new Map();
     this.queue = Promise.resolve();
   }
@@ -149,6 +156,11 @@ export class Station {
     return sourceLost === 0 ? c : { ...c, lost: c.lost + sourceLost };
   }
 
+  /** The manifest of the model in force. */
+  activeManifest(): Manifest {
+    return this.slot.bundle.manifest;
+  }
+
   /** The configuration in force. */
   activeConfig(): Config {
     return this.config;
@@ -159,7 +171,8 @@ export class Station {
     const reasons = [...this.degraded.values()];
     for (const c of this.cameras) if (c.health.state === 'degraded') reasons.push(`camera ${c.id}: ${c.health.reason}`);
     return {
-      state: this.state,
+      state: reasons.length > 0 ? 'degraded' : 'ok',
+      lifecycle: this.state,
       reasons,
       model: { version: m.version, sha256: m.sha256, provider: this.slot.engine.provider, fallbacks: this.slot.engine.fallbacks },
       configVersion: this.config.version,
@@ -286,6 +299,7 @@ export class Station {
     source
       .frames()
       .pipe(
+        this.maxFrames !== undefined ? take(this.maxFrames) : identity,
         takeUntil(stop$),
         tap((f) => counts.receive(f.cameraId, f.seq)),
         boundedBatch({ capacity, batchSize, batchWaitMs: q.batchWaitMs, gate }, work, onDrop),

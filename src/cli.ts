@@ -1,0 +1,161 @@
+/**
+ * linewatch's command line. `run` is the daemon; the other modules add their commands through
+ * register functions so that this file stays the assembly.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { dirname, resolve } from 'node:path';
+import { pino } from 'pino';
+import { registerConfigCommands } from './config/commands.js';
+import { loadConfig } from './config/load.js';
+import { configSchema, type Config } from './config/schema.js';
+import { LinewatchError, errorMessage } from './errors.js';
+import { startMqtt, type MqttHandle } from './io/mqtt/start.js';
+import { registerModelCommands } from './models/commands.js';
+import { consoleSink } from './pipeline/sinks/console.js';
+import { NgImageSink } from './pipeline/sinks/ng-images.js';
+import { SummaryCollector, formatSummary } from './pipeline/sinks/summary.js';
+import { Station } from './pipeline/station.js';
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+interface RunOptions {
+  config: string;
+  maxFrames?: number;
+  json?: boolean;
+  mqtt: boolean;
+  logLevel: string;
+}
+
+function fail(err: unknown): never {
+  const code = err instanceof LinewatchError ? `${err.code}: ` : '';
+  process.stderr.write(`linewatch: ${code}${errorMessage(err)}\n`);
+  process.exit(1);
+}
+
+async function run(opts: RunOptions): Promise<void> {
+  let config: Config;
+  try {
+    config = await loadConfig(opts.config);
+  } catch (err) {
+    fail(err);
+  }
+  if (opts.json === true) config = { ...config, sinks: { ...config.sinks, console: { enabled: true, json: true } } };
+  // Logs go to stderr: stdout carries the verdicts (one JSON per line with --json).
+  const logger = pino({ name: 'linewatch', level: opts.logLevel }, pino.destination(2));
+  let station: Station;
+  try {
+    station = await Station.start(config, {
+      logger,
+      baseDir: dirname(resolve(opts.config)),
+      ...(opts.maxFrames !== undefined ? { maxFramesPerCamera: opts.maxFrames } : {}),
+    });
+  } catch (err) {
+    fail(err);
+  }
+  const summary = new SummaryCollector();
+  station.verdicts$.subscribe((v) => summary.add(v));
+  const c = config.sinks.console;
+  if (c.enabled) station.verdicts$.subscribe(consoleSink({ json: c.json }));
+  let ng: NgImageSink | null = null;
+  const ngCfg = station.activeConfig().sinks.ngImages;
+  if (ngCfg.enabled) {
+    const cal = station.activeManifest().calibration.pixel;
+    const sink = new NgImageSink({ dir: ngCfg.dir, maxFrames: ngCfg.maxFrames, quality: ngCfg.quality, mapMin: cal.min, mapMax: cal.max });
+    ng = sink;
+    station.judged$.subscribe((j) => sink.offer(j));
+  }
+  let mqtt: MqttHandle<Config> | null = null;
+  if (opts.mqtt) {
+    try {
+      mqtt = await startMqtt(station.activeConfig(), station, logger, { configSchema });
+      logger.info({ broker: mqtt.brokerUrl, topics: mqtt.topics }, 'mqtt started');
+    } catch (err) {
+      await station.stop();
+      fail(err);
+    }
+  }
+
+  let stopping: Promise<void> | null = null;
+  let markFinished!: () => void;
+  const finished = new Promise<void>((r) => {
+    markFinished = r;
+  });
+  const shutdown = (why: string): Promise<void> => {
+    if (stopping !== null) return stopping;
+    stopping = (async () => {
+      logger.info({ why }, 'stopping: sources stopped, finishing frames in flight');
+      await station.stop();
+      if (ng !== null) await ng.flush();
+      if (mqtt !== null) await mqtt.close();
+      const report = summary.report(station.counters());
+      const text = formatSummary(report);
+      // With --json stdout is a pure verdict stream: the summary goes to stderr.
+      if (c.json) process.stderr.write(`${text}\n`);
+      else process.stdout.write(`${text}\n`);
+      process.exitCode = report.identityHolds ? 0 : 3;
+      markFinished();
+    })();
+    return stopping;
+  };
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      process.stderr.write(`linewatch: second ${sig}, exiting without finishing\n`);
+      process.exit(130);
+    }
+    void shutdown(sig);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  void station.ended().then(() => shutdown('all sources ended'));
+  await finished;
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('linewatch')
+    .description('anomaly-detection inspection daemon: cameras → ONNX models → verdicts → MQTT')
+    .showHelpAfterError();
+  program
+    .command('run')
+    .description('inspect frames from the configured cameras until they end or SIGINT/SIGTERM')
+    .requiredOption('-c, --config <file>', 'YAML configuration')
+    .option('--max-frames <n>', 'stop each camera after N frames', positiveInt)
+    .option('--json', 'one JSON verdict per line on stdout (summary on stderr)')
+    .option('--no-mqtt', 'do not connect to MQTT (no embedded broker either)')
+    .option('--log-level <level>', 'pino log level on stderr', 'warn')
+    .action((opts: RunOptions) => run(opts));
+  program
+    .command('bench')
+    .description('bare session.run loop vs the full pipeline on the synthetic source: throughput ratio, latency, memory')
+    .requiredOption('-m, --model <dir>', 'model bundle folder')
+    .option('--frames <n>', 'frames per measurement', positiveInt, 2000)
+    .option('--batch <b>', 'batch size', positiveInt, 1)
+    .option('--threads <t>', 'ONNX Runtime intra-op threads (both sides)', positiveInt)
+    .option('--json', 'print the figures as one JSON object')
+    .action(async (opts: { model: string; frames: number; batch: number; threads?: number; json?: boolean }) => {
+      const { runPipelineBench, formatBenchReport } = await import('../bench/pipeline.js');
+      try {
+        const report = await runPipelineBench({
+          modelDir: opts.model,
+          frames: opts.frames,
+          batch: opts.batch,
+          ...(opts.threads !== undefined ? { intraOpThreads: opts.threads } : {}),
+        });
+        process.stdout.write(opts.json === true ? `${JSON.stringify(report)}\n` : `${formatBenchReport(report)}\n`);
+      } catch (err) {
+        fail(err);
+      }
+    });
+  registerConfigCommands(program);
+  registerModelCommands(program);
+  return program;
+}
+
+await buildProgram().parseAsync(process.argv);

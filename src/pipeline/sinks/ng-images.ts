@@ -1,0 +1,143 @@
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { errorMessage } from '../../errors.js';
+import { bytesPerPixel } from '../frame.js';
+import { mapRectToCamera } from '../geometry.js';
+import type { JudgedFrame } from '../operators/judge-batch.js';
+
+/**
+ * NG images for people: for each rejected frame, the camera image and the same image with the
+ * anomaly map laid over it, as JPEGs in a ring folder (the oldest pairs are deleted beyond
+ * `maxFrames`). Writing never holds up inspection: when the disk is slower than the rejects, the
+ * extra images are skipped and counted.
+ */
+export interface NgImageSinkOptions {
+  readonly dir: string;
+  /** Rejected frames kept (two files each). */
+  readonly maxFrames: number;
+  /** JPEG quality 1–100. */
+  readonly quality: number;
+  /** Map value drawn transparent (at or below) and fully hot (at or above): the pixel calibration bounds. */
+  readonly mapMin: number;
+  readonly mapMax: number;
+  /** Images being written at once at most; beyond, new ones are skipped. Default 2. */
+  readonly maxPendingWrites?: number;
+}
+
+const NG_SUFFIX = '-ng.jpg';
+const HEAT_SUFFIX = '-heatmap.jpg';
+
+/** Map values → RGBA heat (blue → red), alpha growing with the value. */
+export function heatRgba(map: Float32Array, min: number, max: number): Buffer {
+  const n = map.length;
+  const out = Buffer.allocUnsafe(n * 4);
+  const span = max > min ? max - min : 1;
+  for (let i = 0; i < n; i++) {
+    let t = (map[i]! - min) / span;
+    t = t < 0 ? 0 : t > 1 ? 1 : t;
+    const o = i * 4;
+    out[o] = Math.round(255 * Math.min(1, 2 * t));
+    out[o + 1] = Math.round(255 * (1 - Math.abs(2 * t - 1)));
+    out[o + 2] = Math.round(255 * Math.max(0, 1 - 2 * t));
+    out[o + 3] = Math.round(200 * t);
+  }
+  return out;
+}
+
+function cameraImage(j: JudgedFrame): ReturnType<typeof sharp> {
+  const img = j.frame.image;
+  if (img.kind === 'encoded') return sharp(img.data);
+  const ch = bytesPerPixel(img.format);
+  const stride = img.strideBytes ?? img.width * ch;
+  const tight = stride === img.width * ch ? img.data.subarray(0, stride * img.height) : repack(img.data, img.width * ch, stride, img.height);
+  return sharp(tight, { raw: { width: img.width, height: img.height, channels: ch as 1 | 3 | 4 } });
+}
+
+function repack(data: Buffer, row: number, stride: number, height: number): Buffer {
+  const out = Buffer.allocUnsafe(row * height);
+  for (let y = 0; y < height; y++) data.copy(out, y * row, y * stride, y * stride + row);
+  return out;
+}
+
+export class NgImageSink {
+  private readonly opts: NgImageSinkOptions;
+  private readonly ring: string[];
+  private pending: number;
+  private skipped: number;
+  private written: number;
+  private ready: Promise<void>;
+
+  constructor(opts: NgImageSinkOptions) {
+    this.opts = opts;
+    this.ring = [];
+    this.pending = 0;
+    this.skipped = 0;
+    this.written = 0;
+    this.ready = this.scan();
+  }
+
+  /** Frames written and frames skipped because writing was behind. */
+  stats(): { written: number; skipped: number } {
+    return { written: this.written, skipped: this.skipped };
+  }
+
+  /** Take a judged frame (only rejects are written). Returns at once. */
+  offer(j: JudgedFrame): void {
+    if (j.verdict.verdict !== 'reject') return;
+    if (this.pending >= (this.opts.maxPendingWrites ?? 2)) {
+      this.skipped++;
+      return;
+    }
+    this.pending++;
+    void this.write(j)
+      .catch((err: unknown) => {
+        this.skipped++;
+        process.stderr.write(`linewatch: NG image of ${j.verdict.cameraId} #${j.verdict.seq} not written: ${errorMessage(err)}\n`);
+      })
+      .finally(() => {
+        this.pending--;
+      });
+  }
+
+  /** Resolves when the writes under way are done. */
+  async flush(): Promise<void> {
+    while (this.pending > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+
+  private async scan(): Promise<void> {
+    await mkdir(this.opts.dir, { recursive: true });
+    const names = (await readdir(this.opts.dir)).filter((n) => n.endsWith(NG_SUFFIX)).sort();
+    for (const n of names) this.ring.push(n.slice(0, -NG_SUFFIX.length));
+  }
+
+  private async write(j: JudgedFrame): Promise<void> {
+    await this.ready;
+    const v = j.verdict;
+    const stem = `${new Date(v.capturedAtMs).toISOString().replace(/[:.]/g, '-')}-${v.cameraId}-${String(v.seq).padStart(8, '0')}`;
+    const base = cameraImage(j).removeAlpha().toColourspace('srgb');
+    const { data, info } = await base.raw().toBuffer({ resolveWithObject: true });
+    const raw = { raw: { width: info.width, height: info.height, channels: info.channels } };
+    const g = j.geometry;
+    const where = mapRectToCamera(g, j.mapWidth, j.mapHeight, { x: 0, y: 0, width: j.mapWidth, height: j.mapHeight });
+    const heat = await sharp(heatRgba(j.map, this.opts.mapMin, this.opts.mapMax), {
+      raw: { width: j.mapWidth, height: j.mapHeight, channels: 4 },
+    })
+      .resize(where.width, where.height, { fit: 'fill', kernel: 'linear' })
+      .png()
+      .toBuffer();
+    const q = { quality: this.opts.quality };
+    await writeFile(join(this.opts.dir, `${stem}${NG_SUFFIX}`), await sharp(data, raw).jpeg(q).toBuffer());
+    await writeFile(
+      join(this.opts.dir, `${stem}${HEAT_SUFFIX}`),
+      await sharp(data, raw).composite([{ input: heat, left: where.x, top: where.y }]).jpeg(q).toBuffer(),
+    );
+    this.written++;
+    this.ring.push(stem);
+    while (this.ring.length > this.opts.maxFrames) {
+      const old = this.ring.shift()!;
+      await rm(join(this.opts.dir, `${old}${NG_SUFFIX}`), { force: true });
+      await rm(join(this.opts.dir, `${old}${HEAT_SUFFIX}`), { force: true });
+    }
+  }
+}

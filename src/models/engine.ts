@@ -63,6 +63,25 @@ const WORKER_URL = new URL('./engine-worker.js', import.meta.url);
 /** How long close() waits for a worker to release its session before terminating it. */
 const CLOSE_GRACE_MS = 5000;
 
+/**
+ * Node flags for the workers: the parent's, minus those that describe the parent's own entry
+ * script (`node -e …`, `--input-type`), which a worker started from a file refuses.
+ */
+function workerExecArgv(): string[] {
+  const out: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '-e' || a === '--eval' || a === '-p' || a === '--print') {
+      i++;
+      continue;
+    }
+    if (a.startsWith('--input-type') || a.startsWith('--eval=') || a.startsWith('--print=')) continue;
+    out.push(a);
+  }
+  return out;
+}
+
 /** Test hook: kills one worker the way a native crash would (used by the engine tests). */
 export const kTerminateWorker = Symbol('linewatch.engine.terminateWorker');
 
@@ -165,7 +184,7 @@ export class InferenceEngine {
   /** One worker up to 'ready' (session loaded, I/O checked, warmed up), or its error. */
   private static spawn(setup: WorkerSetup): Promise<{ worker: Worker; started: Started }> {
     return new Promise((resolve, reject) => {
-      const worker = new Worker(WORKER_URL, { workerData: setup });
+      const worker = new Worker(WORKER_URL, { workerData: setup, execArgv: workerExecArgv() });
       const onMessage = (msg: FromWorker) => {
         if (msg.type === 'ready') {
           cleanup();

@@ -101,10 +101,13 @@ async function run(opts: RunOptions): Promise<void> {
     })();
     return stopping;
   };
-  let signals = 0;
+  let firstSignalAt = -1;
   const onSignal = (sig: NodeJS.Signals): void => {
-    signals++;
-    if (signals > 1) {
+    const now = Date.now();
+    if (firstSignalAt < 0) firstSignalAt = now;
+    // `timeout` and process-group kills deliver the same signal twice at once: only a later one forces.
+    else if (now - firstSignalAt < 1000) return;
+    else {
       process.stderr.write(`linewatch: second ${sig}, exiting without finishing\n`);
       process.exit(130);
     }

@@ -52,7 +52,12 @@ export interface ConsoleSinkOptions {
 export function consoleSink(opts: ConsoleSinkOptions = {}): (v: Verdict) => void {
   const out = opts.out ?? process.stdout;
   const format = opts.json === true ? formatVerdictJson : formatVerdictLine;
+  // A reader that went away (`linewatch run --json | head`) must not bring inspection down.
+  let closed = false;
+  out.on('error', () => {
+    closed = true;
+  });
   return (v) => {
-    out.write(`${format(v)}\n`);
+    if (!closed) out.write(`${format(v)}\n`);
   };
 }

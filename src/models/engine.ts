@@ -222,6 +222,9 @@ export class InferenceEngine {
    */
   run(input: ModelInput): Promise<ModelOutput> {
     if (this.closing) return Promise.reject(new LinewatchError('LW_ERR_SESSION_RUN', 'the inference engine is closed'));
+    if (!this.slots.some((s) => s.state !== 'dead')) {
+      return Promise.reject(new LinewatchError('LW_ERR_SESSION_RUN', 'no session worker is left (every replacement failed to start); recreate the engine'));
+    }
     const problem = this.validate(input);
     if (problem !== null) return Promise.reject(new LinewatchError('LW_ERR_SESSION_RUN', problem));
     return new Promise<ModelOutput>((resolve, reject) => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LinewatchError } from '../../src/errors.js';
 import { InferenceEngine, loadBundle } from '../../src/models/index.js';
@@ -162,6 +162,25 @@ test('a manifest naming an output the graph lacks is LW_ERR_BUNDLE_IO_MISMATCH n
       return true;
     });
   } finally {
+    await c.done();
+  }
+});
+
+test('when a dead worker cannot be replaced (model file gone), batches are refused instead of waiting forever', async () => {
+  const c = await copyBundle('tiny-inp');
+  const logs: CollectedLog[] = [];
+  const engine = await InferenceEngine.create(await loadBundle(c.dir), { workers: 1, intraOpThreads: 1, logger: collectingLogger(logs) });
+  try {
+    await rm(join(c.dir, 'model.onnx'));
+    const queued = engine.run({ n: 1, data: batch(1) });
+    const waiting = engine.run({ n: 1, data: batch(1) });
+    await engine[kTerminateWorker](0);
+    await assert.rejects(queued, /died while running this batch/);
+    await assert.rejects(waiting, /no session worker is left/);
+    await assert.rejects(engine.run({ n: 1, data: batch(1) }), /no session worker is left/);
+    assert.ok(logs.some((l) => /replacement session worker failed to start/.test(l.msg)));
+  } finally {
+    await engine.close();
     await c.done();
   }
 });

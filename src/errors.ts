@@ -26,6 +26,10 @@ export const ERROR_CODES = {
   LW_ERR_CONFIG_REMOTE_REFUSED: 'a remote configuration update was refused',
   LW_ERR_SOURCE_OPEN: 'a frame source cannot be opened (missing folder, no images, bad settings)',
   LW_ERR_CONFIG_APPLY: 'a configuration change could not be applied; the running one stays',
+  LW_ERR_SOURCE_PIPELINE: 'a GStreamer pipeline description does not parse or has no usable appsink',
+  LW_ERR_SOURCE_STREAM: 'a GStreamer stream failed in a way that retrying cannot fix (e.g. a corrupt video file)',
+  LW_ERR_TRIGGER_INVALID: 'a trigger message is malformed',
+  LW_ERR_TILER_GEOMETRY: 'line-scan tiling settings are impossible (tile larger than the strip, overlap not smaller than the tile)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

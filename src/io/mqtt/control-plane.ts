@@ -66,6 +66,11 @@ export interface ControlPlaneOptions<C> {
   readonly stateDir: string;
   readonly apply: (next: C) => Promise<unknown>;
   readonly clock: Clock;
+  /**
+   * Writes the accepted version into the candidate before validation, so that the running
+   * configuration (and every verdict) carries it. Default: none.
+   */
+  readonly stampVersion?: (candidate: unknown, version: number) => unknown;
 }
 
 type Outcome<C> = { ok: true; next: ActiveConfig<C>; requestId: string | null } | { ok: false; reasons: string[]; version: number | null; requestId: string | null };
@@ -165,6 +170,7 @@ export class ControlPlane<C> {
     } else {
       candidate = b.config;
     }
+    if (this.opts.stampVersion !== undefined) candidate = this.opts.stampVersion(candidate, b.version);
     const parsed = this.opts.schema.safeParse(candidate);
     if (!parsed.success) return refuse([`configuration: ${z.prettifyError(parsed.error)}`], b.version, requestId);
     const next = parsed.data;

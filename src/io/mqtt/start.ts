@@ -85,6 +85,7 @@ export async function startMqtt<C extends { mqtt: MqttConfig }>(
     stateDir: rc.stateDir,
     apply: (next) => station.applyConfig(next),
     clock,
+    stampVersion: stampConfigVersion,
   });
 
   // Status needs the link and the link's birth message needs status: tie them through a late binding.
@@ -188,13 +189,13 @@ async function restoreAccepted<C>(
   stateDir: string,
   logger: Logger,
 ): Promise<ActiveConfig<C>> {
-  const fromFile: ActiveConfig<C> = { version: 0, hash: configHash(fileConfig), config: fileConfig, appliedAtMs: Date.now(), by: 'file' };
+  const fromFile: ActiveConfig<C> = { version: numericVersion(fileConfig), hash: configHash(fileConfig), config: fileConfig, appliedAtMs: Date.now(), by: 'file' };
   const saved = readAcceptedConfig(stateDir);
   if (saved === null) return fromFile;
   const parsed = schema.safeParse(saved.config);
   if (!parsed.success) {
     logger.error({ stateDir, version: saved.version }, 'persisted remote configuration no longer validates; running the file configuration');
-    return { ...fromFile, version: saved.version };
+    return { ...fromFile, version: Math.max(fromFile.version, saved.version) };
   }
   if (configHash(parsed.data) !== configHash(fileConfig)) {
     try {
@@ -202,9 +203,24 @@ async function restoreAccepted<C>(
       if (refusal.length > 0) throw new Error(refusal.join('; '));
     } catch (err) {
       logger.error({ err: errorMessage(err), version: saved.version }, 'persisted remote configuration failed to apply; running the file configuration');
-      return { ...fromFile, version: saved.version };
+      return { ...fromFile, version: Math.max(fromFile.version, saved.version) };
     }
   }
   logger.info({ version: saved.version, by: saved.by }, 'restored the remote configuration accepted before the restart');
   return { version: saved.version, hash: saved.hash, config: parsed.data, appliedAtMs: saved.appliedAtMs, by: saved.by };
+}
+
+/**
+ * The configuration's own `version` (a string in src/config/schema.ts) as the control plane's
+ * integer: '7' → 7; anything else → 0, so that the first remote update may be version 1.
+ */
+export function numericVersion(config: unknown): number {
+  const v = typeof config === 'object' && config !== null ? (config as Record<string, unknown>)['version'] : undefined;
+  return typeof v === 'string' && /^\d{1,15}$/.test(v) ? Number(v) : typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : 0;
+}
+
+/** Remote updates carry their version into the configuration: verdicts then say which one judged them. */
+function stampConfigVersion(candidate: unknown, version: number): unknown {
+  if (typeof candidate !== 'object' || candidate === null || Array.isArray(candidate)) return candidate;
+  return { ...candidate, version: String(version) };
 }

@@ -31,7 +31,12 @@ export class SubjectStation {
     return { state: 'ok', reasons: [], model: { version: 'tiny-1', sha256: 'ab'.repeat(32) } };
   }
 
+  /** Stands in for the Station's own refusals (a model that fails to load) until the real one drives these tests. */
+  refuseWhen: ((next: Config) => string | null) | null = null;
+
   async applyConfig(next: Config): Promise<unknown> {
+    const refusal = this.refuseWhen?.(next) ?? null;
+    if (refusal !== null) throw new Error(refusal);
     this.config = next;
     this.applied.push(next);
     return { ok: true };

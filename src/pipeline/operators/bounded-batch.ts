@@ -7,7 +7,9 @@ import { Observable, type OperatorFunction } from 'rxjs';
  * into a value by `onDrop`, so every input still ends as exactly one output. Items are handed to
  * `work` in batches of up to `batchSize`, a partial batch waiting at most `batchWaitMs` for company.
  * Up to `concurrency` batches are worked on at once so that preparing the next batch overlaps the
- * model running the current one.
+ * model running the current one. Outputs leave in input order (a batch that finishes early waits
+ * for the ones before it; a drop waits for the batches started before it), because the line matches
+ * verdicts to parts by their order.
  */
 export interface BoundedBatchOptions {
   /** Items allowed to wait in front of `work`. */
@@ -84,19 +86,24 @@ export function boundedBatch<T, R>(
       let partialDue = false;
       let timer: NodeJS.Timeout | null = null;
       let closed = false;
+      /** Outputs in input order; `results` null while the batch is still being worked on. */
+      const outbox: Array<{ results: R[] | null }> = [];
+
+      const flush = (): void => {
+        while (outbox.length > 0 && outbox[0]!.results !== null) {
+          const results = outbox.shift()!.results!;
+          if (!closed) for (let i = 0; i < results.length; i++) sub.next(results[i]!);
+        }
+      };
 
       const finishIfDrained = (): void => {
-        if (!upstreamDone || active > 0 || queue.length > 0 || closed) return;
+        if (!upstreamDone || active > 0 || queue.length > 0 || outbox.length > 0 || closed) return;
         closed = true;
         if (upstreamError !== null) sub.error(upstreamError.err);
         else sub.complete();
       };
 
-      const onBatchDone = (results: R[]): void => {
-        active--;
-        if (!closed) for (let i = 0; i < results.length; i++) sub.next(results[i]!);
-        pump();
-      };
+
       const onBatchFailed = (err: unknown): void => {
         // `work` must turn per-item failures into values; a rejection here is a bug, not a bad frame.
         active--;
@@ -125,7 +132,14 @@ export function boundedBatch<T, R>(
           }
           const batch = queue.splice(0, batchSize);
           active++;
-          work(batch).then(onBatchDone, onBatchFailed);
+          const slot: { results: R[] | null } = { results: null };
+          outbox.push(slot);
+          work(batch).then((results) => {
+            active--;
+            slot.results = results;
+            flush();
+            pump();
+          }, onBatchFailed);
         }
         gate?.notify();
         finishIfDrained();
@@ -136,7 +150,10 @@ export function boundedBatch<T, R>(
       const upstream = source.subscribe({
         next(item) {
           queue.push(item);
-          if (queue.length > capacity) sub.next(onDrop(queue.shift()!));
+          if (queue.length > capacity) {
+            outbox.push({ results: [onDrop(queue.shift()!)] });
+            flush();
+          }
           pump();
         },
         error(err) {

@@ -28,7 +28,7 @@ test('a fast producer into slow work: queue stays bounded, drops are counted, ev
   input.complete();
   const results = await out;
   assert.equal(results.length, 100, 'every item ends as exactly one output');
-  assert.deepEqual(new Set(results.map((r) => r.id)).size, 100);
+  assert.deepEqual(results.map((r) => r.id), [...Array(100).keys()], 'outputs leave in input order');
   const done = results.filter((r) => r.kind === 'done');
   const dropped = results.filter((r) => r.kind === 'dropped');
   // Two batches of 2 started at once, 4 wait: 8 are worked on, the other 92 dropped, oldest first.
@@ -79,6 +79,23 @@ test('the room gate makes a waiting producer lossless', async () => {
   const results = await out;
   assert.equal(results.filter((x) => x < 0).length, 0, 'nothing dropped');
   assert.deepEqual(results, [...Array(30).keys()]);
+});
+
+test('a batch that finishes early waits for the one before it', async () => {
+  const input = new Subject<number>();
+  const out = firstValueFrom(
+    input.pipe(
+      boundedBatch({ capacity: 4, batchSize: 1, batchWaitMs: 0 }, async (items: number[]) => {
+        await sleep(items[0] === 0 ? 30 : 1);
+        return items;
+      }, (x) => -x),
+      toArray(),
+    ),
+  );
+  input.next(0);
+  input.next(1);
+  input.complete();
+  assert.deepEqual(await out, [0, 1]);
 });
 
 test('a source error is passed on after the items in flight finish', async () => {

@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { firstValueFrom, filter, toArray } from 'rxjs';
+import sharp from 'sharp';
+import { parseConfig } from '../../src/config/load.js';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { identityHolds } from '../../src/pipeline/counters.js';
+import { REASON, ejects } from '../../src/pipeline/decide.js';
+import { Station } from '../../src/pipeline/station.js';
+import type { Verdict } from '../../src/pipeline/verdict.js';
+
+const fixtures = fileURLToPath(new URL('../../../test/fixtures/models/', import.meta.url));
+const TINY = join(fixtures, 'tiny-inp');
+const TINY_RAW = join(fixtures, 'tiny-inp-raw');
+const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+
+let dir: string;
+
+/** A folder of PNGs written by sharp from the fixture's samples, with a corrupt file in the middle. */
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'lw-station-'));
+  const samples = join(TINY, 'samples');
+  for (const [from, to] of [
+    ['good-0', 'a-good-0'],
+    ['defect-0', 'b-defect-0'],
+    ['good-1', 'd-good-1'],
+    ['defect-1', 'e-defect-1'],
+  ] as const) {
+    const { data, info } = await sharp(await readFile(join(samples, `${from}.png`))).raw().toBuffer({ resolveWithObject: true });
+    await sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } }).png().toFile(join(dir, `${to}.png`));
+  }
+  await writeFile(join(dir, 'c-corrupt.png'), Buffer.from('\x89PNG\r\n\x1a\n this is not really a png'));
+});
+
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function config(over: Partial<ConfigInput> = {}) {
+  return parseConfig(
+    {
+      model: { bundle: TINY, intraOpThreads: 1 },
+      cameras: [{ id: 'cam1', source: { type: 'folder', path: dir } }],
+      ...over,
+    },
+    'test config',
+  );
+}
+
+async function runToEnd(station: Station): Promise<Verdict[]> {
+  const all = firstValueFrom(station.verdicts$.pipe(toArray()));
+  await station.ended();
+  await station.stop();
+  return all;
+}
+
+test('folder of PNGs through the tiny bundle: good ok, defects rejected, a corrupt file is an error and the stream goes on', async () => {
+  const station = await Station.start(config(), { logger: quiet });
+  const verdicts = await runToEnd(station);
+  const byPart = new Map(verdicts.map((v) => [v.partId, v]));
+  assert.deepEqual(verdicts.map((v) => v.partId), ['a-good-0', 'b-defect-0', 'c-corrupt', 'd-good-1', 'e-defect-1'], 'one verdict per file, in order');
+  assert.equal(byPart.get('a-good-0')?.verdict, 'ok');
+  assert.equal(byPart.get('d-good-1')?.verdict, 'ok');
+  for (const id of ['b-defect-0', 'e-defect-1']) {
+    const v = byPart.get(id)!;
+    assert.equal(v.verdict, 'reject', id);
+    assert.ok(v.normScore! >= 0.5);
+    assert.equal(v.reasons[0]?.code, REASON.SCORE);
+    assert.ok(v.defects.length > 0, `${id} has a defect region`);
+    for (const d of v.defects) assert.ok(d.x >= 0 && d.y >= 0 && d.x + d.w <= 64 && d.y + d.h <= 64, 'defects in camera pixels of the 64×64 image');
+  }
+  const bad = byPart.get('c-corrupt')!;
+  assert.equal(bad.verdict, 'error');
+  assert.equal(bad.reasons[0]?.code, 'LW_ERR_FRAME_DECODE');
+  assert.match(bad.reasons[0]!.message, /c-corrupt\.png/);
+  assert.equal(bad.reasons[1]?.code, REASON.FAILSAFE_REJECT);
+  assert.equal(ejects(bad), true, 'failSafe reject (default) ejects the unreadable part');
+  const c = station.counters();
+  assert.deepEqual({ ...c }, { received: 5, ok: 2, reject: 2, error: 1, dropped: 0, inFlight: 0, lost: 0, late: 0 });
+  assert.ok(identityHolds(c));
+  assert.equal(station.health().lifecycle, 'stopped');
+});
+
+test('hot, warm and refused changes while running', async () => {
+  const station = await Station.start(config({ cameras: [{ id: 'cam1', source: { type: 'folder', path: dir, loop: true, fps: 100 } }] }), {
+    logger: quiet,
+  });
+  try {
+    const before = station.health().model.sha256;
+    // Hot: failSafe pass; the next corrupt frame is let through.
+    const hot = await station.applyConfig(config({
+      version: '2',
+      cameras: [{ id: 'cam1', source: { type: 'folder', path: dir, loop: true, fps: 100 } }],
+      decide: { failSafe: 'pass' },
+    }));
+    assert.equal(hot.ok, true);
+    assert.equal(hot.level, 'hot');
+    const err = await firstValueFrom(station.verdicts$.pipe(filter((v) => v.verdict === 'error' && v.configVersion === '2')));
+    assert.equal(err.reasons[1]?.code, REASON.FAILSAFE_PASS);
+    assert.equal(ejects(err), false);
+    // Warm: another bundle, built beside the running one and swapped.
+    const warm = await station.applyConfig(config({
+      version: '3',
+      model: { bundle: TINY_RAW, intraOpThreads: 1 },
+      cameras: [{ id: 'cam1', source: { type: 'folder', path: dir, loop: true, fps: 100 } }],
+    }));
+    assert.equal(warm.ok, true, warm.reasons.join());
+    assert.equal(warm.level, 'warm');
+    assert.notEqual(station.health().model.sha256, before);
+    const judged = await firstValueFrom(station.verdicts$.pipe(filter((v) => v.configVersion === '3' && v.partId === 'b-defect-0')));
+    assert.equal(judged.verdict, 'reject', 'the raw-map bundle (runtime post-processing) judges the defect too');
+    // Refused: a missing bundle leaves the running model in place.
+    const refused = await station.applyConfig(config({
+      version: '4',
+      model: { bundle: join(dir, 'no-such-bundle') },
+      cameras: [{ id: 'cam1', source: { type: 'folder', path: dir, loop: true, fps: 100 } }],
+    }));
+    assert.equal(refused.ok, false);
+    assert.match(refused.reasons.join(), /no-such-bundle/);
+    assert.equal(station.health().model.sha256, warm.ok ? station.health().model.sha256 : before);
+    const still = await firstValueFrom(station.verdicts$.pipe(filter((v) => v.verdict === 'ok')));
+    assert.equal(still.configVersion, '3', 'still judging under the last good configuration');
+  } finally {
+    await station.stop();
+  }
+  assert.ok(identityHolds(station.counters()));
+});
+
+test('overload: a fast camera into the model keeps the queue bounded, drops are counted and judged by failSafe', async () => {
+  const station = await Station.start(
+    config({
+      cameras: [{ id: 'fast', source: { type: 'synthetic', width: 64, height: 64, fps: 20000, count: 600 } }],
+      inference: { batchSize: 2, maxQueuedFrames: 4 },
+    }),
+    { logger: quiet },
+  );
+  const verdicts = await runToEnd(station);
+  const c = station.counters();
+  assert.equal(verdicts.length, 600, 'every frame ends as exactly one verdict');
+  assert.equal(c.received, 600);
+  assert.ok(c.dropped > 0, `frames were dropped (${c.dropped})`);
+  assert.equal(c.dropped, verdicts.filter((v) => v.verdict === 'dropped').length);
+  assert.ok(identityHolds(c));
+  for (const v of verdicts) {
+    if (v.verdict !== 'dropped') continue;
+    assert.equal(v.reasons[0]?.code, REASON.DROPPED);
+    assert.equal(v.reasons[1]?.code, REASON.FAILSAFE_REJECT);
+    assert.equal(v.score, null);
+  }
+});
+
+test('a source that can wait (synthetic at fps 0) is inspected losslessly', async () => {
+  const station = await Station.start(
+    config({
+      cameras: [{ id: 'pull', source: { type: 'synthetic', width: 64, height: 64, count: 200 } }],
+      inference: { batchSize: 2, maxQueuedFrames: 2 },
+    }),
+    { logger: quiet },
+  );
+  const verdicts = await runToEnd(station);
+  assert.equal(verdicts.length, 200);
+  assert.equal(station.counters().dropped, 0);
+  assert.equal(verdicts.filter((v) => v.verdict === 'ok' || v.verdict === 'reject').length, 200);
+});

@@ -46,6 +46,22 @@ function tensor(n: number, data: Uint8Array | Float32Array): Tensor {
   return new ort.Tensor(inp.dtype === 'uint8' ? 'uint8' : 'float32', batchData(n, data), [b, ...perImageDims]);
 }
 
+function mapDims(b: number): number[] {
+  return [b, 1, m.outputs.anomalyMap.height, m.outputs.anomalyMap.width];
+}
+
+/**
+ * Graphs often leave the map's spatial dims symbolic, so the create-time check cannot see them;
+ * the warm-up run (and every run) checks the shapes that actually come out.
+ */
+function checkDims(name: string, got: readonly number[], want: readonly number[]): void {
+  if (got.length === want.length && got.every((d, i) => d === want[i])) return;
+  throw new LinewatchError(
+    'LW_ERR_BUNDLE_IO_MISMATCH',
+    `${setup.onnxPath} does not match ${setup.manifestPath}: output "${name}" came out as [${got.join(',')}], the manifest says [${want.join(',')}]`,
+  );
+}
+
 async function infer(session: InferenceSession, n: number, data: Uint8Array | Float32Array, prompt: Uint8Array | Float32Array | null) {
   const feeds: Record<string, Tensor> = { [inp.name]: tensor(n, data) };
   if (m.prompt !== null) {
@@ -57,6 +73,7 @@ async function infer(session: InferenceSession, n: number, data: Uint8Array | Fl
   const inferMs = performance.now() - t0;
   const mapT = out[mapName];
   if (mapT === undefined) throw new LinewatchError('LW_ERR_SESSION_RUN', `the model returned no "${mapName}"`);
+  checkDims(mapName, mapT.dims, mapDims(fixedBatch ?? n));
   // A fresh copy of just the n real images: its buffer is ours to transfer to the main thread.
   const map = new Float32Array(n * mapPlane);
   map.set((mapT.data as Float32Array).subarray(0, n * mapPlane));
@@ -64,6 +81,7 @@ async function infer(session: InferenceSession, n: number, data: Uint8Array | Fl
   if (scoreName !== null) {
     const s = out[scoreName];
     if (s === undefined) throw new LinewatchError('LW_ERR_SESSION_RUN', `the model returned no "${scoreName}"`);
+    checkDims(scoreName, s.dims, [fixedBatch ?? n]);
     score = new Float32Array(n);
     score.set((s.data as Float32Array).subarray(0, n));
   }

@@ -184,3 +184,21 @@ test('when a dead worker cannot be replaced (model file gone), batches are refus
     await c.done();
   }
 });
+
+test('a map size the graph leaves symbolic is still checked: the warm-up run refuses a wrong manifest size', async () => {
+  const c = await copyBundle('tiny-inp');
+  try {
+    const path = join(c.dir, 'model.json');
+    const m = JSON.parse(await readFile(path, 'utf8')) as { outputs: { anomalyMap: { height: number } } };
+    m.outputs.anomalyMap.height = 32;
+    await writeFile(path, JSON.stringify(m));
+    await assert.rejects(InferenceEngine.create(await loadBundle(c.dir), { intraOpThreads: 1 }), (err: unknown) => {
+      assert.ok(err instanceof LinewatchError);
+      assert.equal(err.code, 'LW_ERR_BUNDLE_IO_MISMATCH');
+      assert.match(err.message, /output "anomaly_map" came out as \[1,1,64,64\], the manifest says \[1,1,32,64\]/);
+      return true;
+    });
+  } finally {
+    await c.done();
+  }
+});

@@ -19,6 +19,7 @@ import inspect
 import os
 import subprocess
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,7 +129,12 @@ def export_onnx(graph: ExportGraph, path: str | Path, *, batch: int | str, opset
     dummy = torch.zeros((n, h, w, 3), dtype=torch.uint8)
     outputs = [MAP_NAME, SCORE_NAME] if graph.map_mode == "full" else [MAP_NAME]
     dyn = {name: {0: "N"} for name in [INPUT_NAME, *outputs]} if batch == "dynamic" else None
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # The tracer warns about Python ints taken from shapes (the spatial size is fixed by design)
+        # and torch 1.13 about shape inference of custom ops; neither concerns this graph.
+        warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message=".*shape inference.*")
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx")
         torch.onnx.export(
             graph,
             (dummy,),

@@ -201,7 +201,8 @@ export function chooseThreshold(good: ArrayLike<number>, bad: ArrayLike<number>,
 
 /**
  * The trade-off table a person chooses from: the chosen threshold among the good-score quantiles
- * and the escape-rate targets 0, 1 %, 5 %, 10 %, sorted by threshold, duplicates removed.
+ * and the escape-rate targets 0, 1 %, 5 %, 10 %, sorted by threshold, one row per distinct
+ * (escapes, false rejects).
  */
 export function tradeoffTable(good: ArrayLike<number>, bad: ArrayLike<number>, chosen: number): OperatingPoint[] {
   const thresholds = [chosen];
@@ -215,10 +216,16 @@ export function tradeoffTable(good: ArrayLike<number>, bad: ArrayLike<number>, c
     thresholds.push(chooseThreshold(good, bad, { kind: 'f1-max' }));
   }
   thresholds.sort((a, b) => a - b);
+  // One row per distinct outcome; where several thresholds give the same, show the chosen one.
   const rows: OperatingPoint[] = [];
   for (const t of thresholds) {
-    if (rows.length > 0 && rows[rows.length - 1]!.threshold === t) continue;
-    rows.push(operatingPoint(good, bad, t));
+    const p = operatingPoint(good, bad, t);
+    const last = rows[rows.length - 1];
+    if (last !== undefined && last.escapes === p.escapes && last.falseRejects === p.falseRejects) {
+      if (t === chosen) rows[rows.length - 1] = p;
+      continue;
+    }
+    rows.push(p);
   }
   return rows;
 }

@@ -30,7 +30,7 @@ export type ThresholdConfig = z.output<typeof thresholdSchema>;
  * - `score-or-defect`, `score-and-defect`: both rules combined.
  */
 export const decideConfigSchema = z
-  .object({
+  .strictObject({
     rejectOn: z.enum(['score', 'defect', 'score-or-defect', 'score-and-defect']).default('score'),
     image: thresholdSchema.prefault({}),
     pixel: thresholdSchema.prefault({}),
@@ -48,7 +48,7 @@ export type DecideConfig = z.output<typeof decideConfigSchema>;
 
 /** Batching and the bounded queue in front of inference. */
 export const inferenceQueueSchema = z
-  .object({
+  .strictObject({
     /** Frames per model call at most. Default 1. */
     batchSize: z.number().int().positive().default(1),
     /** How long a partial batch waits for more frames. Default 2 ms. */
@@ -65,7 +65,7 @@ export const inferenceQueueSchema = z
 export type InferenceQueueConfig = z.output<typeof inferenceQueueSchema>;
 
 export const consoleSinkSchema = z
-  .object({
+  .strictObject({
     enabled: z.boolean().default(true),
     /** One JSON verdict per line instead of a human line. */
     json: z.boolean().default(false),
@@ -73,7 +73,7 @@ export const consoleSinkSchema = z
   .prefault({});
 
 export const ngImagesSinkSchema = z
-  .object({
+  .strictObject({
     enabled: z.boolean().default(false),
     /** Folder for NG image + heatmap overlay JPEGs. */
     dir: z.string().min(1).default('var/ng-images'),
@@ -85,6 +85,6 @@ export const ngImagesSinkSchema = z
   .prefault({});
 
 export const sinksSchema = z
-  .object({ console: consoleSinkSchema, ngImages: ngImagesSinkSchema })
+  .strictObject({ console: consoleSinkSchema, ngImages: ngImagesSinkSchema })
   .prefault({});
 export type SinksConfig = z.output<typeof sinksSchema>;

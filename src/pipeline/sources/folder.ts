@@ -1,3 +1,4 @@
+import type { Dirent } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join, parse } from 'node:path';
 import { Observable } from 'rxjs';
@@ -12,16 +13,19 @@ const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tif
 
 /** The image files of a folder, sorted by name (byte order, so the order is the same everywhere). */
 export async function listImages(dir: string): Promise<string[]> {
-  let names: string[];
+  let entries: Dirent[];
   try {
     const st = await stat(dir);
     if (!st.isDirectory()) throw new Error('not a directory');
-    names = await readdir(dir);
+    entries = await readdir(dir, { withFileTypes: true });
   } catch (err) {
     throw new LinewatchError('LW_ERR_SOURCE_OPEN', `folder source ${dir}: ${errorMessage(err)}`, { cause: err });
   }
   const files: string[] = [];
-  for (const n of names) if (IMAGE_EXTENSIONS.has(extname(n).toLowerCase())) files.push(n);
+  for (const e of entries) {
+    // Symbolic links are followed when read; a folder named like an image is not an image.
+    if ((e.isFile() || e.isSymbolicLink()) && IMAGE_EXTENSIONS.has(extname(e.name).toLowerCase())) files.push(e.name);
+  }
   files.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   if (files.length === 0) {
     throw new LinewatchError(

@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { configJsonSchema } from '../../src/config/json-schema.js';
+import { loadConfig, parseConfig } from '../../src/config/load.js';
+import { classOfPath, planReload } from '../../src/config/reload.js';
+import { LinewatchError } from '../../src/errors.js';
+
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'lw-config-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function write(name: string, text: string): Promise<string> {
+  const p = join(dir, name);
+  await writeFile(p, text);
+  return p;
+}
+
+const minimal = `
+model: { bundle: models/demo }
+cameras:
+  - id: cam1
+    source: { type: folder, path: frames }
+`;
+
+test('a minimal file gets every default, and relative paths resolve against the file', async () => {
+  const c = await loadConfig(await write('ok.yaml', minimal));
+  assert.equal(c.model.bundle, join(dir, 'models/demo'));
+  const src = c.cameras[0]!.source;
+  assert.equal(src.type === 'folder' ? src.path : '', join(dir, 'frames'));
+  assert.equal(c.decide.failSafe, 'reject');
+  assert.deepEqual(c.decide.image, { value: 0.5, scale: 'normalized' });
+  assert.equal(c.inference.maxQueuedFrames, 8);
+  assert.deepEqual(c.model.executionProviders, ['cpu']);
+  assert.equal(c.sinks.console.enabled, true);
+});
+
+test('schema errors name every bad field by its path', async () => {
+  const file = await write(
+    'bad.yaml',
+    `
+model: { bundle: x }
+cameras:
+  - id: "cam 1"
+    source: { type: folder }
+  - id: cam2
+    source: { type: synthetic, defectRate: 2 }
+decide: { failSafe: maybe }
+sinks: { console: { enabled: true, colour: true } }
+`,
+  );
+  await assert.rejects(loadConfig(file), (e: unknown) => {
+    assert.ok(e instanceof LinewatchError);
+    assert.equal(e.code, 'LW_ERR_CONFIG_INVALID');
+    assert.ok(e.message.includes(file), 'names the file');
+    assert.match(e.message, /cameras\[0\]\.id: /);
+    assert.match(e.message, /cameras\[0\]\.source\.path: /);
+    assert.match(e.message, /cameras\[1\]\.source\.defectRate: /);
+    assert.match(e.message, /decide\.failSafe: /);
+    assert.match(e.message, /sinks\.console: Unrecognized key: "colour"/, 'a typo is refused, not ignored');
+    return true;
+  });
+});
+
+test('duplicate camera ids are refused', () => {
+  assert.throws(
+    () => parseConfig({ model: { bundle: 'x' }, cameras: [{ id: 'a', source: { type: 'synthetic' } }, { id: 'a', source: { type: 'synthetic' } }] }, 'p'),
+    /cameras\[1\]\.id: camera id 'a' is used twice/,
+  );
+});
+
+test('YAML syntax errors are LW_ERR_CONFIG_READ with the line; a missing file names the path', async () => {
+  const file = await write('syntax.yaml', 'model:\n  bundle: [unclosed\ncameras: []\n');
+  await assert.rejects(loadConfig(file), (e: unknown) => e instanceof LinewatchError && e.code === 'LW_ERR_CONFIG_READ' && /line \d+/.test(e.message));
+  await assert.rejects(loadConfig(join(dir, 'nope.yaml')), (e: unknown) => e instanceof LinewatchError && e.code === 'LW_ERR_CONFIG_READ' && e.message.includes('nope.yaml'));
+});
+
+test('the JSON Schema describes the sections and refuses unknown keys', () => {
+  const s = configJsonSchema() as { properties: Record<string, { properties?: Record<string, unknown> }>; required: string[]; additionalProperties: boolean };
+  for (const k of ['model', 'cameras', 'inference', 'decide', 'sinks', 'mqtt']) assert.ok(k in s.properties, k);
+  assert.deepEqual([...s.required].sort(), ['cameras', 'model']);
+  assert.equal(s.additionalProperties, false);
+  assert.ok(s.properties['decide']?.properties?.['failSafe']);
+});
+
+test('reload classes: rules hot, model warm, cameras and queue cold, strongest wins', () => {
+  const base = parseConfig({ model: { bundle: 'x' }, cameras: [{ id: 'a', source: { type: 'synthetic' } }] }, 'p');
+  assert.equal(classOfPath('decide.image.value'), 'hot');
+  assert.equal(classOfPath('model.bundle'), 'warm');
+  assert.equal(classOfPath('cameras'), 'cold');
+  assert.equal(classOfPath('something.new'), 'cold');
+  assert.equal(planReload(base, base).level, 'none');
+  const hot = planReload(base, { ...base, decide: { ...base.decide, failSafe: 'pass' } });
+  assert.deepEqual(hot, { level: 'hot', changes: [{ path: 'decide.failSafe', class: 'hot' }] });
+  const warm = planReload(base, { ...base, version: '2', model: { ...base.model, bundle: 'y' } });
+  assert.equal(warm.level, 'warm');
+  const cold = planReload(base, { ...base, model: { ...base.model, bundle: 'y' }, inference: { ...base.inference, batchSize: 4 } });
+  assert.equal(cold.level, 'cold');
+});

@@ -6,6 +6,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { dirname, resolve } from 'node:path';
 import { pino } from 'pino';
 import { registerConfigCommands } from './config/commands.js';
+import { registerConfigRemoteCommands } from './config/remote/commands.js';
 import { loadConfig } from './config/load.js';
 import { configSchema, type Config } from './config/schema.js';
 import { LinewatchError, errorMessage } from './errors.js';
@@ -157,6 +158,7 @@ export function buildProgram(): Command {
       }
     });
   registerConfigCommands(program);
+  registerConfigRemoteCommands(program);
   registerModelCommands(program);
   return program;
 }

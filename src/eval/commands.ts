@@ -66,6 +66,7 @@ interface EvalOpts {
   report?: string;
   json?: boolean;
   providers: string;
+  exactPixels?: boolean;
 }
 
 interface CalibrateOpts {
@@ -93,6 +94,7 @@ export function registerEvalCommands(program: Command, io: CommandIo = processIo
     .option('--report <file>', 'write a self-contained HTML report (curves, histograms, worst cases)')
     .option('--json', 'print the results as JSON instead of tables')
     .option('--providers <list>', 'execution providers to try, best first', 'cpu')
+    .option('--exact-pixels', 'also compute pixel metrics exactly (all maps in memory) to measure the histogram error; small sets only')
     .action(async (opts: EvalOpts) => {
       try {
         const bundle = await loadBundle(opts.model);
@@ -100,6 +102,7 @@ export function registerEvalCommands(program: Command, io: CommandIo = processIo
         const result = await evaluate(bundle, dataset, {
           engine: { executionProviders: parseProviders(opts.providers) },
           onProgress: progress(io, 'eval'),
+          exactPixels: opts.exactPixels === true,
         });
         if (opts.report !== undefined) {
           await writeFile(opts.report, renderReport(result), 'utf8');

@@ -15,6 +15,7 @@ import type { EvalCategory, EvalDataset, EvalSample } from './dataset.js';
 import { renderCase, whyShown, WorstCases, type GalleryCase } from './gallery.js';
 import { aupro, auroc, averagePrecision, f1Max, precisionRecallCurve, proCurve, rankScores, rocCurve, type Curve, type RankedCounts } from './metrics.js';
 import { PixelAccumulator } from './pixel-accumulator.js';
+import { labelRegions } from './regions.js';
 import { judgeDataset, type JudgedSample } from './production-path.js';
 
 export interface MetricSet {
@@ -86,6 +87,11 @@ export interface CategoryResult {
   };
   /** Gallery entries without their images (the images are in EvalResult.gallery). */
   readonly worst: Omit<GalleryCase, 'image' | 'overlay' | 'truth'>[];
+  /**
+   * Only with `exactPixels`: the pixel metrics computed exactly (all pixels sorted, as sklearn
+   * does), to measure what the streamed histogram changes.
+   */
+  readonly pixelExact?: Pick<MetricSet, 'pAuroc' | 'pAp' | 'pF1max' | 'aupro'>;
 }
 
 export interface EvalReport {
@@ -114,6 +120,11 @@ export interface EvaluateOptions {
   readonly engine?: EngineOptions;
   /** Worst cases kept per kind (defective, good) and category. Default 4. */
   readonly galleryPerKind?: number;
+  /**
+   * Also compute pixel metrics exactly, holding every map of a category in memory (for measuring
+   * the histogram's error; not for large sets). Default false.
+   */
+  readonly exactPixels?: boolean;
   readonly onProgress?: (done: number, total: number, sample: EvalSample) => void;
 }
 
@@ -197,11 +208,11 @@ export async function evaluate(bundle: Bundle, dataset: EvalDataset, opts: Evalu
   const categories: CategoryResult[] = [];
   const gallery: GalleryCase[] = [];
   const samples: SampleRow[] = [];
-  let current: { cat: EvalCategory; rows: SampleRow[]; worst: WorstCases } | null = null;
+  let current: { cat: EvalCategory; rows: SampleRow[]; worst: WorstCases; exact: ExactPixels | null } | null = null;
 
   const finishCategory = async (): Promise<void> => {
     if (current === null) return;
-    const { cat, rows, worst } = current;
+    const { cat, rows, worst, exact } = current;
     const scored = rows.filter((r) => r.score !== null);
     const ranked = rankScores({ labels: scored.map((r) => r.label), scores: scored.map((r) => r.score as number) });
     const pixels = cat.hasMasks && acc.pixelCount > 0 ? acc.ranked() : null;
@@ -235,6 +246,7 @@ export async function evaluate(bundle: Bundle, dataset: EvalDataset, opts: Evalu
         pro: pixels ? thinCurve(proCurve(pixels)) : null,
       },
       worst: rendered.map(({ image: _i, overlay: _o, truth: _t, ...rest }) => rest),
+      ...(exact !== null && cat.hasMasks ? { pixelExact: exactPixelMetrics(exact) } : {}),
     });
     acc.reset();
     current = null;
@@ -250,13 +262,16 @@ export async function evaluate(bundle: Bundle, dataset: EvalDataset, opts: Evalu
         if (current !== null && current.cat.name !== j.sample.category) await finishCategory();
         if (current === null) {
           const cat = dataset.categories.find((c) => c.name === j.sample.category) as EvalCategory;
-          current = { cat, rows: [], worst: new WorstCases(opts.galleryPerKind ?? 4) };
+          current = { cat, rows: [], worst: new WorstCases(opts.galleryPerKind ?? 4), exact: opts.exactPixels === true ? new ExactPixels() : null };
         }
         const row = rowOf(j);
         current.rows.push(row);
         samples.push(row);
         if (j.kind === 'scored') {
-          if (current.cat.hasMasks) acc.add(j.map, j.mask, j.mapHeight, j.mapWidth, j.sample.name);
+          if (current.cat.hasMasks) {
+            acc.add(j.map, j.mask, j.mapHeight, j.mapWidth, j.sample.name);
+            current.exact?.add(j.map, j.mask, j.mapHeight, j.mapWidth);
+          }
           current.worst.offer(j);
         }
       },
@@ -284,6 +299,55 @@ export async function evaluate(bundle: Bundle, dataset: EvalDataset, opts: Evalu
     },
     gallery,
   };
+}
+
+/** Every pixel of a category kept, for the exact computation (measurement only). */
+class ExactPixels {
+  readonly scores: Float32Array[] = [];
+  readonly labels: Uint8Array[] = [];
+  readonly weights: Float64Array[] = [];
+  regions = 0;
+
+  add(map: Float32Array, mask: Uint8Array | null, h: number, w: number): void {
+    const n = h * w;
+    const labels = new Uint8Array(n);
+    const weights = new Float64Array(n);
+    if (mask !== null) {
+      const lab = labelRegions(mask, h, w);
+      this.regions += lab.count;
+      for (let i = 0; i < n; i++) {
+        const l = lab.labels[i] as number;
+        if (l > 0) {
+          labels[i] = 1;
+          weights[i] = 1 / (lab.areas[l] as number);
+        }
+      }
+    }
+    this.scores.push(map.slice(0, n));
+    this.labels.push(labels);
+    this.weights.push(weights);
+  }
+}
+
+function concat<T extends Float32Array | Uint8Array | Float64Array>(parts: T[], make: (n: number) => T): T {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = make(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+function exactPixelMetrics(e: ExactPixels): Pick<MetricSet, 'pAuroc' | 'pAp' | 'pF1max' | 'aupro'> {
+  const r = rankScores(
+    { labels: concat(e.labels, (n) => new Uint8Array(n)), scores: concat(e.scores, (n) => new Float32Array(n)) },
+    concat(e.weights, (n) => new Float64Array(n)),
+    e.regions,
+  );
+  return { pAuroc: auroc(r), pAp: averagePrecision(r), pF1max: f1Max(r)?.f1 ?? null, aupro: aupro(r) };
 }
 
 function rowOf(j: JudgedSample): SampleRow {

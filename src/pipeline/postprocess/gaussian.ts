@@ -13,6 +13,9 @@ export interface GaussianPlan {
   readonly padding: GaussianPadding;
   /** Row pass result; reused every call. */
   readonly scratch: Float32Array;
+  /** Source-row offsets and weights of the taps of one output row in the column pass. */
+  readonly tapOffsets: Int32Array;
+  readonly tapWeights: Float64Array;
 }
 
 /**
@@ -52,10 +55,30 @@ export function createGaussianPlan(height: number, width: number, sigma: number,
     radius: (kernelSize - 1) / 2,
     padding,
     scratch: new Float32Array(height * width),
+    tapOffsets: new Int32Array(kernelSize),
+    tapWeights: new Float64Array(kernelSize),
   };
 }
 
-/** Blurs `src[srcOffset … + H·W)` into `dst[dstOffset …]`; src and dst may be the same plane. */
+/** One output pixel of the row pass near an edge, where taps fall outside the row. */
+function edgeTap(k: Float64Array, r: number, src: Float32Array, row: number, x: number, w: number, reflect: boolean): number {
+  let acc = 0;
+  for (let t = 0; t < k.length; t++) {
+    let xx = x + t - r;
+    if (xx < 0 || xx >= w) {
+      if (!reflect) continue;
+      xx = reflectIndex(xx, w);
+    }
+    acc += (k[t] as number) * (src[row + xx] as number);
+  }
+  return acc;
+}
+
+/**
+ * Blurs `src[srcOffset … + H·W)` into `dst[dstOffset …]`; src and dst may be the same plane.
+ * Rows first (branch-free in the interior), then columns with each output row's taps resolved
+ * once, so both passes walk memory in order.
+ */
 export function gaussianBlur(plan: GaussianPlan, src: Float32Array, srcOffset: number, dst: Float32Array, dstOffset: number): void {
   const h = plan.height;
   const w = plan.width;
@@ -64,37 +87,40 @@ export function gaussianBlur(plan: GaussianPlan, src: Float32Array, srcOffset: n
   const ks = k.length;
   const tmp = plan.scratch;
   const reflect = plan.padding === 'reflect';
-  // Rows.
+  const interiorEnd = w - r;
   for (let y = 0; y < h; y++) {
     const row = srcOffset + y * w;
     const out = y * w;
-    for (let x = 0; x < w; x++) {
-      let acc = 0;
-      for (let t = 0; t < ks; t++) {
-        let xx = x + t - r;
-        if (xx < 0 || xx >= w) {
-          if (!reflect) continue;
-          xx = reflectIndex(xx, w);
-        }
-        acc += (k[t] as number) * (src[row + xx] as number);
-      }
-      tmp[out + x] = acc;
+    const left = r < w ? r : w;
+    for (let x = 0; x < left; x++) tmp[out + x] = edgeTap(k, r, src, row, x, w, reflect);
+    for (let x = r; x < interiorEnd; x++) {
+      let a = 0;
+      const base = row + x - r;
+      for (let t = 0; t < ks; t++) a += (k[t] as number) * (src[base + t] as number);
+      tmp[out + x] = a;
     }
+    for (let x = interiorEnd > left ? interiorEnd : left; x < w; x++) tmp[out + x] = edgeTap(k, r, src, row, x, w, reflect);
   }
-  // Columns.
+  const offs = plan.tapOffsets;
+  const wts = plan.tapWeights;
   for (let y = 0; y < h; y++) {
+    // The taps of this output row: source rows inside the plane (reflected, or dropped for zero padding).
+    let m = 0;
+    for (let t = 0; t < ks; t++) {
+      let yy = y + t - r;
+      if (yy < 0 || yy >= h) {
+        if (!reflect) continue;
+        yy = reflectIndex(yy, h);
+      }
+      offs[m] = yy * w;
+      wts[m] = k[t] as number;
+      m++;
+    }
     const out = dstOffset + y * w;
     for (let x = 0; x < w; x++) {
-      let acc = 0;
-      for (let t = 0; t < ks; t++) {
-        let yy = y + t - r;
-        if (yy < 0 || yy >= h) {
-          if (!reflect) continue;
-          yy = reflectIndex(yy, h);
-        }
-        acc += (k[t] as number) * (tmp[yy * w + x] as number);
-      }
-      dst[out + x] = acc;
+      let a = 0;
+      for (let j = 0; j < m; j++) a += (wts[j] as number) * (tmp[(offs[j] as number) + x] as number);
+      dst[out + x] = a;
     }
   }
 }

@@ -1,0 +1,98 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { parseConfig } from '../../../src/config/load.js';
+import { configSchema } from '../../../src/config/schema.js';
+import { startMqtt } from '../../../src/io/mqtt/start.js';
+import { identityHolds } from '../../../src/pipeline/counters.js';
+import { ejects } from '../../../src/pipeline/decide.js';
+import { Station } from '../../../src/pipeline/station.js';
+import type { Verdict } from '../../../src/pipeline/verdict.js';
+import { startMosquitto } from './helpers/mosquitto.js';
+import { observe } from './helpers/observer.js';
+import { quietLogger } from './helpers/subject-station.js';
+
+const TINY = fileURLToPath(new URL('../../../../test/fixtures/models/tiny-inp/', import.meta.url));
+const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+
+interface ResultMsg { seq: number; partId: string; verdict: string; configVersion: string; late: boolean }
+interface Ack { accepted: boolean; reasons: string[]; activeVersion: number }
+
+test('end to end on the tiny model: wire counts equal the station counters; a hot update changes verdicts at one seq; a model that fails to load is refused', async () => {
+  const broker = await startMosquitto();
+  const stateDir = mkdtempSync(join(tmpdir(), 'lw-e2e-'));
+  const root = 'linewatch/e2e/l1/st1';
+  const config = parseConfig(
+    {
+      model: { bundle: TINY, intraOpThreads: 1 },
+      // good-0, good-1, defect-0, defect-1 sorted: defect-* first. 30 fps, looped.
+      cameras: [{ id: 'cam1', source: { type: 'folder', path: join(TINY, 'samples'), loop: true, fps: 30 } }],
+      mqtt: {
+        url: broker.url,
+        site: 'e2e',
+        line: 'l1',
+        station: 'st1',
+        reject: { deadlineMs: 60_000 },
+        remoteConfig: { requireSignature: false, stateDir },
+      },
+    },
+    'e2e config',
+  );
+  const station = await Station.start(config, { logger: quiet, maxFramesPerCamera: 72 });
+  const local: Verdict[] = [];
+  station.verdicts$.subscribe((v) => local.push(v));
+  const obs = await observe(broker.url, [`${root}/#`]);
+  const mqtt = await startMqtt(station.activeConfig(), station, quietLogger, { configSchema });
+  try {
+    await mqtt.link.whenOnline(5_000);
+    await obs.until(() => obs.on(`${root}/result`).length >= 12, 'first results', 20_000);
+    const send = async (body: object): Promise<Ack> => {
+      const n = obs.on(`${root}/config/ack`).length;
+      await obs.client.publishAsync(`${root}/config/set`, JSON.stringify(body), { qos: 1 });
+      await obs.until(() => obs.on(`${root}/config/ack`).length > n, 'ack', 20_000);
+      return obs.json<Ack>(`${root}/config/ack`)[n] as Ack;
+    };
+    // Normalised image threshold far above any score: from the next frame on, nothing is rejected.
+    const hot = await send({ version: 2, baseVersion: 1, patch: { decide: { image: { value: 1000 } } }, by: 'e2e' });
+    assert.equal(hot.accepted, true, JSON.stringify(hot.reasons));
+    assert.equal(hot.activeVersion, 2);
+    const broken = await send({ version: 3, baseVersion: 2, patch: { model: { bundle: join(stateDir, 'no-such-bundle') } } });
+    assert.equal(broken.accepted, false);
+    assert.ok(broken.reasons.some((r) => r.includes('no-such-bundle')), JSON.stringify(broken.reasons));
+    assert.equal(broken.activeVersion, 2);
+    assert.equal(station.activeConfig().model.bundle, config.model.bundle, 'the running model is untouched');
+
+    await station.ended();
+    await station.stop();
+    const counters = station.counters();
+    assert.ok(identityHolds(counters));
+    await obs.until(() => obs.on(`${root}/result`).length >= counters.received, 'every result', 10_000);
+    const ejected = local.filter((v) => ejects(v));
+    await obs.until(() => obs.on(`${root}/reject`).length >= ejected.length, 'every reject', 10_000);
+
+    const results = obs.json<ResultMsg>(`${root}/result`);
+    assert.equal(results.length, counters.received, 'one result per frame');
+    const rejectSeqs = new Set(obs.json<{ seq: number }>(`${root}/reject`).map((r) => r.seq));
+    const failSafeEjects = local.filter((v) => v.verdict !== 'reject' && ejects(v)).length;
+    assert.equal(rejectSeqs.size, counters.reject + failSafeEjects, "one reject per the station's reject count (plus failSafe errors/drops)");
+    assert.deepEqual([...rejectSeqs].sort((a, b) => a - b), ejected.map((v) => v.seq).sort((a, b) => a - b), 'rejects on the wire = parts the station ejected');
+    assert.ok(counters.reject > 0, 'defects were rejected before the update');
+
+    const switchAt = results.find((r) => r.configVersion === '2')?.seq;
+    assert.ok(switchAt !== undefined, 'frames were judged under version 2');
+    for (const r of results) {
+      assert.equal(r.configVersion, r.seq < switchAt ? '1' : '2', `seq ${r.seq}: one switch point`);
+      if (r.seq >= switchAt) assert.notEqual(r.verdict, 'reject', `seq ${r.seq} after the update`);
+    }
+    assert.ok(results.some((r) => r.seq < switchAt && r.verdict === 'reject'));
+  } finally {
+    await station.stop();
+    await mqtt.close();
+    await obs.close();
+    await broker.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+});

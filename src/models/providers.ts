@@ -90,6 +90,17 @@ export interface SessionWithProvider {
 }
 
 /**
+ * onnxruntime's own words for a missing provider library are terse; say what is missing and
+ * where it comes from, so the operator reading status knows what to install.
+ */
+function explainFailure(name: ProviderName, message: string): string {
+  if (name !== 'cpu' && /Failed to load shared library/i.test(message)) {
+    return `${message}: libonnxruntime_providers_${name}.so (or the CUDA/TensorRT libraries it needs) is not installed beside this onnxruntime-node; deploy/jetson/build-onnxruntime.sh builds one with it`;
+  }
+  return message;
+}
+
+/**
  * Creates a session on the first provider in `providers` that works here. Each failure becomes a
  * fallback with its reason; if none works, LW_ERR_SESSION_CREATE lists them all.
  */
@@ -111,7 +122,7 @@ export async function createSessionWithFallback(
       const session = await ort.InferenceSession.create(onnxPath, { ...base, executionProviders: [toOrtProvider(p, modelSha256)] });
       return { session, provider: p.name, fallbacks };
     } catch (err) {
-      fallbacks.push({ provider: p.name, reason: errorMessage(err).trim() });
+      fallbacks.push({ provider: p.name, reason: explainFailure(p.name, errorMessage(err).trim()) });
     }
   }
   const why = fallbacks.map((f) => `${f.provider}: ${f.reason}`).join('; ');

@@ -142,14 +142,16 @@ export function buildProgram(): Command {
     .option('--frames <n>', 'frames per measurement', positiveInt, 2000)
     .option('--batch <b>', 'batch size', positiveInt, 1)
     .option('--threads <t>', 'ONNX Runtime intra-op threads (both sides)', positiveInt)
+    .option('--rounds <r>', 'alternating bare/pipeline rounds (medians reported)', positiveInt, 3)
     .option('--json', 'print the figures as one JSON object')
-    .action(async (opts: { model: string; frames: number; batch: number; threads?: number; json?: boolean }) => {
+    .action(async (opts: { model: string; frames: number; batch: number; threads?: number; rounds: number; json?: boolean }) => {
       const { runPipelineBench, formatBenchReport } = await import('../bench/pipeline.js');
       try {
         const report = await runPipelineBench({
           modelDir: opts.model,
           frames: opts.frames,
           batch: opts.batch,
+          rounds: opts.rounds,
           ...(opts.threads !== undefined ? { intraOpThreads: opts.threads } : {}),
         });
         process.stdout.write(opts.json === true ? `${JSON.stringify(report)}\n` : `${formatBenchReport(report)}\n`);

@@ -253,6 +253,11 @@ export class InferenceEngine {
     await Promise.all(
       this.slots.map(async (s) => {
         if (s.state === 'dead') return;
+        if (s.state === 'starting') {
+          // Its old worker is gone; the replacement is terminated when it comes up (see onExit).
+          s.state = 'dead';
+          return;
+        }
         s.state = 'dead';
         const exited = new Promise<void>((resolve) => s.worker.once('exit', () => resolve()));
         s.worker.postMessage({ type: 'close' } satisfies ToWorker);
@@ -349,7 +354,7 @@ export class InferenceEngine {
     slot.state = 'starting';
     InferenceEngine.spawn(this.setup).then(
       ({ worker }) => {
-        if (this.closing && this.pending() === 0) {
+        if (this.closing && (slot.state === 'dead' || this.pending() === 0)) {
           slot.state = 'dead';
           void worker.terminate();
           this.afterSlotLoss();

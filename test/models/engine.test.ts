@@ -202,3 +202,18 @@ test('a map size the graph leaves symbolic is still checked: the warm-up run ref
     await c.done();
   }
 });
+
+test('close() right after a worker died (replacement still starting) returns and leaves no worker behind', async () => {
+  const engine = await InferenceEngine.create(await loadBundle(fixture('tiny-inp')), { workers: 1, intraOpThreads: 1, logger: collectingLogger([]) });
+  await engine[kTerminateWorker](0);
+  let timer: NodeJS.Timeout | undefined;
+  const closed = await Promise.race([
+    engine.close().then(() => 'closed'),
+    new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve('hung'), 20_000);
+    }),
+  ]);
+  clearTimeout(timer);
+  assert.equal(closed, 'closed');
+  await assert.rejects(engine.run({ n: 1, data: batch(1) }), /closed/);
+});

@@ -15,27 +15,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from .model.preprocess import Geometry, to_uint8_crop
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 MASK_SUFFIX = "_mask"
 
 
 class DatasetError(ValueError):
     """A dataset folder or file that cannot be used; the message names it and says why."""
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """How an image becomes the model input, as the runtime does it (manifest ``geometry``).
-
-    The authors resize to 448 and centre-crop 392 (ratio 0.875); the demo uses 256 → 224.
-    """
-
-    resize_px: int = 448
-    crop_px: int = 392
-
-    def __post_init__(self) -> None:
-        if self.crop_px > self.resize_px or self.crop_px <= 0:
-            raise DatasetError(f"geometry: crop {self.crop_px} px must be in (0, resize {self.resize_px} px]")
 
 
 @dataclass(frozen=True)
@@ -159,39 +146,33 @@ def check_uniform(paths: Sequence[Path]) -> tuple[tuple[int, int], str]:
     return first_size, first_mode
 
 
-def _to_model_geometry(image: Image.Image, geometry: Geometry, resample: Image.Resampling) -> Image.Image:
-    resized = image.resize((geometry.resize_px, geometry.resize_px), resample=resample)
-    offset = (geometry.resize_px - geometry.crop_px) // 2
-    return resized.crop((offset, offset, offset + geometry.crop_px, offset + geometry.crop_px))
-
-
 def load_image(path: Path, geometry: Geometry) -> np.ndarray:
-    """RGB uint8 [crop, crop, 3]: PIL bilinear resize (antialiased when shrinking), centre crop."""
+    """RGB uint8 [crop_h, crop_w, 3] exactly as the runtime feeds the model (resize, centre crop)."""
     try:
         with Image.open(path) as image:
-            rgb = image.convert("RGB")
-    except OSError as err:
+            return to_uint8_crop(image, geometry)
+    except (OSError, ValueError) as err:
         raise DatasetError(f"dataset: cannot read image {path}: {err}") from err
-    return np.asarray(_to_model_geometry(rgb, geometry, Image.Resampling.BILINEAR), dtype=np.uint8)
 
 
-def load_mask(path: Path | None, geometry: Geometry, out_px: int) -> np.ndarray:
-    """Boolean mask [out_px, out_px] in crop coordinates: same resize/crop, nearest, then > 0.5."""
+def load_mask(path: Path | None, geometry: Geometry, out_hw: tuple[int, int]) -> np.ndarray:
+    """Boolean mask [out_h, out_w] over the crop: same resize and crop (nearest), then > 0.5."""
     if path is None:
-        return np.zeros((out_px, out_px), dtype=bool)
+        return np.zeros(out_hw, dtype=bool)
     try:
         with Image.open(path) as image:
             grey = image.convert("L")
     except OSError as err:
         raise DatasetError(f"dataset: cannot read mask {path}: {err}") from err
-    cropped = _to_model_geometry(grey, geometry, Image.Resampling.NEAREST)
-    return np.asarray(cropped.resize((out_px, out_px), Image.Resampling.NEAREST)) > 127
+    resized = grey.resize((geometry.resize_width, geometry.resize_height), Image.Resampling.NEAREST)
+    cropped = resized.crop(geometry.crop_box())
+    return np.asarray(cropped.resize((out_hw[1], out_hw[0]), Image.Resampling.NEAREST)) > 127
 
 
 def load_images(paths: Sequence[Path], geometry: Geometry) -> np.ndarray:
     """A uint8 NHWC stack of the images (what the exported graph takes)."""
     check_uniform(paths)
-    out = np.empty((len(paths), geometry.crop_px, geometry.crop_px, 3), dtype=np.uint8)
+    out = np.empty((len(paths), geometry.crop_height, geometry.crop_width, 3), dtype=np.uint8)
     for i, path in enumerate(paths):
         out[i] = load_image(path, geometry)
     return out

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,5 +171,107 @@ def results_json(results: Sequence[CategoryResult], extra: dict | None = None) -
     }
 
 
-def _finite(value: float) -> float:
-    return value if math.isfinite(value) else float("nan")
+def gaussian_kernel_1d(size: int = 5, sigma: float = 4.0) -> np.ndarray:
+    """Normalised 1-D gaussian (5, σ 4: 0.18762716, 0.20606812, 0.21260943, …)."""
+    x = np.arange(size, dtype=np.float64) - (size - 1) / 2
+    k = np.exp(-(x**2) / (2 * sigma**2))
+    return k / k.sum()
+
+
+def reference_maps(
+    encoder_groups: Sequence["torch.Tensor"],
+    decoder_groups: Sequence["torch.Tensor"],
+    crop_px: int,
+    out_px: int = 256,
+    top_fraction: float = 0.01,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The authors' test-time map and score: [N, out, out] maps and [N] scores.
+
+    Per group 1 − cos over channels → bilinear (align_corners) to the crop size → mean of groups →
+    bilinear (half-pixel) to ``out_px`` → 5×5 gaussian σ 4 with zero padding → score = mean of the
+    top 1 % of the map.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    maps = None
+    for en, de in zip(encoder_groups, decoder_groups):
+        m = 1.0 - F.cosine_similarity(en, de, dim=1).unsqueeze(1)
+        m = F.interpolate(m, size=(crop_px, crop_px), mode="bilinear", align_corners=True)
+        maps = m if maps is None else maps + m
+    assert maps is not None
+    maps = maps / len(encoder_groups)
+    maps = F.interpolate(maps, size=(out_px, out_px), mode="bilinear", align_corners=False)
+    k1 = torch.tensor(gaussian_kernel_1d(), dtype=maps.dtype)
+    kernel = (k1[:, None] * k1[None, :]).view(1, 1, 5, 5)
+    maps = F.conv2d(maps, kernel, padding=2)[:, 0]
+    k = max(1, int(out_px * out_px * top_fraction))
+    scores = maps.flatten(1).topk(k, dim=1).values.mean(dim=1)
+    return maps.numpy().astype(np.float64), scores.numpy().astype(np.float64)
+
+
+# ---- command line
+
+
+def evaluate_run(run_dir: str | Path, data: str, batch: int = 8, threads: int = 2) -> list[CategoryResult]:
+    """Score every test image of every category under ``data`` with the RUN's model."""
+    import torch
+
+    from .data import discover, load_image, load_mask
+    from .model import normalize, reference
+    from .run import load_run
+
+    torch.set_num_threads(max(1, threads))
+    run = load_run(run_dir)
+    geometry, recipe = run.config.geometry, run.config.recipe
+    eval_hw = (recipe.eval_height, recipe.eval_width)
+    pos = run.model.encoder.pos_embed_for(*geometry.crop_hw)
+    results = []
+    for category in discover(data, need_test=True):
+        items = category.test
+        maps = np.empty((len(items), *eval_hw), dtype=np.float32)
+        scores = np.empty(len(items), dtype=np.float64)
+        masks = np.stack([load_mask(item.mask, geometry, eval_hw) for item in items])
+        for start in _progress(range(0, len(items), batch), f"eval {category.name}"):
+            chunk = items[start : start + batch]
+            images = np.stack([load_image(item.image, geometry) for item in chunk])
+            with torch.no_grad():
+                amap, score = reference(run.model(normalize(torch.from_numpy(images)), pos), geometry.crop_hw, recipe)
+            maps[start : start + len(chunk)] = amap[:, 0].numpy()
+            scores[start : start + len(chunk)] = score.numpy()
+        labels = [item.label for item in items]
+        results.append(CategoryResult(category.name, compute_metrics(labels, scores, masks, maps),
+                                      n_good=labels.count(0), n_defective=labels.count(1)))
+    return results
+
+
+def _progress(items: range, label: str):  # noqa: ANN202 - thin tqdm wrapper
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return items
+    return tqdm(items, desc=label, unit="batch", leave=False)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``python3 -m trainer eval``."""
+    parser.add_argument("--run", required=True, help="RUN folder written by train or import-official")
+    parser.add_argument("--data", required=True, help="dataset folder(s) with test/ and ground_truth/, comma-separated")
+    parser.add_argument("--json", help="also write the results here (default: only RUN/metrics.json)")
+    parser.add_argument("--batch", type=int, default=8, help="images per forward pass (default 8)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--no-save", action="store_true", help="do not write RUN/metrics.json")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Entry point of ``python3 -m trainer eval``: prints the table, writes JSON."""
+    from .run import save_metrics
+
+    results = evaluate_run(args.run, args.data, args.batch, args.threads)
+    print(format_table(results))
+    payload = results_json(results, {"data": [str(Path(d).resolve()) for d in args.data.split(",") if d]})
+    if args.json:
+        Path(args.json).write_text(json.dumps(payload, indent=2) + "\n")
+    if not args.no_save:
+        save_metrics(args.run, payload)
+    return 0

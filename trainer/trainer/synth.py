@@ -269,13 +269,20 @@ def render(category: str, seed: int, split: str, index: int, size: int, defect: 
         raise ValueError(f"synth: unknown category {category!r} (expected one of {CATEGORIES})")
     mask = np.zeros((size, size), dtype=bool)
     if defect is not None:
-        if category == "part" and defect == "missing":
-            # Chips bite into the rim: move the blob centre onto the outer edge.
-            mask = _chip(rng, image, size, pose, fill)
+        # A defect that landed in a hole or off the part is drawn again elsewhere (same stream,
+        # so still deterministic); too small a defect would be invisible after the resize.
+        pristine = image.copy()
+        min_px = max(4, int(12 * (size / 256) ** 2))
+        for _attempt in range(50):
+            image[...] = pristine
+            if category == "part" and defect == "missing":
+                mask = _chip(rng, image, size, pose, fill)
+            else:
+                mask = _paint_defect(rng, image, defect, size, fill, on_object)
+            if mask.sum() >= min_px:
+                break
         else:
-            mask = _paint_defect(rng, image, defect, size, fill, on_object)
-        if not mask.any():
-            raise RuntimeError(f"synth: {category}/{defect} #{index} produced an empty mask")
+            raise RuntimeError(f"synth: {category}/{defect} #{index}: no visible defect in 50 attempts")
     light = _lighting(rng, size)[..., None]
     lit = np.clip(image * light + rng.normal(0, 0.008, image.shape), 0, 1)
     return (lit * 255 + 0.5).astype(np.uint8), mask

@@ -11,6 +11,10 @@ import { computeGeometry, type FrameGeometry, type Rect } from '../geometry.js';
  * post-processing put defects back in camera pixels.
  */
 
+// Camera frames never repeat: libvips' operation cache (up to 50 MiB by default) would only hold
+// memory that resident-size checks then see growing.
+sharp.cache(false);
+
 export type InputTensor = Uint8Array | Float32Array;
 
 /** The pixels of one frame at model size, before they are written into a tensor. */

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { formatInspectReport, inspectBundle, type InspectReport } from '../../src/models/index.js';
@@ -61,5 +62,32 @@ test('model inspect on a broken bundle exits 1 with the coded error', async () =
     assert.match(bad.stderr, /--providers "tpu"/);
   } finally {
     await c.done();
+  }
+});
+
+test('model inspect --config takes the bundle and provider list from the configuration', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'lw-inspect-'));
+  try {
+    const file = join(root, 'line.yaml');
+    const yaml = [
+      'version: "7"',
+      'model:',
+      `  bundle: ${JSON.stringify(fixture('tiny-inp-raw'))}`,
+      '  executionProviders: [cuda, cpu]',
+      'cameras:',
+      '  - id: cam1',
+      `    source: { type: folder, path: ${JSON.stringify(join(fixture('tiny-inp'), 'samples'))} }`,
+      '',
+    ].join('\n');
+    await writeFile(file, yaml);
+    const r = await cli(['model', 'inspect', '--config', file, '--json']);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as InspectReport;
+    assert.equal(report.dir, fixture('tiny-inp-raw'));
+    assert.ok(report.session.ok);
+    assert.equal(report.session.provider, 'cpu');
+    assert.deepEqual(report.session.fallbacks.map((f) => f.provider), ['cuda']);
+  } finally {
+    await rm(root, { recursive: true, force: true });
   }
 });

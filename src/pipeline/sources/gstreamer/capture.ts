@@ -1,0 +1,299 @@
+import type { Subscriber } from 'rxjs';
+import { LinewatchError, errorMessage } from '../../../errors.js';
+import { captureTimeNow, type Frame, type FrameMeta } from '../../frame.js';
+import type { SourceHealth } from '../../source.js';
+import { backoffDelayMs, type BackoffPolicy } from './backoff.js';
+import { gstreamer, parseRendered, type BusMessage, type GstAppSink, type GstPipeline, type SampleCaps } from './binding.js';
+import { sampleLayout } from './caps.js';
+import type { LaunchPlan } from './launch.js';
+
+/**
+ * One subscription's acquisition: builds the pipeline, pulls samples into Frames, and on a fault
+ * (bus error, lost stream, stall) tears the pipeline down and builds a fresh one after a backoff.
+ * `seq` and the lost-frame count live in the owning source, so they survive restarts.
+ */
+
+/** What the capture reports to, and reads from, its source (shared across restarts and subscriptions). */
+export interface CaptureHost {
+  readonly cameraId: string;
+  readonly backoff: BackoffPolicy;
+  readonly maxBuffers: number;
+  /** Plan for a (re)start; `imagesStartIndex` moves a multifilesrc past a bad file. */
+  plan(imagesStartIndex?: number): LaunchPlan;
+  nextSeq(): number;
+  addLost(n: number): void;
+  setRunLostEstimate(n: number): void;
+  setHealth(h: SourceHealth): void;
+  readonly ready: (() => Promise<void>) | undefined;
+  readonly random: () => number;
+}
+
+const EMPTY_META: FrameMeta = Object.freeze({});
+
+/** Builds and plays a pipeline; a description GStreamer cannot parse throws LW_ERR_SOURCE_PIPELINE with its message. */
+export function openPipeline(plan: LaunchPlan, maxBuffers: number): { pipeline: GstPipeline; sink: GstAppSink } {
+  const { Pipeline } = gstreamer();
+  let pipeline: GstPipeline;
+  try {
+    pipeline = new Pipeline(plan.description);
+  } catch (err) {
+    throw new LinewatchError(
+      'LW_ERR_SOURCE_PIPELINE',
+      `GStreamer cannot parse the pipeline "${plan.description}": ${errorMessage(err)}`,
+      { cause: err },
+    );
+  }
+  const sink = pipeline.findChild(plan.sinkName);
+  if (sink === undefined || typeof sink.pull !== 'function') {
+    throw new LinewatchError(
+      'LW_ERR_SOURCE_PIPELINE',
+      `pipeline "${plan.description}" has no appsink named "${plan.sinkName}" (end it in "appsink name=${plan.sinkName}")`,
+    );
+  }
+  if (plan.sinkCaps !== null) {
+    // A raw launch description: bound and convert at its appsink as the presets do in their text.
+    sink.caps = plan.sinkCaps;
+    sink['max-buffers'] = maxBuffers;
+    sink.drop = plan.live;
+    // A live input is delivered as it comes; a clock-synced appsink would hold frames for the latency.
+    if (plan.live) sink.sync = false;
+  }
+  return { pipeline, sink };
+}
+
+/** One pipeline instance, from play to stop. */
+class Run {
+  readonly plan: LaunchPlan;
+  readonly pipeline: GstPipeline;
+  readonly sink: GstAppSink;
+  delivered = 0;
+  /** Set once we stop it (fault, close): late callbacks are ignored. */
+  finished = false;
+  /** Non-live fault: keep pulling what already sits in the appsink, then restart. */
+  drainTo = -1;
+  faultReason = '';
+  readonly onSample: (buf: Buffer | null, caps: SampleCaps) => void;
+  readonly onBus: (msg: BusMessage) => void;
+  readonly pullNext: () => void;
+
+  constructor(capture: Capture, plan: LaunchPlan, pipeline: GstPipeline, sink: GstAppSink) {
+    this.plan = plan;
+    this.pipeline = pipeline;
+    this.sink = sink;
+    // Bound once per run, not per frame.
+    this.onSample = (buf, caps) => capture.sample(this, buf, caps);
+    this.onBus = (msg) => capture.bus(this, msg);
+    this.pullNext = () => {
+      if (!this.finished) this.sink.pull(this.onSample);
+    };
+  }
+
+  /** Buffers that reached the appsink (-1 if unknown). */
+  rendered(): number {
+    return parseRendered(this.sink.stats);
+  }
+}
+
+export class Capture {
+  private readonly host: CaptureHost;
+  private readonly sub: Subscriber<Frame>;
+  private run: Run | null = null;
+  private closed = false;
+  private attempt = 0;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private stallTimer: NodeJS.Timeout | null = null;
+  private lastFrameMs = 0;
+  private running = false;
+
+  constructor(host: CaptureHost, sub: Subscriber<Frame>) {
+    this.host = host;
+    this.sub = sub;
+  }
+
+  /** First start: a description that does not parse errors the stream at once (retrying cannot fix it). */
+  start(): void {
+    this.host.setHealth({ state: 'starting' });
+    this.startRun(undefined);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.clearTimers();
+    if (this.run !== null) this.stopRun(this.run);
+  }
+
+  private startRun(imagesStartIndex: number | undefined): void {
+    this.retryTimer = null;
+    if (this.closed) return;
+    let opened: { pipeline: GstPipeline; sink: GstAppSink; plan: LaunchPlan };
+    try {
+      const plan = this.host.plan(imagesStartIndex);
+      opened = { ...openPipeline(plan, this.host.maxBuffers), plan };
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    const run = new Run(this, opened.plan, opened.pipeline, opened.sink);
+    this.run = run;
+    this.running = false;
+    this.lastFrameMs = performance.now();
+    run.pipeline.play();
+    // pollBus only after play: on a pipeline still in NULL it would wait forever on a pool thread.
+    run.pipeline.pollBus(run.onBus);
+    run.sink.pull(run.onSample);
+    if (run.plan.stallTimeoutMs > 0 && this.stallTimer === null) {
+      const every = Math.max(50, Math.floor(run.plan.stallTimeoutMs / 4));
+      this.stallTimer = setInterval(() => this.checkStall(), every);
+    }
+  }
+
+  /** A sample (or null: end of stream, or our own stop) from `run`'s appsink. */
+  sample(run: Run, buf: Buffer | null, caps: SampleCaps): void {
+    if (run.finished || this.closed) return;
+    if (buf === null) {
+      this.endOfStream(run);
+      return;
+    }
+    // Earliest point this binding offers: it does not expose the buffer PTS (see docs/cameras.md).
+    const capturedAt = captureTimeNow();
+    const layout = sampleLayout(caps);
+    if (typeof layout === 'string') {
+      this.fault(run, `${this.host.cameraId}: ${layout}`, false);
+      return;
+    }
+    run.delivered++;
+    this.lastFrameMs = performance.now();
+    if (!this.running) {
+      this.running = true;
+      this.attempt = 0;
+      this.host.setHealth({ state: 'running' });
+    }
+    const rendered = run.rendered();
+    if (rendered >= 0 && run.plan.live) {
+      // Lower bound while running (up to maxBuffers may still be queued); exact when the run ends.
+      const est = rendered - run.delivered - this.host.maxBuffers;
+      this.host.setRunLostEstimate(est > 0 ? est : 0);
+    }
+    const frame: Frame = {
+      seq: this.host.nextSeq(),
+      cameraId: this.host.cameraId,
+      capturedAt,
+      image: {
+        kind: 'raw',
+        format: layout.format,
+        width: layout.width,
+        height: layout.height,
+        // Padded rows only when the buffer has them; a size that fits neither fails in preprocess as a bad frame.
+        strideBytes: buf.length === layout.strideBytes * layout.height ? layout.strideBytes : undefined,
+        data: buf,
+      },
+      meta: EMPTY_META,
+    };
+    this.sub.next(frame);
+    if (run.drainTo >= 0 && run.delivered >= run.drainTo) {
+      this.restartAfter(run, run.faultReason, 1);
+      return;
+    }
+    if (!run.plan.live && this.host.ready !== undefined) {
+      this.host.ready().then(run.pullNext, run.pullNext);
+    } else {
+      run.sink.pull(run.onSample);
+    }
+  }
+
+  bus(run: Run, msg: BusMessage): void {
+    if (run.finished || this.closed) return;
+    if (msg.type === 'error') {
+      const where = msg._src_element_name !== undefined ? ` (${msg._src_element_name})` : '';
+      this.fault(run, `GStreamer error${where}: ${msg.message ?? 'unknown'}`, true);
+    }
+  }
+
+  private endOfStream(run: Run): void {
+    if (run.plan.restartOnEos) {
+      this.fault(run, 'end of stream on a live input (stream lost)', true);
+      return;
+    }
+    this.settleLost(run);
+    this.stopRun(run);
+    this.clearTimers();
+    this.closed = true;
+    this.host.setHealth({ state: 'ended' });
+    this.sub.complete();
+  }
+
+  /** A fault in `run`: transient ones restart after a backoff; others end the stream with an error. */
+  private fault(run: Run, reason: string, fromStream: boolean): void {
+    if (!run.plan.retryOnError || !fromStream) {
+      this.settleLost(run);
+      this.stopRun(run);
+      this.fail(new LinewatchError('LW_ERR_SOURCE_STREAM', `${this.host.cameraId}: ${reason}`));
+      return;
+    }
+    if (!run.plan.live && run.plan.startIndex !== null) {
+      // A finite input (images): first take what already sits in the appsink, then restart past the bad file.
+      const rendered = run.rendered();
+      if (rendered > run.delivered && run.drainTo < 0) {
+        run.drainTo = rendered;
+        run.faultReason = reason;
+        return;
+      }
+      this.restartAfter(run, reason, 1);
+      return;
+    }
+    this.restartAfter(run, reason, 0);
+  }
+
+  /** Stops `run` and schedules the next one; `skip` files are passed over (counted lost). */
+  private restartAfter(run: Run, reason: string, skip: number): void {
+    this.settleLost(run);
+    this.stopRun(run);
+    if (skip > 0) this.host.addLost(skip);
+    const nextIndex = run.plan.startIndex !== null ? run.plan.startIndex + run.delivered + skip : undefined;
+    const delay = backoffDelayMs(this.attempt, this.host.backoff, this.host.random);
+    this.attempt++;
+    this.running = false;
+    this.host.setHealth({ state: 'degraded', reason, retryInMs: delay });
+    this.retryTimer = setTimeout(() => this.startRun(nextIndex), delay);
+  }
+
+  /** What the appsink took in but we never delivered is lost; counted once per run. */
+  private settleLost(run: Run): void {
+    const rendered = run.rendered();
+    if (rendered > run.delivered) this.host.addLost(rendered - run.delivered);
+    this.host.setRunLostEstimate(0);
+  }
+
+  private stopRun(run: Run): void {
+    if (run.finished) return;
+    run.finished = true;
+    // NULL state unblocks the pending pull (returns null) and ends the bus poll.
+    run.pipeline.stop();
+    if (this.run === run) this.run = null;
+  }
+
+  private checkStall(): void {
+    const run = this.run;
+    if (run === null || run.finished || this.closed) return;
+    const silentMs = performance.now() - this.lastFrameMs;
+    if (silentMs > run.plan.stallTimeoutMs) {
+      this.fault(run, `no frame for ${Math.round(silentMs)} ms (camera unplugged or stream stalled)`, true);
+    }
+  }
+
+  private fail(err: unknown): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.clearTimers();
+    this.host.setHealth({ state: 'ended' });
+    this.sub.error(err);
+  }
+
+  private clearTimers(): void {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    if (this.stallTimer !== null) clearInterval(this.stallTimer);
+    this.retryTimer = null;
+    this.stallTimer = null;
+  }
+}

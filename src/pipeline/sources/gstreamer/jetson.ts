@@ -1,0 +1,115 @@
+import { execFile } from 'node:child_process';
+
+/**
+ * GStreamer elements for the Jetson's hardware (VIC for convert/scale, NVDEC and NVJPG for
+ * decoding), with the software elements as the fallback everywhere else. Decided once, at
+ * configuration time, from what `gst-inspect-1.0` finds; the presets splice the fragments into
+ * their launch descriptions.
+ *
+ * Hardware decoders write into NVMM (device) memory that only nvvidconv reads, so hardware
+ * decoding is used only together with nvvidconv: the plan is all-Jetson or all-software.
+ */
+
+/** Elements worth probing; {@link probeGstElements} reports which of them this machine has. */
+export const GST_PROBE_ELEMENTS = ['nvvidconv', 'nvv4l2decoder', 'nvjpegdec', 'avdec_h264', 'avdec_h265'] as const;
+
+export type CompressedCodec = 'h264' | 'h265' | 'jpeg';
+
+/** What the model side wants at the appsink (as the presets' `format`, `width`, `height`). */
+export interface RawTarget {
+  readonly format: 'GRAY8' | 'RGB' | 'BGR';
+  readonly width?: number;
+  readonly height?: number;
+}
+
+export type GstElementPlan =
+  | { readonly acceleration: 'jetson'; readonly jpegDecoder: 'nvjpegdec' | 'jpegdec' }
+  | { readonly acceleration: 'software'; readonly h264Decoder: 'avdec_h264' | null; readonly h265Decoder: 'avdec_h265' | null };
+
+/**
+ * Chooses hardware or software elements from the set of available element names.
+ *
+ * @example
+ * planGstElements(new Set(['nvvidconv', 'nvv4l2decoder', 'nvjpegdec'])) // { acceleration: 'jetson', jpegDecoder: 'nvjpegdec' }
+ * planGstElements(new Set(['avdec_h264']))                               // software, h264 via avdec_h264
+ */
+export function planGstElements(available: ReadonlySet<string>): GstElementPlan {
+  if (available.has('nvvidconv') && available.has('nvv4l2decoder')) {
+    return { acceleration: 'jetson', jpegDecoder: available.has('nvjpegdec') ? 'nvjpegdec' : 'jpegdec' };
+  }
+  return {
+    acceleration: 'software',
+    h264Decoder: available.has('avdec_h264') ? 'avdec_h264' : null,
+    h265Decoder: available.has('avdec_h265') ? 'avdec_h265' : null,
+  };
+}
+
+/**
+ * Elements that turn a parsed-or-not compressed stream into raw video that {@link convertFragment}
+ * accepts (NVMM on a Jetson, system memory otherwise).
+ *
+ * @example
+ * decodeFragment(jetsonPlan, 'h264') // 'h264parse ! nvv4l2decoder'
+ */
+export function decodeFragment(plan: GstElementPlan, codec: CompressedCodec): string {
+  if (plan.acceleration === 'jetson') {
+    if (codec === 'jpeg') return plan.jpegDecoder;
+    return `${codec}parse ! nvv4l2decoder`;
+  }
+  if (codec === 'jpeg') return 'jpegdec';
+  const dec = codec === 'h264' ? plan.h264Decoder : plan.h265Decoder;
+  // Without gst-libav, decodebin finds whatever decoder is installed.
+  return dec === null ? 'decodebin' : `${codec}parse ! ${dec}`;
+}
+
+function sizeCaps(t: RawTarget): string {
+  return `${t.width !== undefined ? `,width=${t.width}` : ''}${t.height !== undefined ? `,height=${t.height}` : ''}`;
+}
+
+/**
+ * Convert and scale to the target in system memory, ready for the appsink; null target = any raw
+ * format (still copied out of NVMM on a Jetson). nvvidconv (VIC) scales and converts to GRAY8
+ * directly; it has no packed 24-bit output, so RGB/BGR go through RGBA/BGRx and a cheap
+ * videoconvert that only drops the fourth byte.
+ *
+ * @example
+ * convertFragment(jetsonPlan, { format: 'RGB', width: 448, height: 448 })
+ * // 'nvvidconv ! video/x-raw,format=RGBA,width=448,height=448 ! videoconvert ! video/x-raw,format=RGB'
+ */
+export function convertFragment(plan: GstElementPlan, target: RawTarget | null): string {
+  if (plan.acceleration === 'jetson') {
+    if (target === null) return 'nvvidconv ! video/x-raw';
+    const size = sizeCaps(target);
+    switch (target.format) {
+      case 'GRAY8':
+        return `nvvidconv ! video/x-raw,format=GRAY8${size}`;
+      case 'RGB':
+        return `nvvidconv ! video/x-raw,format=RGBA${size} ! videoconvert ! video/x-raw,format=RGB`;
+      case 'BGR':
+        return `nvvidconv ! video/x-raw,format=BGRx${size} ! videoconvert ! video/x-raw,format=BGR`;
+    }
+  }
+  if (target === null) return 'videoconvert';
+  const scale = target.width !== undefined || target.height !== undefined ? 'videoscale ! ' : '';
+  return `videoconvert ! ${scale}video/x-raw,format=${target.format}${sizeCaps(target)}`;
+}
+
+/**
+ * Which of `names` this machine's GStreamer has (`gst-inspect-1.0 --exists`, one short call each).
+ * A missing gst-inspect-1.0 counts as "none found": the software plan then applies.
+ */
+export async function probeGstElements(names: readonly string[] = GST_PROBE_ELEMENTS, timeoutMs = 5000): Promise<Set<string>> {
+  const found = new Set<string>();
+  await Promise.all(
+    names.map(
+      (name) =>
+        new Promise<void>((resolve) => {
+          execFile('gst-inspect-1.0', ['--exists', name], { timeout: timeoutMs }, (err) => {
+            if (!err) found.add(name);
+            resolve();
+          });
+        }),
+    ),
+  );
+  return found;
+}

@@ -1,0 +1,177 @@
+import type { GstreamerInput, GstreamerSourceConfig } from './schema.js';
+
+/**
+ * Pure: a gstreamer source configuration → the gst-launch description that runs it. Conversion
+ * to what the model needs (GRAY8/RGB, Bayer demosaic, scaling) is done by GStreamer elements here,
+ * never in JavaScript.
+ */
+
+/** Name of the appsink the presets end in. */
+export const PRESET_SINK_NAME = 'lwsink';
+
+/** How a built pipeline behaves, decided once at configuration time. */
+export interface LaunchPlan {
+  readonly description: string;
+  readonly sinkName: string;
+  /**
+   * Live inputs drop in the appsink when Node falls behind (counted) and restart on end of stream;
+   * finite ones block upstream (lossless) and complete on end of stream.
+   */
+  readonly live: boolean;
+  /** End of stream means the stream was lost (camera, network): restart. Otherwise it completes the source. */
+  readonly restartOnEos: boolean;
+  /** Appsink caps to set on a raw launch description (presets put them in the description). */
+  readonly sinkCaps: string | null;
+  /** A stream silent this long while running is a fault, in ms; 0 = never. */
+  readonly stallTimeoutMs: number;
+  /** Errors of this input are transient (retry) rather than fatal (a corrupt file stays corrupt). */
+  readonly retryOnError: boolean;
+  /** For `images`: the file number the pipeline starts at (so a restart can skip the bad file). */
+  readonly startIndex: number | null;
+}
+
+/** A string property value in launch syntax: always quoted, backslashes and quotes escaped. */
+export function quoteLaunchValue(value: string): string {
+  return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+/** A frame rate as a GStreamer fraction (25 → 25/1, 7.5 → 7500/1000). */
+export function fpsFraction(fps: number): string {
+  return Number.isInteger(fps) ? `${fps}/1` : `${Math.round(fps * 1000)}/1000`;
+}
+
+const BAYER_CAPS: Record<string, string> = {
+  BayerRG8: 'rggb',
+  BayerBG8: 'bggr',
+  BayerGR8: 'grbg',
+  BayerGB8: 'gbrg',
+};
+
+function sizeCaps(width: number | undefined, height: number | undefined, fps: number | undefined): string {
+  let caps = '';
+  if (width !== undefined) caps += `,width=${width}`;
+  if (height !== undefined) caps += `,height=${height}`;
+  if (fps !== undefined) caps += `,framerate=${fpsFraction(fps)}`;
+  return caps;
+}
+
+/** The caps the model side wants at the appsink, or null for `native`. */
+export function targetCaps(config: Pick<GstreamerSourceConfig, 'format' | 'width' | 'height'>): string | null {
+  if (config.format === 'native') return null;
+  return `video/x-raw,format=${config.format}${sizeCaps(config.width, config.height, undefined)}`;
+}
+
+/** Convert (and scale, when a size is asked) to the target caps; `bayer` puts the demosaic first. */
+function convertTail(config: GstreamerSourceConfig, bayer: boolean): string {
+  const caps = targetCaps(config);
+  const demosaic = bayer ? 'bayer2rgb ! ' : '';
+  if (caps === null) return bayer ? ' ! bayer2rgb' : '';
+  const scale = config.width !== undefined || config.height !== undefined ? 'videoscale ! ' : '';
+  return ` ! ${demosaic}videoconvert ! ${scale}${caps}`;
+}
+
+function appsink(maxBuffers: number, live: boolean, sync: boolean): string {
+  // drop=true only for live inputs: a file must not lose frames, it can wait for us.
+  return (
+    ` ! appsink name=${PRESET_SINK_NAME} max-buffers=${maxBuffers} drop=${live} sync=${sync}` +
+    ' emit-signals=false enable-last-sample=false'
+  );
+}
+
+function aravisFeatures(input: Extract<GstreamerInput, { preset: 'aravis' }>): string[] {
+  const features: string[] = [];
+  if (input.trigger === 'off') {
+    features.push('TriggerMode=Off');
+  } else {
+    const source = input.trigger === 'software' ? 'Software' : `Line${input.trigger.slice(4)}`;
+    features.push('TriggerSelector=FrameStart', 'TriggerMode=On', `TriggerSource=${source}`);
+  }
+  for (const f of input.features) features.push(f);
+  return features;
+}
+
+function aravisHead(input: Extract<GstreamerInput, { preset: 'aravis' }>): { head: string; bayer: boolean } {
+  let src = 'aravissrc';
+  if (input.camera !== undefined) src += ` camera-name=${quoteLaunchValue(input.camera)}`;
+  if (input.exposureUs !== undefined) src += ` exposure-auto=off exposure=${input.exposureUs}`;
+  if (input.gainDb !== undefined) src += ` gain-auto=off gain=${input.gainDb}`;
+  if (input.packetSizeBytes !== undefined) src += ` auto-packet-size=false packet-size=${input.packetSizeBytes}`;
+  src += ` features=${quoteLaunchValue(aravisFeatures(input).join(' '))}`;
+  const bayer = BAYER_CAPS[input.pixelFormat];
+  const rest = sizeCaps(input.width, input.height, input.fps);
+  // The caps filter is how aravissrc is told the pixel format, sensor ROI and frame rate.
+  const caps =
+    bayer !== undefined
+      ? `video/x-bayer,format=${bayer}${rest}`
+      : `video/x-raw,format=${input.pixelFormat === 'RGB8' ? 'RGB' : 'GRAY8'}${rest}`;
+  return { head: `${src} ! ${caps}`, bayer: bayer !== undefined };
+}
+
+/**
+ * Builds the launch description and its behaviour for a configuration.
+ *
+ * @example
+ * buildLaunch({ type: 'gstreamer', format: 'GRAY8', maxBuffers: 2, …, input: { preset: 'test', … } }).description
+ * // 'videotestsrc pattern=smpte is-live=true ! video/x-raw,width=640,height=480,framerate=30/1 ! videoconvert ! video/x-raw,format=GRAY8 ! appsink name=lwsink …'
+ */
+export function buildLaunch(config: GstreamerSourceConfig, options: { imagesStartIndex?: number } = {}): LaunchPlan {
+  const input = config.input;
+  const base = { sinkCaps: null, stallTimeoutMs: config.stallTimeoutMs, retryOnError: true, startIndex: null };
+  switch (input.preset) {
+    case 'aravis': {
+      const { head, bayer } = aravisHead(input);
+      const description = head + convertTail(config, bayer) + appsink(config.maxBuffers, true, false);
+      return { ...base, description, sinkName: PRESET_SINK_NAME, live: true, restartOnEos: true };
+    }
+    case 'v4l2': {
+      const caps = sizeCaps(input.width, input.height, input.fps);
+      const head = input.mjpeg
+        ? `v4l2src device=${quoteLaunchValue(input.device)} ! image/jpeg${caps} ! jpegdec`
+        : `v4l2src device=${quoteLaunchValue(input.device)} ! video/x-raw${caps}`;
+      const description = head + convertTail(config, false) + appsink(config.maxBuffers, true, false);
+      return { ...base, description, sinkName: PRESET_SINK_NAME, live: true, restartOnEos: true };
+    }
+    case 'rtsp': {
+      const head =
+        `rtspsrc location=${quoteLaunchValue(input.url)} latency=${input.latencyMs}` +
+        ` protocols=${input.transport} ! decodebin`;
+      const description = head + convertTail(config, false) + appsink(config.maxBuffers, true, false);
+      const stallTimeoutMs = config.stallTimeoutMs > 0 ? config.stallTimeoutMs : input.stallTimeoutMs;
+      return { ...base, description, sinkName: PRESET_SINK_NAME, live: true, restartOnEos: true, stallTimeoutMs };
+    }
+    case 'video': {
+      const head = `filesrc location=${quoteLaunchValue(input.path)} ! decodebin`;
+      const description = head + convertTail(config, false) + appsink(config.maxBuffers, false, input.realtime);
+      return { ...base, description, sinkName: PRESET_SINK_NAME, live: false, restartOnEos: false, retryOnError: false };
+    }
+    case 'images': {
+      const startIndex = options.imagesStartIndex ?? input.startIndex;
+      const jpeg = /\.jpe?g$/i.test(input.location);
+      const head =
+        `multifilesrc location=${quoteLaunchValue(input.location)} index=${startIndex} loop=${input.loop}` +
+        ` caps=${quoteLaunchValue(`${jpeg ? 'image/jpeg' : 'image/png'},framerate=${fpsFraction(input.fps)}`)}` +
+        ` ! ${jpeg ? 'jpegdec' : 'pngdec'}`;
+      const description = head + convertTail(config, false) + appsink(config.maxBuffers, false, false);
+      // A bad file is skipped on restart (startIndex moves past it), so errors are worth retrying.
+      return { ...base, description, sinkName: PRESET_SINK_NAME, live: false, restartOnEos: false, startIndex };
+    }
+    case 'test': {
+      const head =
+        `videotestsrc pattern=${input.pattern} is-live=${input.live}` +
+        (input.numBuffers !== undefined ? ` num-buffers=${input.numBuffers}` : '') +
+        ` ! video/x-raw${sizeCaps(input.width, input.height, input.fps)}`;
+      const description = head + convertTail(config, false) + appsink(config.maxBuffers, input.live, false);
+      // num-buffers makes the test stream finite: its end completes the source even when live.
+      return { ...base, description, sinkName: PRESET_SINK_NAME, live: input.live, restartOnEos: false };
+    }
+    case 'launch':
+      return {
+        ...base,
+        description: input.pipeline,
+        sinkName: input.sinkName,
+        live: input.live,
+        restartOnEos: input.live,
+        sinkCaps: targetCaps(config),
+      };
+  }
+}

@@ -295,7 +295,7 @@ export async function evaluate(bundle: Bundle, dataset: EvalDataset, opts: Evalu
       mean: meanOf(categories),
       total: confusionOf(samples, rules.failSafe),
       samples,
-      pixelMethod: 'streamed histogram of float32 scores, 22-bit order-preserving bins (relative bin width 2^-13)',
+      pixelMethod: 'streamed histogram of float32 scores: order-preserving bins of 2^-18 relative width (18 mantissa bits)',
     },
     gallery,
   };

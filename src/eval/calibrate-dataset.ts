@@ -5,7 +5,7 @@
  * - Image threshold: the chosen rule (good quantile + margin, target escape or false-reject rate,
  *   or F1-max when defective images exist and no target is given).
  * - Pixel threshold: F1-max over all pixels when every category has masks (streamed histogram, so
- *   the threshold is a bin edge, within 2^-13 relative of the exact one); otherwise the same good
+ *   the threshold is a bin edge, within 2^-18 relative of the exact one); otherwise the same good
  *   quantile + margin rule applied to each good image's highest map value, i.e. a defect region
  *   appears on about 1 − q of good parts.
  * - min/max (for normalisation): the lowest and highest image score, and map value, over all the

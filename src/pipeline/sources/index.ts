@@ -1,5 +1,6 @@
 import type { FrameSource } from '../source.js';
 import { FolderSource } from './folder.js';
+import { createGstreamerSource } from './gstreamer/index.js';
 import type { SourceConfig } from './schema.js';
 import { SyntheticSource } from './synthetic.js';
 
@@ -22,5 +23,8 @@ export function createSource(cameraId: string, config: SourceConfig, deps: Sourc
       return new FolderSource(cameraId, config, deps.ready);
     case 'synthetic':
       return new SyntheticSource(cameraId, config, deps.ready);
+    case 'gstreamer':
+      // Parses the pipeline now: a description GStreamer refuses fails here, before anything starts.
+      return createGstreamerSource(config, cameraId, deps.ready === undefined ? {} : { ready: deps.ready });
   }
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { gstreamerSourceSchema } from './gstreamer/schema.js';
 
 /**
  * Source configuration: one member per source kind, discriminated by `type`. Each source module
@@ -27,7 +28,7 @@ export const syntheticSourceSchema = z.object({
   format: z.enum(['RGB', 'GRAY8']).default('RGB'),
 });
 
-export const sourceConfigSchema = z.discriminatedUnion('type', [folderSourceSchema, syntheticSourceSchema]);
+export const sourceConfigSchema = z.discriminatedUnion('type', [folderSourceSchema, syntheticSourceSchema, gstreamerSourceSchema]);
 export type SourceConfig = z.output<typeof sourceConfigSchema>;
 export type FolderSourceConfig = z.output<typeof folderSourceSchema>;
 export type SyntheticSourceConfig = z.output<typeof syntheticSourceSchema>;

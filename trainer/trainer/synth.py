@@ -244,6 +244,14 @@ def _paint_defect(
 
 def render(category: str, seed: int, split: str, index: int, size: int, defect: str | None) -> tuple[np.ndarray, np.ndarray]:
     """One image (uint8 HxWx3) and its mask (bool HxW, all False for good images)."""
+    _, image, mask = render_pair(category, seed, split, index, size, defect)
+    return image, mask
+
+
+def render_pair(
+    category: str, seed: int, split: str, index: int, size: int, defect: str | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the image without its defect, the image, the mask): they differ only inside the mask."""
     rng = _rng(seed, category, split, index, defect or "good")
     if category == "surface":
         image = _render_surface(rng, size)
@@ -267,6 +275,10 @@ def render(category: str, seed: int, split: str, index: int, size: int, defect: 
 
     else:
         raise ValueError(f"synth: unknown category {category!r} (expected one of {CATEGORIES})")
+    # Lighting and sensor noise are drawn before the defect, so they do not depend on it.
+    light = _lighting(rng, size)[..., None]
+    noise = rng.normal(0, 0.008, image.shape)
+    clean = _expose(image, light, noise)
     mask = np.zeros((size, size), dtype=bool)
     if defect is not None:
         # A defect that landed in a hole or off the part is drawn again elsewhere (same stream,
@@ -283,9 +295,11 @@ def render(category: str, seed: int, split: str, index: int, size: int, defect: 
                 break
         else:
             raise RuntimeError(f"synth: {category}/{defect} #{index}: no visible defect in 50 attempts")
-    light = _lighting(rng, size)[..., None]
-    lit = np.clip(image * light + rng.normal(0, 0.008, image.shape), 0, 1)
-    return (lit * 255 + 0.5).astype(np.uint8), mask
+    return clean, _expose(image, light, noise), mask
+
+
+def _expose(image: np.ndarray, light: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    return (np.clip(image * light + noise, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
 def _chip(rng: np.random.Generator, image: np.ndarray, size: int, pose: _PartPose, fill: Callable[[], np.ndarray]) -> np.ndarray:

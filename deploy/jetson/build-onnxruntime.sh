@@ -95,11 +95,13 @@ done
 
 # --- build: library, CUDA + TensorRT EPs, Node binding -------------------------------------
 # sm_87 is every Orin (AGX, NX, Nano); building one architecture halves the CUDA compile time.
+# The flash/memory-efficient attention kernels serve LLM contrib ops, not ViTs, and take hours to compile.
 ./build.sh --config Release --update --build --parallel "$jobs" --nvcc_threads 1 \
   --build_shared_lib --build_nodejs --skip_tests --allow_running_as_root \
   --use_cuda --cuda_home "$cuda_home" --cudnn_home /usr/lib/aarch64-linux-gnu \
   --use_tensorrt --tensorrt_home /usr/lib/aarch64-linux-gnu \
-  --cmake_extra_defines CMAKE_CUDA_ARCHITECTURES=87 onnxruntime_BUILD_UNIT_TESTS=OFF
+  --cmake_extra_defines CMAKE_CUDA_ARCHITECTURES=87 onnxruntime_BUILD_UNIT_TESTS=OFF \
+  onnxruntime_USE_FLASH_ATTENTION=OFF onnxruntime_USE_MEMORY_EFFICIENT_ATTENTION=OFF
 
 # The binding loads the providers from its own folder.
 bin=js/node/bin/napi-v6/linux/arm64

@@ -41,7 +41,7 @@ test('end to end on the tiny model: wire counts equal the station counters; a ho
     },
     'e2e config',
   );
-  const station = await Station.start(config, { logger: quiet, maxFramesPerCamera: 72 });
+  const station = await Station.start(config, { logger: quiet });
   const local: Verdict[] = [];
   station.verdicts$.subscribe((v) => local.push(v));
   const obs = await observe(broker.url, [`${root}/#`]);
@@ -65,11 +65,15 @@ test('end to end on the tiny model: wire counts equal the station counters; a ho
     assert.equal(broken.activeVersion, 2);
     assert.equal(station.activeConfig().model.bundle, config.model.bundle, 'the running model is untouched');
 
-    await station.ended();
+    // Judge a dozen frames under version 2, then stop: stop() finishes the frames in flight.
+    await obs.until(() => obs.json<ResultMsg>(`${root}/result`).filter((r) => r.configVersion === '2').length >= 12, 'results under version 2', 20_000);
     await station.stop();
     const counters = station.counters();
     assert.ok(identityHolds(counters));
-    await obs.until(() => obs.on(`${root}/result`).length >= counters.received, 'every result', 10_000);
+    const judged = counters.ok + counters.reject + counters.error + counters.dropped;
+    assert.equal(counters.inFlight, 0, 'stop() finished the frames in flight');
+    assert.equal(local.length, judged, 'one verdict per judged frame');
+    await obs.until(() => obs.on(`${root}/result`).length >= judged, `every result (${JSON.stringify(counters)}, ${obs.on(`${root}/result`).length} on the wire, link ${JSON.stringify(mqtt.link.counters())})`, 10_000);
     const ejected = local.filter((v) => ejects(v));
     await obs.until(() => obs.on(`${root}/reject`).length >= ejected.length, 'every reject', 10_000);
 

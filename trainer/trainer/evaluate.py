@@ -113,12 +113,12 @@ def aupro(masks: np.ndarray, maps: np.ndarray, max_fpr: float = 0.3, steps: int 
     pro = (above[1:] / areas[1:, None]).mean(axis=0)
     fpr = above[0] / areas[0]
     keep = fpr < max_fpr
-    if keep.sum() < 2:
-        raise ValueError("aupro: fewer than two thresholds below the FPR limit")
+    if keep.sum() < 2 or np.ptp(fpr[keep]) == 0:
+        raise ValueError("aupro: fewer than two distinct false-positive rates below the FPR limit")
     fpr, pro = fpr[keep], pro[keep]
     fpr = (fpr - fpr.min()) / (fpr.max() - fpr.min())
-    order = np.argsort(fpr, kind="mergesort")
-    return float(np.trapz(pro[order], fpr[order]))
+    # FPR falls as the threshold rises: reverse (not sort) so tied FPRs keep the curve's order.
+    return float(np.trapz(pro[::-1], fpr[::-1]))
 
 
 @dataclass

@@ -4,6 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { InvalidArgumentError, type Command } from 'commander';
+import { loadConfig } from '../config/load.js';
 import { LinewatchError, errorMessage } from '../errors.js';
 import { loadBundle } from '../models/bundle.js';
 import { executionProvidersSchema, type ProviderConfig } from '../models/providers.js';
@@ -67,6 +68,7 @@ interface EvalOpts {
   json?: boolean;
   providers: string;
   exactPixels?: boolean;
+  config?: string;
 }
 
 interface CalibrateOpts {
@@ -94,12 +96,15 @@ export function registerEvalCommands(program: Command, io: CommandIo = processIo
     .option('--report <file>', 'write a self-contained HTML report (curves, histograms, worst cases)')
     .option('--json', 'print the results as JSON instead of tables')
     .option('--providers <list>', 'execution providers to try, best first', 'cpu')
+    .option('--config <file>', "judge with this station configuration's decide rules (default: reject when the normalised image score ≥ 0.5)")
     .option('--exact-pixels', 'also compute pixel metrics exactly (all maps in memory) to measure the histogram error; small sets only')
     .action(async (opts: EvalOpts) => {
       try {
         const bundle = await loadBundle(opts.model);
         const dataset = await discoverDataset(opts.data);
+        const rules = opts.config === undefined ? undefined : (await loadConfig(opts.config)).decide;
         const result = await evaluate(bundle, dataset, {
+          ...(rules ? { rules } : {}),
           engine: { executionProviders: parseProviders(opts.providers) },
           onProgress: progress(io, 'eval'),
           exactPixels: opts.exactPixels === true,

@@ -104,3 +104,27 @@ test('wrong usage exits 1 with a coded message', async (t) => {
   assert.equal(both.exitCode, 1);
   assert.match(both.stderr, /LW_ERR_CALIBRATION_TARGET: give --target-escape-rate or --target-false-reject, not both/);
 });
+
+test("eval --config judges with the station's decide rules", async (t) => {
+  const { root, model, data } = await setup(t);
+  const base = await evalJson(model, data);
+  // A raw image threshold above every score: nothing is rejected, every defective part escapes.
+  const top = Math.max(...base.samples.map((s) => s.score as number)) + 1;
+  const config = join(root, 'line.yaml');
+  await writeFile(
+    config,
+    [
+      'model: { bundle: ./model }',
+      'cameras: [{ id: cam1, source: { type: folder, path: ./data } }]',
+      `decide: { rejectOn: score, image: { value: ${top}, scale: raw } }`,
+      '',
+    ].join('\n'),
+  );
+  const r = await runEvalCli(['eval', '--model', model, '--data', data, '--config', config, '--json']);
+  assert.equal(r.exitCode, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as EvalReport;
+  assert.equal(j.thresholds.image, top);
+  assert.equal(j.total.escapes, 8);
+  assert.equal(j.total.falseRejects, 0);
+  assert.deepEqual(j.mean, base.mean, 'the metrics do not depend on the rules');
+});

@@ -3,10 +3,11 @@ import { LinewatchError, errorMessage } from '../../errors.js';
 import type { Manifest } from '../../models/manifest.js';
 import { bytesPerPixel, type Frame, type RawImage } from '../frame.js';
 import { computeGeometry, type FrameGeometry, type Rect } from '../geometry.js';
+import { planResample, resampleCrop, type ResampleFilter, type ResamplePlan } from './resample.js';
 
 /**
- * Camera image → model input, exactly as the bundle's manifest says: decode (sharp), optional ROI
- * crop, resize (PIL-like antialiased bilinear when shrinking), centre crop, colour order, value
+ * Camera image → model input, exactly as the bundle's manifest says: decode and ROI crop (sharp),
+ * resize and centre crop as PIL does (resample.ts, bit-exact with Pillow), colour order, value
  * range and mean/std, into uint8 or float32, NHWC or NCHW. The FrameGeometry it returns lets
  * post-processing put defects back in camera pixels.
  */
@@ -48,15 +49,19 @@ export function allocateBatch(manifest: Manifest, n: number): InputTensor {
 
 type SharpPipeline = ReturnType<typeof sharp>;
 
-function kernelOf(method: Manifest['geometry']['resize']['method']): 'linear' | 'cubic' | 'nearest' {
-  switch (method) {
-    case 'bilinear':
-      return 'linear';
-    case 'bicubic':
-      return 'cubic';
-    case 'nearest':
-      return 'nearest';
+/** Resize plans by size: cameras keep their size, so this holds one or two entries in practice. */
+const plans = new Map<string, ResamplePlan>();
+const MAX_PLANS = 16;
+
+function resamplePlanFor(inW: number, inH: number, outW: number, outH: number, filter: ResampleFilter, antialias: boolean): ResamplePlan {
+  const key = `${inW}x${inH}>${outW}x${outH}:${filter}:${antialias}`;
+  let plan = plans.get(key);
+  if (plan === undefined) {
+    if (plans.size >= MAX_PLANS) plans.clear();
+    plan = planResample(inW, inH, outW, outH, filter, antialias);
+    plans.set(key, plan);
   }
+  return plan;
 }
 
 /** Raw buffers with padding at the end of each row are repacked (sharp wants tight rows). */
@@ -88,12 +93,14 @@ function tightRows(img: RawImage, bpp: number): Buffer {
 export async function preparePixels(frame: Frame, manifest: Manifest, roi?: Rect): Promise<PreparedPixels> {
   const image = frame.image;
   const input = manifest.input;
-  let pipeline: SharpPipeline;
-  let width: number;
-  let height: number;
-  let swapped = false;
-  const what = image.kind === 'encoded' ? (image.origin ?? `frame ${frame.seq} of ${frame.cameraId}`) : `frame ${frame.seq} of ${frame.cameraId}`;
+  const what = image.kind === 'encoded' && image.origin !== undefined ? image.origin : `frame ${frame.seq} of ${frame.cameraId}`;
   try {
+    let width: number;
+    let height: number;
+    let swapped = false;
+    // Raw pixels already in the model's channel count skip libvips entirely (the common camera case).
+    let direct: Buffer | null = null;
+    let pipeline: SharpPipeline | null = null;
     if (image.kind === 'raw') {
       const bpp = bytesPerPixel(image.format);
       if (image.format.startsWith('Bayer')) {
@@ -103,9 +110,9 @@ export async function preparePixels(frame: Frame, manifest: Manifest, roi?: Rect
         throw new LinewatchError('LW_ERR_FRAME_INVALID', `${what}: impossible size ${image.width}x${image.height}`);
       }
       swapped = image.format === 'BGR' || image.format === 'BGRA';
-      pipeline = sharp(tightRows(image, bpp), {
-        raw: { width: image.width, height: image.height, channels: bpp as 1 | 3 | 4 },
-      });
+      const tight = tightRows(image, bpp);
+      if (bpp === input.channels) direct = tight;
+      else pipeline = sharp(tight, { raw: { width: image.width, height: image.height, channels: bpp as 1 | 3 | 4 } });
       width = image.width;
       height = image.height;
     } else {
@@ -121,35 +128,36 @@ export async function preparePixels(frame: Frame, manifest: Manifest, roi?: Rect
     }
     let geometry: FrameGeometry;
     try {
-      geometry = computeGeometry(
-        { width, height },
-        manifest.geometry.resize,
-        manifest.geometry.crop,
-        roi,
-      );
+      geometry = computeGeometry({ width, height }, manifest.geometry.resize, manifest.geometry.crop, roi);
     } catch (err) {
       throw new LinewatchError('LW_ERR_FRAME_INVALID', `${what}: ${errorMessage(err)}`, { cause: err });
     }
     const r = geometry.roi;
-    if (r.x !== 0 || r.y !== 0 || r.width !== width || r.height !== height) {
-      pipeline = pipeline.extract({ left: r.x, top: r.y, width: r.width, height: r.height });
+    const whole = r.x === 0 && r.y === 0 && r.width === width && r.height === height;
+    let data: Buffer;
+    if (direct !== null) {
+      data = whole ? direct : copyRect(direct, width, input.channels, r);
+    } else {
+      let p = pipeline!;
+      if (!whole) p = p.extract({ left: r.x, top: r.y, width: r.width, height: r.height });
+      p = input.channels === 1 ? p.toColourspace('b-w') : p.toColourspace('srgb');
+      const decoded = await p.removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      const info = decoded.info;
+      if (info.width !== r.width || info.height !== r.height || info.channels !== input.channels) {
+        throw new LinewatchError(
+          'LW_ERR_FRAME_INVALID',
+          `${what}: decoding gave ${info.width}x${info.height}x${info.channels}, expected ${r.width}x${r.height}x${input.channels}`,
+        );
+      }
+      data = decoded.data;
     }
+    // Resize and crop exactly as PIL (what the model was trained with), not as libvips.
     const rs = manifest.geometry.resize;
-    pipeline = pipeline.resize(rs.width, rs.height, { fit: 'fill', kernel: kernelOf(rs.method), fastShrinkOnLoad: false });
     const c = geometry.crop;
-    if (c.x !== 0 || c.y !== 0 || c.width !== rs.width || c.height !== rs.height) {
-      pipeline = pipeline.extract({ left: c.x, top: c.y, width: c.width, height: c.height });
-    }
-    pipeline = input.channels === 1 ? pipeline.toColourspace('b-w') : pipeline.toColourspace('srgb');
-    const { data, info } = await pipeline.removeAlpha().raw().toBuffer({ resolveWithObject: true });
-    if (info.width !== c.width || info.height !== c.height || info.channels !== input.channels) {
-      throw new LinewatchError(
-        'LW_ERR_FRAME_INVALID',
-        `${what}: preprocess produced ${info.width}x${info.height}x${info.channels}, expected ${c.width}x${c.height}x${input.channels}`,
-      );
-    }
+    const plan = resamplePlanFor(r.width, r.height, rs.width, rs.height, rs.method, rs.antialias);
+    const pixels = resampleCrop(plan, data, input.channels, c.x, c.y, c.width, c.height);
     return {
-      pixels: data,
+      pixels,
       channels: input.channels,
       order: input.channels === 1 ? 'GRAY' : swapped ? 'BGR' : 'RGB',
       geometry,
@@ -158,6 +166,17 @@ export async function preparePixels(frame: Frame, manifest: Manifest, roi?: Rect
     if (err instanceof LinewatchError) throw err;
     throw new LinewatchError('LW_ERR_FRAME_DECODE', `${what}: ${errorMessage(err)}`, { cause: err });
   }
+}
+
+/** Rows of a rectangle of a tightly packed image, copied out. */
+function copyRect(src: Buffer, width: number, channels: number, r: Rect): Buffer {
+  const row = r.width * channels;
+  const out = Buffer.allocUnsafe(row * r.height);
+  for (let y = 0; y < r.height; y++) {
+    const from = ((r.y + y) * width + r.x) * channels;
+    src.copy(out, y * row, from, from + row);
+  }
+  return out;
 }
 
 /**

@@ -6,6 +6,9 @@ import type { Frame, FrameImage } from '../../../src/pipeline/frame.js';
 import { regionToCamera } from '../../../src/pipeline/postprocess/index.js';
 import { allocateBatch, prepare, preparePixels, writeTensor } from '../../../src/pipeline/preprocess/index.js';
 import { LinewatchError } from '../../../src/errors.js';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { loadBundle } from '../../../src/models/bundle.js';
 
 function manifest(input: Partial<ManifestInput['input']>, geometry?: ManifestInput['geometry']): Manifest {
   return manifestSchema.parse({
@@ -125,4 +128,20 @@ test('a corrupt file is a LW_ERR_FRAME_DECODE naming the file; a short raw buffe
     preparePixels(frame({ kind: 'raw', format: 'RGB', width: 10, height: 10, data: Buffer.alloc(50) }), m),
     (e: unknown) => e instanceof LinewatchError && e.code === 'LW_ERR_FRAME_INVALID',
   );
+});
+
+test("the trainer's golden inputs: the fixture samples resized and cropped by the runtime are the model inputs PyTorch used", async () => {
+  const dir = fileURLToPath(new URL('../../../../test/fixtures/models/tiny-inp/', import.meta.url));
+  const bundle = await loadBundle(dir);
+  const golden = JSON.parse(await readFile(`${dir}golden.json`, 'utf8')) as {
+    cases: { name: string; inputs: { image: { shape: number[]; base64: string } } }[];
+  };
+  for (const [name, file] of [['good', 'good-0'], ['defect', 'defect-0']] as const) {
+    const c = golden.cases.find((x) => x.name === name)!;
+    const want = Buffer.from(c.inputs.image.base64, 'base64');
+    const png = await readFile(`${dir}samples/${file}.png`);
+    const { tensor } = await prepare(frame({ kind: 'encoded', data: png, origin: file }), bundle.manifest);
+    assert.equal(tensor.length, want.length);
+    assert.ok(Buffer.from(tensor.buffer, tensor.byteOffset, tensor.byteLength).equals(want), `${file}: tensor equals golden ${name} input`);
+  }
 });

@@ -1,0 +1,199 @@
+/**
+ * PIL's separable resampling (Pillow's Resample.c), reproduced exactly for 8-bit images: the
+ * filter's support widens by the shrink factor (antialiasing), coefficients are normalised, turned
+ * into 22-bit fixed point, and the horizontal pass runs first into an 8-bit intermediate. INP-Former
+ * and most anomaly-detection recipes resize with torchvision on PIL images, so the runtime must
+ * resize the same way or the model sees different pixels than in training. libvips (sharp) does
+ * not: its upsampling differs by up to 139 grey levels on the reference image.
+ */
+
+export type ResampleFilter = 'bilinear' | 'bicubic' | 'nearest';
+
+const PRECISION_BITS = 22;
+const ONE = 1 << PRECISION_BITS;
+const HALF = 1 << (PRECISION_BITS - 1);
+
+function filterSupport(f: ResampleFilter): number {
+  return f === 'bicubic' ? 2 : 1;
+}
+
+function filterWeight(f: ResampleFilter, x: number): number {
+  const ax = x < 0 ? -x : x;
+  if (f === 'bilinear') return ax < 1 ? 1 - ax : 0;
+  // Keys' cubic with a = −0.5, as Pillow.
+  const a = -0.5;
+  if (ax < 1) return ((a + 2) * ax - (a + 3)) * ax * ax + 1;
+  if (ax < 2) return (((ax - 5) * ax + 8) * ax - 4) * a;
+  return 0;
+}
+
+/** Fixed-point coefficients of one axis: for output i, `size[i]` taps from input `start[i]`. */
+export interface AxisPlan {
+  readonly outSize: number;
+  readonly taps: number;
+  readonly start: Int32Array;
+  readonly size: Int32Array;
+  /** outSize × taps integer weights (sum ≈ 2^22). */
+  readonly weights: Float64Array;
+}
+
+/**
+ * @param antialias false keeps the filter at unit support when shrinking (plain bilinear, no
+ *   low-pass), as torchvision's tensor resize with antialias=False.
+ */
+export function planAxis(inSize: number, outSize: number, filter: ResampleFilter, antialias = true): AxisPlan {
+  const scale = inSize / outSize;
+  if (filter === 'nearest') return planNearest(inSize, outSize, scale);
+  const filterScale = antialias && scale > 1 ? scale : 1;
+  const support = filterSupport(filter) * filterScale;
+  const taps = Math.ceil(support) * 2 + 1;
+  const start = new Int32Array(outSize);
+  const size = new Int32Array(outSize);
+  const weights = new Float64Array(outSize * taps);
+  const k = new Float64Array(taps);
+  const ss = 1 / filterScale;
+  for (let o = 0; o < outSize; o++) {
+    const center = (o + 0.5) * scale;
+    // C's (int) cast truncates toward zero; these values are ≥ −support, so truncation as Pillow.
+    let xmin = Math.trunc(center - support + 0.5);
+    if (xmin < 0) xmin = 0;
+    let xmax = Math.trunc(center + support + 0.5);
+    if (xmax > inSize) xmax = inSize;
+    xmax -= xmin;
+    let ww = 0;
+    for (let x = 0; x < xmax; x++) {
+      const w = filterWeight(filter, (x + xmin - center + 0.5) * ss);
+      k[x] = w;
+      ww += w;
+    }
+    for (let x = 0; x < xmax; x++) {
+      const w = ww !== 0 ? k[x]! / ww : k[x]!;
+      weights[o * taps + x] = w < 0 ? Math.trunc(-0.5 + w * ONE) : Math.trunc(0.5 + w * ONE);
+    }
+    start[o] = xmin;
+    size[o] = xmax;
+  }
+  return { outSize, taps, start, size, weights };
+}
+
+/** PIL's NEAREST: the input pixel under the output pixel's centre, one tap of weight 1. */
+function planNearest(inSize: number, outSize: number, scale: number): AxisPlan {
+  const start = new Int32Array(outSize);
+  const size = new Int32Array(outSize).fill(1);
+  const weights = new Float64Array(outSize).fill(ONE);
+  for (let o = 0; o < outSize; o++) start[o] = Math.min(inSize - 1, Math.floor((o + 0.5) * scale));
+  return { outSize, taps: 1, start, size, weights };
+}
+
+function clip8(v: number): number {
+  if (v <= 0) return 0;
+  if (v >= ONE * 256) return 255;
+  return Math.floor(v / ONE);
+}
+
+/** A whole resize: both axes planned once, reused for every frame of that size. */
+export interface ResamplePlan {
+  readonly inWidth: number;
+  readonly inHeight: number;
+  readonly outWidth: number;
+  readonly outHeight: number;
+  readonly x: AxisPlan;
+  readonly y: AxisPlan;
+}
+
+export function planResample(
+  inWidth: number,
+  inHeight: number,
+  outWidth: number,
+  outHeight: number,
+  filter: ResampleFilter,
+  antialias = true,
+): ResamplePlan {
+  return {
+    inWidth,
+    inHeight,
+    outWidth,
+    outHeight,
+    x: planAxis(inWidth, outWidth, filter, antialias),
+    y: planAxis(inHeight, outHeight, filter, antialias),
+  };
+}
+
+/**
+ * Resizes interleaved 8-bit pixels as PIL's `Image.resize` does and returns only the window
+ * `[cropX, cropX+cropW) × [cropY, cropY+cropH)` of the resized image (the centre crop), so that
+ * pixels outside it are never computed.
+ *
+ * @example
+ * const plan = planResample(1280, 960, 448, 448, 'bilinear');
+ * const input = resampleCrop(plan, rgb, 3, 28, 28, 392, 392); // 392×392×3
+ */
+export function resampleCrop(
+  plan: ResamplePlan,
+  src: Uint8Array,
+  channels: number,
+  cropX: number,
+  cropY: number,
+  cropW: number,
+  cropH: number,
+): Buffer {
+  const inW = plan.inWidth;
+  const px = plan.x;
+  const py = plan.y;
+  if (src.length < inW * plan.inHeight * channels) {
+    throw new RangeError(`resample: ${src.length} bytes for a ${inW}x${plan.inHeight}x${channels} image`);
+  }
+  // Input rows that the crop's output rows read.
+  let rowFirst = plan.inHeight;
+  let rowLast = 0;
+  for (let o = cropY; o < cropY + cropH; o++) {
+    const s = py.start[o]!;
+    if (s < rowFirst) rowFirst = s;
+    if (s + py.size[o]! > rowLast) rowLast = s + py.size[o]!;
+  }
+  const rows = rowLast - rowFirst;
+  // Horizontal pass first (as Pillow), into an 8-bit intermediate of the needed rows × crop columns.
+  const tmp = Buffer.allocUnsafe(rows * cropW * channels);
+  const xt = px.taps;
+  const xw = px.weights;
+  for (let r = 0; r < rows; r++) {
+    const rowBase = (r + rowFirst) * inW * channels;
+    for (let c = 0; c < cropW; c++) {
+      const o = c + cropX;
+      const s = px.start[o]!;
+      const n = px.size[o]!;
+      const kb = o * xt;
+      const ob = (r * cropW + c) * channels;
+      for (let ch = 0; ch < channels; ch++) {
+        let acc = HALF;
+        let p = rowBase + s * channels + ch;
+        for (let t = 0; t < n; t++) {
+          acc += src[p]! * xw[kb + t]!;
+          p += channels;
+        }
+        tmp[ob + ch] = clip8(acc);
+      }
+    }
+  }
+  const out = Buffer.allocUnsafe(cropW * cropH * channels);
+  const yt = py.taps;
+  const yw = py.weights;
+  const rowStride = cropW * channels;
+  for (let r = 0; r < cropH; r++) {
+    const o = r + cropY;
+    const s = py.start[o]! - rowFirst;
+    const n = py.size[o]!;
+    const kb = o * yt;
+    const ob = r * rowStride;
+    for (let i = 0; i < rowStride; i++) {
+      let acc = HALF;
+      let p = s * rowStride + i;
+      for (let t = 0; t < n; t++) {
+        acc += tmp[p]! * yw[kb + t]!;
+        p += rowStride;
+      }
+      out[ob + i] = clip8(acc);
+    }
+  }
+  return out;
+}

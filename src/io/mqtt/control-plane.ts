@@ -12,6 +12,9 @@ import { applyRefusal } from './station-port.js';
 export const CONFIG_ACK_SCHEMA = 'linewatch.config-ack/1';
 export const CONFIG_STATE_SCHEMA = 'linewatch.config-state/1';
 
+/** A configuration is a few kB; anything this large is a mistake or an attack, refused before parsing. */
+const MAX_UPDATE_BYTES = 1024 * 1024;
+
 /**
  * The body of a …/config/set: a whole configuration or a JSON merge patch against `baseVersion`.
  * Signed updates carry it as a string (`{ body, signature, keyId? }`) so the signature covers
@@ -133,6 +136,7 @@ export class ControlPlane<C> {
 
   private async evaluate(payload: Buffer): Promise<Outcome<C>> {
     const refuse = (reasons: string[], version: number | null = null, requestId: string | null = null): Outcome<C> => ({ ok: false, reasons, version, requestId });
+    if (payload.length > MAX_UPDATE_BYTES) return refuse([`update is ${payload.length} bytes; at most ${MAX_UPDATE_BYTES} are accepted`]);
     let outer: unknown;
     try {
       outer = JSON.parse(payload.toString('utf8'));

@@ -94,6 +94,16 @@ test('check-onnxruntime.sh refuses the npm CPU build of onnxruntime-node (the on
   }
 });
 
+test('warm-engine.mjs loads against the built runtime modules and names what is wrong', () => {
+  // Running it at all resolves its imports (dist/src/config, dist/src/models): a renamed export fails here.
+  const none = run(process.execPath, [join(jetson, 'warm-engine.mjs')]);
+  assert.equal(none.status, 2, none.stderr);
+  assert.match(none.stderr, /warm-engine: --config FILE is required/);
+  const missing = run(process.execPath, [join(jetson, 'warm-engine.mjs'), '--config', '/nonexistent/linewatch.yaml']);
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /^warm-engine: .*\/nonexistent\/linewatch\.yaml/m);
+});
+
 test('the scripts refuse to run off a Jetson, naming why', () => {
   const arch = execFileSync('uname', ['-m'], { encoding: 'utf8' }).trim();
   if (arch === 'aarch64') return; // on an arm64 CI runner the architecture check passes by design

@@ -100,7 +100,8 @@ export function operatingPoint(good: ArrayLike<number>, bad: ArrayLike<number>, 
   let escapes = 0;
   for (let i = 0; i < bad.length; i++) if ((bad[i] as number) < threshold) escapes++;
   const tp = bad.length - escapes;
-  const precision = tp + falseRejects > 0 ? tp / (tp + falseRejects) : null;
+  // Without defective images precision is undefined, not 0.
+  const precision = bad.length > 0 && tp + falseRejects > 0 ? tp / (tp + falseRejects) : null;
   const recall = bad.length > 0 ? tp / bad.length : null;
   const f1 = precision !== null && recall !== null && precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : bad.length > 0 ? 0 : null;
   return {

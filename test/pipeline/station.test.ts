@@ -73,6 +73,17 @@ test('folder of PNGs through the tiny bundle: good ok, defects rejected, a corru
     assert.ok(v.defects.length > 0, `${id} has a defect region`);
     for (const d of v.defects) assert.ok(d.x >= 0 && d.y >= 0 && d.x + d.w <= 64 && d.y + d.h <= 64, 'defects in camera pixels of the 64×64 image');
   }
+  // Through the whole production path (PNG → decode → PIL-exact resize/crop → worker → post), the
+  // image scores are PyTorch's reference scores from the trainer's golden file.
+  const golden = JSON.parse(await readFile(join(TINY, 'golden.json'), 'utf8')) as {
+    tolerance: number;
+    cases: { name: string; reference: { score: { base64: string } } }[];
+  };
+  for (const [name, part] of [['good', 'a-good-0'], ['defect', 'b-defect-0']] as const) {
+    const ref = Buffer.from(golden.cases.find((c) => c.name === name)!.reference.score.base64, 'base64').readFloatLE(0);
+    const got = byPart.get(part)!.score!;
+    assert.ok(Math.abs(got - ref) <= golden.tolerance, `${part}: score ${got} vs PyTorch ${ref}`);
+  }
   const bad = byPart.get('c-corrupt')!;
   assert.equal(bad.verdict, 'error');
   assert.equal(bad.reasons[0]?.code, 'LW_ERR_FRAME_DECODE');

@@ -177,3 +177,22 @@ test('a source that can wait (synthetic at fps 0) is inspected losslessly', asyn
   assert.equal(station.counters().dropped, 0);
   assert.equal(verdicts.filter((v) => v.verdict === 'ok' || v.verdict === 'reject').length, 200);
 });
+
+test('cold: a camera change restarts the pipelines; the new source runs to its end', async () => {
+  const station = await Station.start(config({ cameras: [{ id: 'cam1', source: { type: 'folder', path: dir, loop: true, fps: 200 } }] }), {
+    logger: quiet,
+  });
+  const cam2 = firstValueFrom(station.verdicts$.pipe(filter((v) => v.cameraId === 'cam2'), toArray()));
+  await firstValueFrom(station.verdicts$);
+  const r = await station.applyConfig(config({ cameras: [{ id: 'cam2', source: { type: 'synthetic', width: 64, height: 64, count: 20 } }] }));
+  assert.equal(r.ok, true);
+  assert.equal(r.level, 'cold');
+  await station.ended();
+  assert.deepEqual(station.health().cameras.map((c) => c.id), ['cam2']);
+  const c = station.counters();
+  assert.equal(c.inFlight, 0, 'the old camera finished its frames before the new one started');
+  assert.ok(identityHolds(c));
+  await station.stop();
+  const seqs = (await cam2).map((v) => v.seq);
+  assert.deepEqual(seqs, [...Array(20).keys()]);
+});

@@ -92,7 +92,8 @@ function histogram(good: readonly number[], bad: readonly number[], threshold: n
   };
   const cg = count(good);
   const cb = count(bad);
-  const top = Math.max(1, ...cg, ...cb);
+  // Round the count axis up to a multiple of 4 so its five ticks are whole numbers.
+  const top = Math.max(4, Math.ceil(Math.max(...cg, ...cb) / 4) * 4);
   const w = 2 * W;
   const iw = w - PAD.l - PAD.r;
   const ih = H - PAD.t - PAD.b;
@@ -102,7 +103,7 @@ function histogram(good: readonly number[], bad: readonly number[], threshold: n
   for (let i = 0; i <= 4; i++) {
     const y = PAD.t + ih - (ih * i) / 4;
     parts.push(`<line x1="${PAD.l}" y1="${y}" x2="${PAD.l + iw}" y2="${y}" class="grid"/>`);
-    parts.push(`<text x="${PAD.l - 4}" y="${y + 3}" class="tick" text-anchor="end">${+((top * i) / 4).toFixed(1)}</text>`);
+    parts.push(`<text x="${PAD.l - 4}" y="${y + 3}" class="tick" text-anchor="end">${(top * i) / 4}</text>`);
   }
   for (let i = 0; i < bins; i++) {
     const x = PAD.l + i * bw;
@@ -117,7 +118,11 @@ function histogram(good: readonly number[], bad: readonly number[], threshold: n
   }
   parts.push(`<rect x="${PAD.l}" y="${PAD.t}" width="${iw}" height="${ih}" class="frame"/>`);
   parts.push(`<line x1="${sx(threshold)}" y1="${PAD.t}" x2="${sx(threshold)}" y2="${PAD.t + ih}" class="thr"/>`);
-  parts.push(`<text x="${sx(threshold) + 4}" y="${PAD.t + 12}" class="legend thrtext">threshold ${num(threshold)}</text>`);
+  // Label on the side of the line with room for it.
+  const right = sx(threshold) < PAD.l + iw * 0.7;
+  parts.push(
+    `<text x="${sx(threshold) + (right ? 4 : -4)}" y="${PAD.t + 12}" class="legend thrtext" text-anchor="${right ? 'start' : 'end'}">threshold ${num(threshold)}</text>`,
+  );
   parts.push(`<text x="${PAD.l + 6}" y="${PAD.t + 12}" class="legend goodtext">■ good (${good.length})</text>`);
   parts.push(`<text x="${PAD.l + 6}" y="${PAD.t + 26}" class="legend badtext">■ defective (${bad.length})</text>`);
   parts.push(`<text x="${PAD.l + iw / 2}" y="${H - 4}" class="axis">raw image score</text>`);

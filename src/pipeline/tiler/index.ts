@@ -1,0 +1,255 @@
+import { LinewatchError } from '../../errors.js';
+import { MapWindow } from './merge.js';
+import { LinePositions, type WebResolution } from './position.js';
+import { StreamingRegions } from './regions.js';
+import { SegmentJudge, type SegmentDecision } from './segments.js';
+import { cutTile, tileStarts } from './tiles.js';
+
+export { tileStarts, cutTile } from './tiles.js';
+export { MapWindow } from './merge.js';
+export { StreamingRegions, type StripRegion } from './regions.js';
+export { LinePositions, type WebResolution } from './position.js';
+export { SegmentJudge, type SegmentDecision } from './segments.js';
+
+/**
+ * Line-scan: buffers of N lines are stitched into one endless strip, cut into model-sized tiles
+ * (overlapping across and along the web), the tiles' anomaly maps merged back into strip
+ * coordinates (maximum, see merge.ts), and defects reported once each, with positions in mm.
+ *
+ * Use: `push()` each camera buffer → bands of tiles to infer (one batch per band); give each
+ * band's maps back to `addMaps()` in band order → defects and segment decisions; `end()` at the
+ * end of the web.
+ */
+
+export interface TilerOptions {
+  /** Strip width in pixels (the camera's line length). */
+  readonly width: number;
+  /** Bytes per pixel (1 GRAY8, 3 RGB). */
+  readonly channels: number;
+  /** Tile size in pixels: the model's input size. */
+  readonly tileWidth: number;
+  readonly tileHeight: number;
+  /** Overlap between neighbouring tiles across the web, in pixels. Default 0. */
+  readonly overlapAcrossPx?: number;
+  /** Overlap between consecutive bands along the web, in lines. Default 0. */
+  readonly overlapAlongLines?: number;
+  /** Map value from which a pixel is anomalous. */
+  readonly threshold: number;
+  /** Pixel pitch across the web, in mm. */
+  readonly mmPerPixel: number;
+  readonly resolution: WebResolution;
+  /** Length of web decided at once (cut length, part pitch), in mm. */
+  readonly segmentLengthMm: number;
+  /** A segment is rejected for a defect of at least this many pixels. Default 1. */
+  readonly minDefectAreaPx?: number;
+}
+
+/** One tile of a band: its place in the strip and its pixels (tileHeight × tileWidth × channels). */
+export interface Tile {
+  readonly x: number;
+  readonly line: number;
+  readonly data: Uint8Array;
+}
+
+/** One row of tiles across the web, inferred as one batch. */
+export interface Band {
+  readonly index: number;
+  readonly line: number;
+  readonly tiles: readonly Tile[];
+}
+
+/** A defect in strip coordinates: pixels across (x, w), absolute lines along (y, h), and in mm. */
+export interface LineDefect {
+  readonly x: number;
+  readonly y: number;
+  readonly w: number;
+  readonly h: number;
+  readonly area: number;
+  readonly maxScore: number;
+  /** Position of its first line along the web, in mm. */
+  readonly alongMm: number;
+  /** Position of its left edge across the web, in mm. */
+  readonly acrossMm: number;
+  readonly lengthMm: number;
+  readonly widthMm: number;
+}
+
+export interface MapsResult {
+  readonly defects: readonly LineDefect[];
+  readonly segments: readonly SegmentDecision[];
+}
+
+export class LineScanTiler {
+  private readonly o: Required<TilerOptions>;
+  private readonly starts: readonly number[];
+  private readonly stepLines: number;
+  private pixels: Uint8Array;
+  /** Absolute line of the first row held in `pixels`, and how many rows are held. */
+  private firstLine = 0;
+  private heldLines = 0;
+  private nextBand = 0;
+  private nextMapBand = 0;
+  /** Lines whose merged map rows were read into the region finder. */
+  private finalLine = 0;
+  /** One past the last line any merged tile covers. */
+  private mapEndLine = 0;
+  private readonly maps: MapWindow;
+  private readonly regions: StreamingRegions;
+  private readonly positions: LinePositions;
+  private readonly segments: SegmentJudge;
+  private ended = false;
+
+  constructor(options: TilerOptions) {
+    this.o = { overlapAcrossPx: 0, overlapAlongLines: 0, minDefectAreaPx: 1, ...options };
+    const o = this.o;
+    this.starts = tileStarts(o.width, o.tileWidth, o.overlapAcrossPx);
+    if (o.overlapAlongLines >= o.tileHeight || o.overlapAlongLines < 0) {
+      throw new LinewatchError('LW_ERR_TILER_GEOMETRY', `overlap along the web ${o.overlapAlongLines} lines must be in [0, tile height ${o.tileHeight})`);
+    }
+    if (!(o.mmPerPixel > 0) || !(o.segmentLengthMm > 0)) {
+      throw new LinewatchError('LW_ERR_TILER_GEOMETRY', 'mmPerPixel and segmentLengthMm must be positive');
+    }
+    this.stepLines = o.tileHeight - o.overlapAlongLines;
+    this.pixels = new Uint8Array(o.width * o.channels * o.tileHeight * 2);
+    this.maps = new MapWindow(o.width, o.tileHeight * 2);
+    this.regions = new StreamingRegions(o.threshold);
+    this.positions = new LinePositions(o.resolution);
+    this.segments = new SegmentJudge(o.segmentLengthMm, o.minDefectAreaPx);
+  }
+
+  /**
+   * Appends a camera buffer of `lines` rows (row-major, tightly packed) to the strip and returns
+   * the bands that became complete. `encoderPos` is the encoder count at its first line.
+   */
+  push(data: Uint8Array, lines: number, encoderPos?: number): Band[] {
+    const o = this.o;
+    const rowBytes = o.width * o.channels;
+    if (data.length < lines * rowBytes) {
+      throw new LinewatchError('LW_ERR_FRAME_INVALID', `line-scan buffer of ${data.length} bytes holds fewer than ${lines} lines of ${rowBytes} bytes`);
+    }
+    if (encoderPos !== undefined) this.positions.anchor(this.firstLine + this.heldLines, encoderPos);
+    const needBytes = (this.heldLines + lines) * rowBytes;
+    if (needBytes > this.pixels.length) {
+      const grown = new Uint8Array(needBytes * 2);
+      grown.set(this.pixels.subarray(0, this.heldLines * rowBytes));
+      this.pixels = grown;
+    }
+    this.pixels.set(data.subarray(0, lines * rowBytes), this.heldLines * rowBytes);
+    this.heldLines += lines;
+    const bands: Band[] = [];
+    for (;;) {
+      const line0 = this.nextBand * this.stepLines;
+      if (line0 + o.tileHeight > this.firstLine + this.heldLines) break;
+      bands.push(this.cutBand(line0));
+    }
+    this.releasePixels(this.nextBand * this.stepLines);
+    return bands;
+  }
+
+  /**
+   * The maps of band `band.index` (one per tile, tileHeight × tileWidth each, at tile resolution),
+   * in band order. Returns the defects that became final and the segments that can be decided.
+   */
+  addMaps(band: Band, maps: readonly Float32Array[]): MapsResult {
+    const o = this.o;
+    if (band.index !== this.nextMapBand) {
+      throw new LinewatchError('LW_ERR_FRAME_INVALID', `maps of band ${band.index} arrived before band ${this.nextMapBand}`);
+    }
+    for (let i = 0; i < band.tiles.length; i++) {
+      const map = maps[i];
+      const tile = band.tiles[i]!;
+      if (map === undefined || map.length !== o.tileWidth * o.tileHeight) {
+        throw new LinewatchError('LW_ERR_FRAME_INVALID', `band ${band.index} tile ${i}: map of ${map?.length ?? 0} values, want ${o.tileWidth}×${o.tileHeight}`);
+      }
+      this.maps.addTile(map, tile.x, tile.line, o.tileWidth, o.tileHeight);
+      if (tile.line + o.tileHeight > this.mapEndLine) this.mapEndLine = tile.line + o.tileHeight;
+    }
+    this.nextMapBand++;
+    // Rows before the next band's first line are covered by no later tile: final.
+    return this.finalize(this.nextMapBand * this.stepLines);
+  }
+
+  /**
+   * End of web: the lines past the last full band are cut into one last band pulled back to end at
+   * the last line (more overlap); returns it (or null) — give its maps to addMaps, then call
+   * `finish()` for the last defects and segment.
+   */
+  end(): Band | null {
+    this.ended = true;
+    const lastLine = this.firstLine + this.heldLines;
+    const covered = this.nextBand === 0 ? 0 : (this.nextBand - 1) * this.stepLines + this.o.tileHeight;
+    if (lastLine <= covered || lastLine < this.o.tileHeight) return null;
+    const band = this.cutBand(lastLine - this.o.tileHeight);
+    return band;
+  }
+
+  /** After end() (and the last band's maps): every remaining defect and the last segment. */
+  finish(): MapsResult {
+    if (!this.ended) throw new LinewatchError('LW_ERR_FRAME_INVALID', 'finish() before end()');
+    const last = this.firstLine + this.heldLines;
+    const r = this.finalize(last);
+    const defects = [...r.defects];
+    for (const region of this.regions.flush()) defects.push(this.toDefect(region));
+    for (const d of defects.slice(r.defects.length)) this.segments.add(d);
+    return { defects, segments: [...r.segments, ...this.segments.flush()] };
+  }
+
+  private cutBand(line0: number): Band {
+    const o = this.o;
+    const tiles: Tile[] = [];
+    for (let i = 0; i < this.starts.length; i++) {
+      const data = new Uint8Array(o.tileWidth * o.tileHeight * o.channels);
+      cutTile(this.pixels, o.width, o.channels, this.starts[i]!, line0 - this.firstLine, o.tileWidth, o.tileHeight, data);
+      tiles.push({ x: this.starts[i]!, line: line0, data });
+    }
+    return { index: this.nextBand++, line: line0, tiles };
+  }
+
+  private releasePixels(line: number): void {
+    const drop = line - this.firstLine;
+    if (drop <= 0) return;
+    const rowBytes = this.o.width * this.o.channels;
+    const keep = this.heldLines - drop;
+    if (keep > 0) this.pixels.copyWithin(0, drop * rowBytes, this.heldLines * rowBytes);
+    this.heldLines = keep > 0 ? keep : 0;
+    this.firstLine = line;
+  }
+
+  private finalize(upToLine: number): MapsResult {
+    const upTo = upToLine < this.mapEndLine ? upToLine : this.mapEndLine;
+    const defects: LineDefect[] = [];
+    for (let line = this.finalLine; line < upTo; line++) {
+      for (const region of this.regions.push(this.maps.row(line), line)) defects.push(this.toDefect(region));
+    }
+    if (upTo > this.finalLine) {
+      this.finalLine = upTo;
+      this.maps.release(upTo);
+    }
+    for (const d of defects) this.segments.add(d);
+    // A region still open may start in the current segment: decide only up to the oldest open start.
+    const decided = this.segments.advance(this.positions.mm(this.regionsSafeLine()));
+    return { defects, segments: decided };
+  }
+
+  /** The first line that could still get a defect reported (start of the oldest open region, or the first non-final line). */
+  private regionsSafeLine(): number {
+    return this.regions.oldestOpenLine() ?? this.finalLine;
+  }
+
+  private toDefect(r: { x: number; line: number; w: number; h: number; area: number; maxScore: number }): LineDefect {
+    const o = this.o;
+    const alongMm = this.positions.mm(r.line);
+    return {
+      x: r.x,
+      y: r.line,
+      w: r.w,
+      h: r.h,
+      area: r.area,
+      maxScore: r.maxScore,
+      alongMm,
+      acrossMm: r.x * o.mmPerPixel,
+      lengthMm: this.positions.mm(r.line + r.h) - alongMm,
+      widthMm: r.w * o.mmPerPixel,
+    };
+  }
+}

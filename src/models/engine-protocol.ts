@@ -16,7 +16,9 @@ export interface WorkerSetup {
 
 export type ToWorker =
   | { readonly type: 'run'; readonly id: number; readonly n: number; readonly data: Uint8Array | Float32Array; readonly prompt: Uint8Array | Float32Array | null }
-  | { readonly type: 'close' };
+  | { readonly type: 'close' }
+  /** Test hook: throw an uncaught error in the worker, as a bug in it would. */
+  | { readonly type: 'crash' };
 
 export interface WireError {
   readonly code: ErrorCode;

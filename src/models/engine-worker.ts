@@ -130,6 +130,7 @@ if (session === null) {
       void session.release().finally(() => port.close());
       return;
     }
+    if (msg.type === 'crash') throw new Error('simulated crash (engine test hook)');
     infer(session, msg.n, msg.data, msg.prompt).then(
       (r) => {
         const reply: FromWorker = { type: 'result', id: msg.id, map: r.map, score: r.score, inferMs: r.inferMs };

@@ -82,8 +82,12 @@ function workerExecArgv(): string[] {
   return out;
 }
 
-/** Test hook: kills one worker the way a native crash would (used by the engine tests). */
-export const kTerminateWorker = Symbol('linewatch.engine.terminateWorker');
+/**
+ * Test hook: the worker that takes the next batch throws an uncaught error before running it,
+ * as a bug in the worker would. (Terminating a worker from outside while it is inside
+ * session.run aborts the whole process in onnxruntime-node's binding, so that is never done.)
+ */
+export const kCrashNextRun = Symbol('linewatch.engine.crashNextRun');
 
 /** Transferable view of `a`: the buffer itself when the view spans all of it, else a copy. */
 function ownBuffer<T extends Uint8Array | Float32Array>(a: T): T {
@@ -110,6 +114,7 @@ export class InferenceEngine {
   private nextId: number;
   private closing: boolean;
   private drained: (() => void) | null;
+  private crashNext: boolean;
   private readonly perImage: number;
 
   private constructor(bundle: Bundle, setup: WorkerSetup, started: Started, workers: Worker[], logger: EngineLogger) {
@@ -129,6 +134,7 @@ export class InferenceEngine {
     this.nextId = 1;
     this.closing = false;
     this.drained = null;
+    this.crashNext = false;
     const i = bundle.manifest.input;
     this.perImage = i.height * i.width * i.channels;
     for (let k = 0; k < workers.length; k++) {
@@ -268,10 +274,8 @@ export class InferenceEngine {
     );
   }
 
-  [kTerminateWorker](index: number): Promise<number> {
-    const s = this.slots[index];
-    if (s === undefined) throw new RangeError(`no worker ${index}`);
-    return s.worker.terminate();
+  [kCrashNextRun](): void {
+    this.crashNext = true;
   }
 
   private validate(input: ModelInput): string | null {
@@ -299,6 +303,10 @@ export class InferenceEngine {
       slot.job = job;
       const data = ownBuffer(job.input.data);
       const prompt = job.input.prompt === undefined ? null : ownBuffer(job.input.prompt);
+      if (this.crashNext) {
+        this.crashNext = false;
+        slot.worker.postMessage({ type: 'crash' } satisfies ToWorker);
+      }
       const msg: ToWorker = { type: 'run', id: job.id, n: job.input.n, data, prompt };
       slot.worker.postMessage(msg, prompt === null ? [data.buffer as ArrayBuffer] : [data.buffer as ArrayBuffer, prompt.buffer as ArrayBuffer]);
     }

@@ -4,7 +4,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LinewatchError } from '../../src/errors.js';
 import { InferenceEngine, loadBundle } from '../../src/models/index.js';
-import { kTerminateWorker } from '../../src/models/engine.js';
+import { kCrashNextRun } from '../../src/models/engine.js';
 import { collectingLogger, copyBundle, fixture, type CollectedLog } from './helpers.js';
 
 const PER_IMAGE = 56 * 56 * 3;
@@ -79,13 +79,13 @@ test('a worker that dies fails only its batch; a replacement takes the next one'
   const logs: CollectedLog[] = [];
   const engine = await InferenceEngine.create(await loadBundle(fixture('tiny-inp')), { workers: 1, intraOpThreads: 1, logger: collectingLogger(logs) });
   try {
+    engine[kCrashNextRun]();
     const first = engine.run({ n: 16, data: batch(16) });
     const second = engine.run({ n: 1, data: batch(1) });
-    await engine[kTerminateWorker](0);
     await assert.rejects(first, (err: unknown) => {
       assert.ok(err instanceof LinewatchError);
       assert.equal(err.code, 'LW_ERR_SESSION_RUN');
-      assert.match(err.message, /session worker 0 died while running this batch/);
+      assert.match(err.message, /session worker 0 died while running this batch \(simulated crash \(engine test hook\)\)/);
       return true;
     });
     const out = await second;
@@ -172,9 +172,9 @@ test('when a dead worker cannot be replaced (model file gone), batches are refus
   const engine = await InferenceEngine.create(await loadBundle(c.dir), { workers: 1, intraOpThreads: 1, logger: collectingLogger(logs) });
   try {
     await rm(join(c.dir, 'model.onnx'));
+    engine[kCrashNextRun]();
     const queued = engine.run({ n: 1, data: batch(1) });
     const waiting = engine.run({ n: 1, data: batch(1) });
-    await engine[kTerminateWorker](0);
     await assert.rejects(queued, /died while running this batch/);
     await assert.rejects(waiting, /no session worker is left/);
     await assert.rejects(engine.run({ n: 1, data: batch(1) }), /no session worker is left/);
@@ -205,7 +205,8 @@ test('a map size the graph leaves symbolic is still checked: the warm-up run ref
 
 test('close() right after a worker died (replacement still starting) returns and leaves no worker behind', async () => {
   const engine = await InferenceEngine.create(await loadBundle(fixture('tiny-inp')), { workers: 1, intraOpThreads: 1, logger: collectingLogger([]) });
-  await engine[kTerminateWorker](0);
+  engine[kCrashNextRun]();
+  await assert.rejects(engine.run({ n: 1, data: batch(1) }), /died/);
   let timer: NodeJS.Timeout | undefined;
   const closed = await Promise.race([
     engine.close().then(() => 'closed'),

@@ -15,7 +15,7 @@ import { captureTimeNow, type Frame } from '../pipeline/frame.js';
 import { finishMaps, findRegions, normalizeScore, regionToCamera } from '../pipeline/postprocess/index.js';
 import { allocateBatch, preparePixels, writeTensor } from '../pipeline/preprocess/index.js';
 import type { Defect, Reason } from '../pipeline/verdict.js';
-import type { EvalCategory, EvalDataset, EvalSample } from './dataset.js';
+import type { EvalDataset, EvalSample } from './dataset.js';
 
 /** A judged image: what the line would have decided, and the map it decided on. */
 export interface ScoredSample {
@@ -177,17 +177,14 @@ export interface JudgeOptions {
 }
 
 /**
- * Judges every test image of every category, in order, calling `visit` for each. Categories are
- * announced before their images so callers can aggregate per category in bounded memory.
+ * Judges every test image of every category, in order (all of one category, then the next), and
+ * hands each to `visit`, so callers can aggregate per category in bounded memory.
  */
 export async function judgeDataset(
   bundle: Bundle,
   dataset: EvalDataset,
   opts: JudgeOptions,
-  visit: {
-    category?(category: EvalCategory): void;
-    image(judged: JudgedSample): void | Promise<void>;
-  },
+  visit: { image(judged: JudgedSample): void | Promise<void> },
 ): Promise<{ provider: string }> {
   const engine = await InferenceEngine.create(bundle, { workers: 1, ...opts.engine });
   try {
@@ -196,7 +193,6 @@ export async function judgeDataset(
     for (const c of dataset.categories) total += c.samples.length;
     let done = 0;
     for (const c of dataset.categories) {
-      visit.category?.(c);
       for (const s of c.samples) {
         await visit.image(await path.judge(s));
         done++;

@@ -17,7 +17,8 @@ export type LinkState = 'connecting' | 'online' | 'offline' | 'closed';
 
 export interface OutgoingMessage {
   readonly topic: string;
-  readonly payload: string;
+  /** JSON text, or bytes (Sparkplug protobuf). */
+  readonly payload: string | Buffer;
   readonly retain: boolean;
 }
 
@@ -31,8 +32,8 @@ export interface LinkOptions {
   readonly credentials: BrokerCredentials;
   readonly reconnect: BackoffOptions;
   readonly outbox: Outbox;
-  /** Last will: published by the broker when we vanish (retained offline status). */
-  readonly will: OutgoingMessage;
+  /** Last will, asked for at every connect: published by the broker when we vanish. */
+  readonly will: () => OutgoingMessage;
   /** Published (QoS 1) right after every connect, before the outbox is flushed: retained status, config state. */
   readonly onConnectMessages: () => readonly OutgoingMessage[];
   readonly subscriptions: readonly string[];
@@ -192,6 +193,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     const gen = ++this.generation;
     const o = this.opts;
     const c = o.credentials;
+    const will = o.will();
     this.setState('connecting');
     const options: IClientOptions = {
       clientId: o.clientId,
@@ -201,7 +203,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
       reconnectPeriod: 0,
       clean: true,
       queueQoSZero: false,
-      will: { topic: o.will.topic, payload: Buffer.from(o.will.payload), qos: 1, retain: o.will.retain },
+      will: { topic: will.topic, payload: typeof will.payload === 'string' ? Buffer.from(will.payload) : will.payload, qos: 1, retain: will.retain },
       rejectUnauthorized: c.rejectUnauthorized,
       ...(c.username !== undefined ? { username: c.username } : {}),
       ...(c.password !== undefined ? { password: c.password } : {}),

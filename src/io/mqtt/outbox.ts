@@ -8,7 +8,7 @@ export interface OutboxMessage {
   /** Unique and increasing per process; not the MQTT packet id (that one is per connection). */
   readonly id: number;
   readonly topic: string;
-  readonly payload: string;
+  readonly payload: string | Buffer;
   readonly retain: boolean;
   /** Wall time after which the message is worthless (the ejector has passed); null = never. */
   readonly expiresAtMs: number | null;

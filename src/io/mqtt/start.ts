@@ -13,6 +13,7 @@ import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
 import { MqttLink } from './link.js';
 import { offlineWillPayload } from './messages.js';
 import { MemoryOutboxStore, Outbox, type OutboxStore } from './outbox.js';
+import { SparkplugNode } from './sparkplug.js';
 import { VerdictPublisher } from './publisher.js';
 import type { MqttConfig } from './schema.js';
 import { applyRefusal, type StationPort } from './station-port.js';
@@ -39,6 +40,8 @@ export interface MqttHandle<C> {
   readonly controlPlane: ControlPlane<C>;
   /** Loopback /healthz and /metrics when mqtt.http.enabled. */
   readonly http: HttpServer | null;
+  /** The Sparkplug B edge node (its own connection) when mqtt.sparkplug.enabled. */
+  readonly sparkplug: SparkplugNode | null;
   /** Publishes the final status (offline), disconnects, stops the embedded broker. */
   close(): Promise<void>;
 }
@@ -90,16 +93,17 @@ export async function startMqtt<C extends { mqtt: MqttConfig }>(
 
   // Status needs the link and the link's birth message needs status: tie them through a late binding.
   let status: StatusReporter | null = null;
+  const clientId = m.clientId ?? `linewatch-${m.station}`;
   const link = new MqttLink({
     url,
-    clientId: m.clientId ?? `linewatch-${m.station}`,
+    clientId,
     protocolVersion: m.protocolVersion,
     keepaliveS: m.keepaliveS,
     connectTimeoutMs: m.connectTimeoutMs,
     credentials,
     reconnect: m.reconnect,
     outbox,
-    will: { topic: topics.status, payload: offlineWillPayload(), retain: true },
+    will: () => ({ topic: topics.status, payload: offlineWillPayload(), retain: true }),
     onConnectMessages: () => [
       ...(status !== null ? [status.message('online')] : []),
       { topic: topics.configState, payload: controlPlane.statePayload(), retain: true },
@@ -149,8 +153,13 @@ export async function startMqtt<C extends { mqtt: MqttConfig }>(
     ? await startHttpServer({ host: m.http.host, port: m.http.port, station, link, publisher, status: reporter })
     : null;
 
+  const sparkplug = m.sparkplug.enabled
+    ? new SparkplugNode({ url, clientId: `${clientId}-spb`, mqtt: m, credentials, status: reporter, clock })
+    : null;
+
   link.start();
   reporter.start();
+  sparkplug?.start();
 
   let closed = false;
   return {
@@ -161,6 +170,7 @@ export async function startMqtt<C extends { mqtt: MqttConfig }>(
     status: reporter,
     controlPlane,
     http,
+    sparkplug,
     close: async () => {
       if (closed) return;
       closed = true;
@@ -168,6 +178,7 @@ export async function startMqtt<C extends { mqtt: MqttConfig }>(
       reporter.stop();
       await drain(outbox, link, options.drainTimeoutMs ?? 2_000);
       await link.close(reporter.message('offline'));
+      if (sparkplug !== null) await sparkplug.close();
       if (http !== null) await http.close();
       if (embedded !== null) await embedded.close();
     },

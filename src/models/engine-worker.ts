@@ -46,6 +46,15 @@ function tensor(n: number, data: Uint8Array | Float32Array): Tensor {
   return new ort.Tensor(inp.dtype === 'uint8' ? 'uint8' : 'float32', batchData(n, data), [b, ...perImageDims]);
 }
 
+/**
+ * The first `length` values in an array whose buffer can be transferred to the main thread:
+ * onnxruntime-node's own output when it is exactly that (no padding), else a copy.
+ */
+function ownedPrefix(a: Float32Array, length: number): Float32Array {
+  if (a.length === length && a.byteOffset === 0 && a.buffer.byteLength === a.byteLength && a.buffer instanceof ArrayBuffer) return a;
+  return a.slice(0, length);
+}
+
 function mapDims(b: number): number[] {
   return [b, 1, m.outputs.anomalyMap.height, m.outputs.anomalyMap.width];
 }
@@ -74,16 +83,13 @@ async function infer(session: InferenceSession, n: number, data: Uint8Array | Fl
   const mapT = out[mapName];
   if (mapT === undefined) throw new LinewatchError('LW_ERR_SESSION_RUN', `the model returned no "${mapName}"`);
   checkDims(mapName, mapT.dims, mapDims(fixedBatch ?? n));
-  // A fresh copy of just the n real images: its buffer is ours to transfer to the main thread.
-  const map = new Float32Array(n * mapPlane);
-  map.set((mapT.data as Float32Array).subarray(0, n * mapPlane));
+  const map = ownedPrefix(mapT.data as Float32Array, n * mapPlane);
   let score: Float32Array | null = null;
   if (scoreName !== null) {
     const s = out[scoreName];
     if (s === undefined) throw new LinewatchError('LW_ERR_SESSION_RUN', `the model returned no "${scoreName}"`);
     checkDims(scoreName, s.dims, [fixedBatch ?? n]);
-    score = new Float32Array(n);
-    score.set((s.data as Float32Array).subarray(0, n));
+    score = ownedPrefix(s.data as Float32Array, n);
   }
   return { map, score, inferMs };
 }

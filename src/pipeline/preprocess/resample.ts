@@ -33,8 +33,8 @@ export interface AxisPlan {
   readonly taps: number;
   readonly start: Int32Array;
   readonly size: Int32Array;
-  /** outSize × taps integer weights (sum ≈ 2^22). */
-  readonly weights: Float64Array;
+  /** outSize × taps integer weights (sum ≈ 2^22). Int32: every accumulation stays below 2^31. */
+  readonly weights: Int32Array;
 }
 
 /**
@@ -49,7 +49,7 @@ export function planAxis(inSize: number, outSize: number, filter: ResampleFilter
   const taps = Math.ceil(support) * 2 + 1;
   const start = new Int32Array(outSize);
   const size = new Int32Array(outSize);
-  const weights = new Float64Array(outSize * taps);
+  const weights = new Int32Array(outSize * taps);
   const k = new Float64Array(taps);
   const ss = 1 / filterScale;
   for (let o = 0; o < outSize; o++) {
@@ -80,7 +80,7 @@ export function planAxis(inSize: number, outSize: number, filter: ResampleFilter
 function planNearest(inSize: number, outSize: number, scale: number): AxisPlan {
   const start = new Int32Array(outSize);
   const size = new Int32Array(outSize).fill(1);
-  const weights = new Float64Array(outSize).fill(ONE);
+  const weights = new Int32Array(outSize).fill(ONE);
   for (let o = 0; o < outSize; o++) start[o] = Math.min(inSize - 1, Math.floor((o + 0.5) * scale));
   return { outSize, taps: 1, start, size, weights };
 }
@@ -88,7 +88,7 @@ function planNearest(inSize: number, outSize: number, scale: number): AxisPlan {
 function clip8(v: number): number {
   if (v <= 0) return 0;
   if (v >= ONE * 256) return 255;
-  return Math.floor(v / ONE);
+  return v >> PRECISION_BITS;
 }
 
 /** A whole resize: both axes planned once, reused for every frame of that size. */
@@ -160,18 +160,35 @@ export function resampleCrop(
     const rowBase = (r + rowFirst) * inW * channels;
     for (let c = 0; c < cropW; c++) {
       const o = c + cropX;
-      const s = px.start[o]!;
       const n = px.size[o]!;
       const kb = o * xt;
       const ob = (r * cropW + c) * channels;
-      for (let ch = 0; ch < channels; ch++) {
-        let acc = HALF;
-        let p = rowBase + s * channels + ch;
+      let p = rowBase + px.start[o]! * channels;
+      if (channels === 3) {
+        // Three accumulators per tap: one pass over the interleaved pixels.
+        let a0 = HALF;
+        let a1 = HALF;
+        let a2 = HALF;
         for (let t = 0; t < n; t++) {
-          acc += src[p]! * xw[kb + t]!;
-          p += channels;
+          const w = xw[kb + t]!;
+          a0 += src[p]! * w;
+          a1 += src[p + 1]! * w;
+          a2 += src[p + 2]! * w;
+          p += 3;
         }
-        tmp[ob + ch] = clip8(acc);
+        tmp[ob] = clip8(a0);
+        tmp[ob + 1] = clip8(a1);
+        tmp[ob + 2] = clip8(a2);
+      } else {
+        for (let ch = 0; ch < channels; ch++) {
+          let acc = HALF;
+          let q = p + ch;
+          for (let t = 0; t < n; t++) {
+            acc += src[q]! * xw[kb + t]!;
+            q += channels;
+          }
+          tmp[ob + ch] = clip8(acc);
+        }
       }
     }
   }
@@ -179,21 +196,21 @@ export function resampleCrop(
   const yt = py.taps;
   const yw = py.weights;
   const rowStride = cropW * channels;
+  // Row-wise accumulation: each tap adds a whole intermediate row (sequential memory).
+  const acc = new Int32Array(rowStride);
   for (let r = 0; r < cropH; r++) {
     const o = r + cropY;
     const s = py.start[o]! - rowFirst;
     const n = py.size[o]!;
     const kb = o * yt;
-    const ob = r * rowStride;
-    for (let i = 0; i < rowStride; i++) {
-      let acc = HALF;
-      let p = s * rowStride + i;
-      for (let t = 0; t < n; t++) {
-        acc += tmp[p]! * yw[kb + t]!;
-        p += rowStride;
-      }
-      out[ob + i] = clip8(acc);
+    acc.fill(HALF);
+    for (let t = 0; t < n; t++) {
+      const w = yw[kb + t]!;
+      const base = (s + t) * rowStride;
+      for (let i = 0; i < rowStride; i++) acc[i] = acc[i]! + tmp[base + i]! * w;
     }
+    const ob = r * rowStride;
+    for (let i = 0; i < rowStride; i++) out[ob + i] = clip8(acc[i]!);
   }
   return out;
 }

@@ -18,6 +18,15 @@ export function topkCount(height: number, width: number, fraction: number): numb
   return Math.max(1, Math.floor(height * width * fraction));
 }
 
+function medianOf3(x: number, y: number, z: number): number {
+  if (x < y) {
+    if (y < z) return y;
+    return x < z ? z : x;
+  }
+  if (x < z) return x;
+  return y < z ? z : y;
+}
+
 /**
  * Rearranges `a[0…n)` so that `a[k]` holds the value it would have if sorted descending, larger
  * values before it (quickselect, Hoare partition with median-of-three; O(n) expected).
@@ -28,16 +37,7 @@ export function selectDescending(a: Float32Array, n: number, k: number): void {
   while (hi > lo) {
     const mid = (lo + hi) >>> 1;
     // Median of three as pivot keeps sorted or constant maps from going quadratic.
-    let x = a[lo] as number;
-    let y = a[mid] as number;
-    let z = a[hi] as number;
-    let pivot: number;
-    if (x < y) [x, y] = [y, x];
-    if (y < z) {
-      [y, z] = [z, y];
-      if (x < y) [x, y] = [y, x];
-    }
-    pivot = y;
+    const pivot = medianOf3(a[lo] as number, a[mid] as number, a[hi] as number);
     let i = lo;
     let j = hi;
     while (i <= j) {

@@ -250,6 +250,8 @@ export class MqttLink extends EventEmitter<LinkEvents> {
   }
 
   private onLost(client: MqttClient): void {
+    // mqtt.js may report 'close' more than once per client: one retry per lost client, no more.
+    if (this.client !== client) return;
     if (this.stateValue === 'online') this.disconnects++;
     this.inflight.clear();
     this.client = null;

@@ -47,7 +47,7 @@ def distribution(values: np.ndarray) -> dict[str, Any]:
         "max": float(v.max()),
         "mean": float(v.mean()),
         "std": float(v.std()),
-        "quantiles": {_qkey(q): float(x) for q, x in zip(RECORDED_QUANTILES, qs)},
+        "quantiles": {_qkey(q): float(x) for q, x in zip(RECORDED_QUANTILES, qs, strict=True)},
     }
 
 

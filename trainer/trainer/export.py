@@ -30,10 +30,10 @@ from torch import nn
 
 from . import calibrate as cal
 from .bundle import (
+    GOLDEN_FORMAT,
     INPUT_NAME,
     MAP_NAME,
     SCORE_NAME,
-    GOLDEN_FORMAT,
     build_manifest,
     encode_array,
     output_spec,
@@ -94,8 +94,11 @@ class ExportGraph(nn.Module):
 def reference_outputs(
     model: InpFormer, config: RunConfig, images: np.ndarray, map_mode: str, batch_size: int = 8
 ) -> dict[str, np.ndarray]:
-    """PyTorch outputs for ``images`` uint8 ``[N,h,w,3]``: the graph's outputs plus the final
-    reference map and score (``final_map``, ``final_score``), whatever the map mode."""
+    """PyTorch outputs for ``images`` uint8 ``[N,h,w,3]``.
+
+    The graph's outputs plus the final reference map and score (``final_map``, ``final_score``),
+    whatever the map mode.
+    """
     graph = ExportGraph(model, config, map_mode).eval()
     outs: dict[str, list[np.ndarray]] = {}
     with torch.no_grad():
@@ -190,7 +193,7 @@ def ort_outputs(path: str | Path, images: np.ndarray) -> dict[str, np.ndarray]:
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
     res = sess.run(names, {INPUT_NAME: np.ascontiguousarray(images, dtype=np.uint8)})
-    return dict(zip(names, res))
+    return dict(zip(names, res, strict=True))
 
 
 @dataclass
@@ -222,7 +225,7 @@ def golden_json(
 ) -> dict[str, Any]:
     """The ``golden.json`` object (see docs/model-bundle.md)."""
     out_cases = []
-    for case, ref in zip(cases, torch_out):
+    for case, ref in zip(cases, torch_out, strict=True):
         outputs = {MAP_NAME: encode_array(ref[MAP_NAME])}
         if map_mode == "full":
             outputs[SCORE_NAME] = encode_array(ref[SCORE_NAME])
@@ -311,7 +314,7 @@ def export_bundle(
             convert_fp16(onnx_path)
         tol = FP16_TOLERANCE if fp16 else PARITY_TOLERANCE
         diff_map, diff_score = 0.0, 0.0
-        for case, ref in zip(cases, torch_out):
+        for case, ref in zip(cases, torch_out, strict=True):
             got = ort_outputs(onnx_path, case.images)
             diff_map = max(diff_map, float(np.abs(got[MAP_NAME] - ref[MAP_NAME]).max()))
             if map_mode == "full":

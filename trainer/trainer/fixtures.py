@@ -96,7 +96,7 @@ def train_tiny(images: np.ndarray, steps: int = TRAIN_STEPS, seed: int = SEED) -
         idx = torch.randint(0, len(x_all), (16,), generator=g)
         out = model(x_all[idx])
         rec = 0.0
-        for e, d in zip(out.en, out.de):
+        for e, d in zip(out.en, out.de, strict=True):
             rec = rec + (1.0 - cosine(e.detach().flatten(1), d.flatten(1), dim=1)).mean()
         loss = rec / len(out.en) + 0.2 * coherence_loss(out)
         opt.zero_grad()

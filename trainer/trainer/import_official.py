@@ -16,7 +16,6 @@ import argparse
 import math
 import re
 from pathlib import Path
-from typing import Any
 
 import torch
 

@@ -53,7 +53,7 @@ def gaussian_kernel(size: int, sigma: float) -> torch.Tensor:
 
 def group_maps(en: list[torch.Tensor], de: list[torch.Tensor]) -> torch.Tensor:
     """``1 − cos(E, D)`` per group at patch-grid resolution, ``[B, G, h, w]``."""
-    return torch.stack([1.0 - cosine(e, d, dim=1) for e, d in zip(en, de)], dim=1)
+    return torch.stack([1.0 - cosine(e, d, dim=1) for e, d in zip(en, de, strict=True)], dim=1)
 
 
 def grid_map(out: InpFormerOutput) -> torch.Tensor:

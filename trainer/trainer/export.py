@@ -18,6 +18,7 @@ import argparse
 import inspect
 import os
 import subprocess
+import sys
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -307,11 +308,15 @@ def export_bundle(
 
     graph = ExportGraph(model, config, map_mode)
     grid_hw = model.encoder.grid_size(*crop_hw)
+    say = (lambda m: print(f"export: {m}", file=sys.stderr, flush=True)) if progress else (lambda m: None)
     with tempfile.TemporaryDirectory(prefix="lw-export-") as td:
         onnx_path = Path(td) / "model.onnx"
+        say(f"tracing to ONNX (opset {opset}, map {map_mode}, batch {batch})")
         export_onnx(graph, onnx_path, batch=batch, opset=opset)
         if fp16:
+            say("converting to fp16 (LayerNorm and the map recipe stay fp32)")
             convert_fp16(onnx_path)
+        say(f"checking ONNX Runtime against PyTorch on {sum(len(c.images) for c in cases)} golden images")
         tol = FP16_TOLERANCE if fp16 else PARITY_TOLERANCE
         diff_map, diff_score = 0.0, 0.0
         for case, ref in zip(cases, torch_out, strict=True):

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+from tqdm import tqdm
 
 from .export import GoldenCase, export_bundle
 from .model import Geometry, InpFormer, InpFormerConfig, RecipeConfig, normalize, to_uint8_crop
@@ -83,7 +84,7 @@ def crop(images: np.ndarray) -> np.ndarray:
     return np.stack([to_uint8_crop(Image.fromarray(im), GEOMETRY) for im in images])
 
 
-def train_tiny(images: np.ndarray, steps: int = TRAIN_STEPS, seed: int = SEED) -> InpFormer:
+def train_tiny(images: np.ndarray, steps: int = TRAIN_STEPS, seed: int = SEED, progress: bool = False) -> InpFormer:
     """Tiny INP-Former, random frozen encoder, trained decoder (global cosine + 0.2 coherence)."""
     torch.manual_seed(seed)
     model = InpFormer(InpFormerConfig.for_size("tiny"))
@@ -92,7 +93,7 @@ def train_tiny(images: np.ndarray, steps: int = TRAIN_STEPS, seed: int = SEED) -
     opt = torch.optim.AdamW(model.trainable_parameters(), lr=2e-3, weight_decay=1e-4)
     x_all = normalize(torch.from_numpy(images))
     g = torch.Generator().manual_seed(seed)
-    for step in range(steps):
+    for step in tqdm(range(steps), desc="train tiny", unit="step", leave=False, disable=not progress):
         idx = torch.randint(0, len(x_all), (16,), generator=g)
         out = model(x_all[idx])
         rec = 0.0
@@ -114,7 +115,7 @@ def _png(img: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def generate(out: str | Path, steps: int = TRAIN_STEPS) -> dict[str, Any]:
+def generate(out: str | Path, steps: int = TRAIN_STEPS, progress: bool = False) -> dict[str, Any]:
     """Write the three bundles under ``out``; returns a summary (scores of the samples)."""
     torch.set_num_threads(1)
     t0 = time.time()
@@ -123,7 +124,7 @@ def generate(out: str | Path, steps: int = TRAIN_STEPS) -> dict[str, Any]:
     calib = make_images(SEED + 2, N_CALIB, defective=False)
     good = make_images(SEED + 3, 2, defective=False)
     bad = make_images(SEED + 4, 2, defective=True)
-    model = train_tiny(crop(train), steps=steps)
+    model = train_tiny(crop(train), steps=steps, progress=progress)
     config = RunConfig(
         model=model.config,
         geometry=GEOMETRY,
@@ -140,7 +141,7 @@ def generate(out: str | Path, steps: int = TRAIN_STEPS) -> dict[str, Any]:
         "samples/defect-1.png": _png(bad[1]),
     }
     summary: dict[str, Any] = {}
-    for name, spec in BUNDLES.items():
+    for name, spec in tqdm(BUNDLES.items(), desc="export", unit="bundle", leave=False, disable=not progress):
         if spec["batch"] == "dynamic":
             cases = [
                 GoldenCase("good", good_c[:1], [0]),
@@ -181,7 +182,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``fixtures``."""
-    summary = generate(args.out, steps=args.steps)
+    summary = generate(args.out, steps=args.steps, progress=True)
     for name, s in summary.items():
         print(f"{name}: {s}")
     return 0

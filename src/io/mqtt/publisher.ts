@@ -77,8 +77,11 @@ export class VerdictPublisher {
     else this.link.publishVolatile(msg);
   }
 
-  /** An overlay JPEG for frame `seq`, throttled to heatmap.maxPerSecond; skipped ones are counted. */
-  publishHeatmap(jpeg: Buffer): boolean {
+  /**
+   * Whether a heatmap may go out now (enabled, and heatmap.maxPerSecond not reached). Ask before
+   * rendering one: rendering is the expensive part. A `false` while enabled is counted as skipped.
+   */
+  takeHeatmapSlot(): boolean {
     if (!this.cfg.heatmap.enabled) return false;
     const now = this.clock.nowMs();
     if (now - this.lastHeatmapAtMs < 1000 / this.cfg.heatmap.maxPerSecond) {
@@ -86,9 +89,13 @@ export class VerdictPublisher {
       return false;
     }
     this.lastHeatmapAtMs = now;
-    this.heatmaps++;
-    this.link.publishVolatile({ topic: this.topics.heatmap, payload: jpeg.toString('base64'), retain: false });
     return true;
+  }
+
+  /** An overlay JPEG (raw bytes) rendered after `takeHeatmapSlot()` said yes. */
+  publishHeatmap(jpeg: Buffer): void {
+    this.heatmaps++;
+    this.link.publishVolatile({ topic: this.topics.heatmap, payload: jpeg, retain: false });
   }
 
   counters(): PublisherCounters {

@@ -9,6 +9,7 @@ import { startHttpServer, type HttpServer } from '../http/server.js';
 import { systemClock, type Clock } from './clock.js';
 import { ControlPlane, type ActiveConfig } from './control-plane.js';
 import { loadCredentials } from './credentials.js';
+import { heatmapJpeg } from './heatmap.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
 import { MqttLink } from './link.js';
 import { offlineWillPayload } from './messages.js';
@@ -149,6 +150,22 @@ export async function startMqtt<C extends { mqtt: MqttConfig }>(
     },
   });
 
+  // Heatmaps: subscribed only when enabled at start, so that judged$ copies no maps otherwise.
+  const judged$ = station.judged$;
+  const heatSub: Subscription | null =
+    m.heatmap.enabled && judged$ !== undefined
+      ? judged$.subscribe({
+          next: (j) => {
+            if (j.verdict.verdict === 'error' || j.verdict.verdict === 'dropped' || !publisher.takeHeatmapSlot()) return;
+            const pixel = station.activeManifest?.().calibration.pixel ?? { min: 0, max: 1 };
+            heatmapJpeg(j, pixel).then(
+              (jpeg) => publisher.publishHeatmap(jpeg),
+              (err: unknown) => logger.warn({ err: errorMessage(err), seq: j.verdict.seq }, 'heatmap not rendered'),
+            );
+          },
+        })
+      : null;
+
   const http = m.http.enabled
     ? await startHttpServer({ host: m.http.host, port: m.http.port, station, link, publisher, status: reporter })
     : null;
@@ -175,6 +192,7 @@ export async function startMqtt<C extends { mqtt: MqttConfig }>(
       if (closed) return;
       closed = true;
       sub.unsubscribe();
+      heatSub?.unsubscribe();
       reporter.stop();
       await drain(outbox, link, options.drainTimeoutMs ?? 2_000);
       await link.close(reporter.message('offline'));

@@ -1,4 +1,5 @@
 import type { Observable } from 'rxjs';
+import type { JudgedFrame } from '../../pipeline/operators/judge-batch.js';
 import type { Verdict } from '../../pipeline/verdict.js';
 
 /**
@@ -14,6 +15,10 @@ export interface StationPort<C> {
   health(): unknown;
   /** Throws, or resolves to something with `ok: false` and reasons, when the configuration is refused. */
   applyConfig(next: C): Promise<unknown>;
+  /** Judged frames with their maps, for …/heatmap; absent = no heatmaps. */
+  readonly judged$?: Observable<JudgedFrame>;
+  /** Pixel calibration of the model in force, to scale the heatmap colours. */
+  activeManifest?(): { readonly calibration: { readonly pixel: { readonly min: number; readonly max: number } } };
 }
 
 export interface HealthView {

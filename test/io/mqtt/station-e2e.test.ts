@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
 import { parseConfig } from '../../../src/config/load.js';
 import { configSchema } from '../../../src/config/schema.js';
 import { startMqtt } from '../../../src/io/mqtt/start.js';
@@ -21,7 +22,7 @@ const quiet = { info: () => {}, warn: () => {}, error: () => {} };
 interface ResultMsg { seq: number; partId: string; verdict: string; configVersion: string; late: boolean }
 interface Ack { accepted: boolean; reasons: string[]; activeVersion: number }
 
-test('end to end on the tiny model: wire counts equal the station counters; a hot update changes verdicts at one seq; a model that fails to load is refused', async () => {
+test('end to end on the tiny model: wire counts equal the station counters; a hot update changes verdicts at one seq; a model that fails to load is refused; heatmaps throttled', async () => {
   const broker = await startMosquitto();
   const stateDir = mkdtempSync(join(tmpdir(), 'lw-e2e-'));
   const root = 'linewatch/e2e/l1/st1';
@@ -36,6 +37,7 @@ test('end to end on the tiny model: wire counts equal the station counters; a ho
         line: 'l1',
         station: 'st1',
         reject: { deadlineMs: 60_000 },
+        heatmap: { enabled: true, maxPerSecond: 4 },
         remoteConfig: { requireSignature: false, stateDir },
       },
     },
@@ -46,6 +48,7 @@ test('end to end on the tiny model: wire counts equal the station counters; a ho
   station.verdicts$.subscribe((v) => local.push(v));
   const obs = await observe(broker.url, [`${root}/#`]);
   const mqtt = await startMqtt(station.activeConfig(), station, quietLogger, { configSchema });
+  const startedAt = Date.now();
   try {
     await mqtt.link.whenOnline(5_000);
     await obs.until(() => obs.on(`${root}/result`).length >= 12, 'first results', 20_000);
@@ -92,6 +95,15 @@ test('end to end on the tiny model: wire counts equal the station counters; a ho
       if (r.seq >= switchAt) assert.notEqual(r.verdict, 'reject', `seq ${r.seq} after the update`);
     }
     assert.ok(results.some((r) => r.seq < switchAt && r.verdict === 'reject'));
+
+    // Heatmaps: JPEG overlays at the camera's size, no more than maxPerSecond.
+    const heatmaps = obs.on(`${root}/heatmap`);
+    assert.ok(heatmaps.length >= 1, 'at least one heatmap');
+    const elapsedS = (Date.now() - startedAt) / 1000;
+    assert.ok(heatmaps.length <= Math.ceil(elapsedS * 4) + 1, `${heatmaps.length} heatmaps in ${elapsedS} s exceeds 4/s`);
+    const meta = await sharp(heatmaps[0]!.payload).metadata();
+    assert.deepEqual([meta.format, meta.width, meta.height], ['jpeg', 64, 64]);
+    assert.equal(mqtt.publisher.counters().heatmaps, heatmaps.length);
   } finally {
     await station.stop();
     await mqtt.close();

@@ -58,6 +58,11 @@ export const inferenceQueueSchema = z
      * failSafe. Default 8.
      */
     maxQueuedFrames: z.number().int().positive().default(8),
+    /**
+     * Worker threads that decode and resize frames, so that the main loop (acquisition, MQTT)
+     * never waits on pixels; 0 = on the main thread. Default 1.
+     */
+    preprocessWorkers: z.number().int().nonnegative().default(1),
     /** Verdicts slower than this (capture → verdict) are counted as late. Default: none counted. */
     lateAfterMs: z.number().positive().optional(),
   })

@@ -8,6 +8,8 @@ import type { Manifest } from '../models/manifest.js';
 import { InferenceEngine, type EngineLogger } from '../models/engine.js';
 import { Counters, type CounterSnapshot } from './counters.js';
 import type { Frame } from './frame.js';
+import type { Rect } from './geometry.js';
+import { PreprocessPool } from './preprocess/pool.js';
 import { RoomGate, boundedBatch } from './operators/bounded-batch.js';
 import {
   createEngineSlot,
@@ -112,6 +114,7 @@ export class Station {
   private state: StationLifecycle;
   private readonly maxFrames: number | undefined;
   private readonly degraded: Map<string, string>;
+  private pool: PreprocessPool;
   /** Serialises applyConfig and stop so that two changes never interleave. */
   private queue: Promise<unknown>;
 
@@ -132,6 +135,7 @@ export class Station {
     this.maxFrames = deps.maxFramesPerCamera;
     this.degraded = new Map();
     this.queue = Promise.resolve();
+    this.pool = new PreprocessPool(config.inference.preprocessWorkers);
   }
 
   /**
@@ -223,6 +227,10 @@ export class Station {
     this.ruleSet = { decide: next.decide, configVersion: next.version };
     if (plan.level === 'cold') {
       await this.stopCameras();
+      if (next.inference.preprocessWorkers !== this.pool.size) {
+        await this.pool.close();
+        this.pool = new PreprocessPool(next.inference.preprocessWorkers);
+      }
       this.startCameras();
     }
     if (old !== null) await this.retire(old);
@@ -243,6 +251,7 @@ export class Station {
       this.state = 'stopping';
       await this.stopCameras();
       await this.slot.engine.close();
+      await this.pool.close();
       this.state = 'stopped';
       this.verdictSubject.complete();
       this.judgedSubject.complete();
@@ -275,6 +284,7 @@ export class Station {
       engine: () => this.slot,
       rules: () => this.ruleSet,
       roi: cam.roi,
+      prepare: (f: Frame, m: Manifest, roi: Rect | undefined) => this.pool.prepare(f, m, roi),
       judged: () => (this.judgedSubject.observed ? (j: JudgedFrame) => this.judgedSubject.next(j) : null),
     };
     const capacity = q.maxQueuedFrames;

@@ -7,7 +7,8 @@ import { REASON, decide, failSafeReasons, rawPixelThreshold } from '../decide.js
 import type { Frame } from '../frame.js';
 import type { FrameGeometry, Rect } from '../geometry.js';
 import { MapFinisher, RegionFinder, normalizeScore, regionToCamera } from '../postprocess/index.js';
-import { allocateBatch, preparePixels, writeTensor, type PreparedPixels } from '../preprocess/index.js';
+import type { Manifest } from '../../models/manifest.js';
+import { allocateBatch, writeTensor, type PreparedPixels } from '../preprocess/index.js';
 import type { Defect, Reason, Verdict, VerdictKind } from '../verdict.js';
 
 /**
@@ -54,6 +55,8 @@ export interface JudgeContext {
   /** Read after inference: a rule change applies from the next frame judged. */
   rules(): RuleSet;
   readonly roi: Rect | undefined;
+  /** Decode + resize + crop of one frame (a worker pool, or preparePixels on this thread). */
+  readonly prepare: (frame: Frame, manifest: Manifest, roi: Rect | undefined) => Promise<PreparedPixels>;
   /** Called for judged frames when someone wants maps (null = nobody, no copies made). */
   judged(): ((j: JudgedFrame) => void) | null;
 }
@@ -130,7 +133,7 @@ async function judgeOn(ctx: JudgeContext, slot: EngineSlot, frames: readonly Fra
   const n = frames.length;
   const out: (Verdict | null)[] = new Array<Verdict | null>(n).fill(null);
   const pending: Promise<PreparedPixels | { failed: unknown }>[] = [];
-  for (let i = 0; i < n; i++) pending.push(settle(preparePixels(frames[i]!, manifest, ctx.roi)));
+  for (let i = 0; i < n; i++) pending.push(settle(ctx.prepare(frames[i]!, manifest, ctx.roi)));
   const prepared = await Promise.all(pending);
   const good: number[] = [];
   for (let i = 0; i < n; i++) {

@@ -1,0 +1,125 @@
+import { Worker } from 'node:worker_threads';
+import { LinewatchError, type ErrorCode } from '../../errors.js';
+import type { Manifest } from '../../models/manifest.js';
+import type { Frame, FrameImage } from '../frame.js';
+import type { FrameGeometry, Rect } from '../geometry.js';
+import { preparePixels, type PreparedPixels } from './index.js';
+
+/** Main → worker. `manifest` travels only when it changed for that worker. */
+export interface PrepareJob {
+  readonly id: number;
+  readonly seq: number;
+  readonly cameraId: string;
+  readonly image: FrameImage;
+  readonly roi: Rect | undefined;
+  readonly manifest?: Manifest;
+}
+
+export type PrepareReply =
+  | {
+      readonly id: number;
+      readonly pixels: Uint8Array;
+      readonly channels: 1 | 3;
+      readonly order: PreparedPixels['order'];
+      readonly geometry: FrameGeometry;
+      readonly error?: undefined;
+    }
+  | { readonly id: number; readonly error: { readonly code: ErrorCode; readonly message: string } };
+
+interface Pending {
+  readonly resolve: (p: PreparedPixels) => void;
+  readonly reject: (err: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  manifest: Manifest | null;
+  readonly pending: Map<number, Pending>;
+}
+
+const WORKER_URL = new URL('./worker.js', import.meta.url);
+
+/**
+ * Frames are prepared by `size` worker threads (least busy first); 0 = on the main thread. A worker
+ * that dies fails only the frames it held (they become `error` verdicts) and is replaced.
+ *
+ * @example
+ * const pool = new PreprocessPool(1);
+ * const p = await pool.prepare(frame, manifest, roi);
+ * await pool.close();
+ */
+export class PreprocessPool {
+  private readonly slots: Slot[];
+  private nextId: number;
+  private closed: boolean;
+
+  /** Worker threads (0 = the calling thread). */
+  get size(): number {
+    return this.slots.length;
+  }
+
+  /** @param size worker threads; 0 prepares on the calling thread. */
+  constructor(size: number) {
+    this.slots = [];
+    this.nextId = 1;
+    this.closed = false;
+    for (let i = 0; i < size; i++) this.slots.push(this.spawn());
+  }
+
+  prepare(frame: Frame, manifest: Manifest, roi: Rect | undefined): Promise<PreparedPixels> {
+    if (this.slots.length === 0) return preparePixels(frame, manifest, roi);
+    if (this.closed) return Promise.reject(new LinewatchError('LW_ERR_FRAME_INVALID', 'the preprocess pool is closed'));
+    let slot = this.slots[0]!;
+    for (let i = 1; i < this.slots.length; i++) if (this.slots[i]!.pending.size < slot.pending.size) slot = this.slots[i]!;
+    const id = this.nextId++;
+    const job: PrepareJob = {
+      id,
+      seq: frame.seq,
+      cameraId: frame.cameraId,
+      image: frame.image,
+      roi,
+      ...(slot.manifest !== manifest ? { manifest } : {}),
+    };
+    slot.manifest = manifest;
+    return new Promise<PreparedPixels>((resolve, reject) => {
+      slot.pending.set(id, { resolve, reject });
+      // Frame bytes are copied, not transferred: sources may hand out views of pooled buffers.
+      slot.worker.postMessage(job);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+
+  private spawn(): Slot {
+    const slot: Slot = { worker: new Worker(WORKER_URL), manifest: null, pending: new Map() };
+    this.attach(slot);
+    return slot;
+  }
+
+  private attach(slot: Slot): void {
+    const w = slot.worker;
+    w.unref();
+    w.on('message', (r: PrepareReply) => {
+      const p = slot.pending.get(r.id);
+      if (p === undefined) return;
+      slot.pending.delete(r.id);
+      if (r.error !== undefined) p.reject(new LinewatchError(r.error.code, r.error.message));
+      else p.resolve({ pixels: Buffer.from(r.pixels.buffer, r.pixels.byteOffset, r.pixels.byteLength), channels: r.channels, order: r.order, geometry: r.geometry });
+    });
+    const died = (why: string): void => {
+      for (const p of slot.pending.values()) p.reject(new LinewatchError('LW_ERR_FRAME_DECODE', `preprocess worker died: ${why}`));
+      slot.pending.clear();
+      if (this.closed) return;
+      slot.worker = new Worker(WORKER_URL);
+      slot.manifest = null;
+      this.attach(slot);
+    };
+    w.on('error', (err) => died(err.message));
+    w.on('exit', (code) => {
+      if (slot.worker === w && !this.closed) died(`exit code ${code}`);
+    });
+  }
+}

@@ -77,6 +77,8 @@ export class MqttLink extends EventEmitter<LinkEvents> {
   private connects: number;
   private disconnects: number;
   private qos0DroppedOffline: number;
+  /** The next retry skips the backoff (protocol fallback). */
+  private retryNow: boolean;
 
   constructor(opts: LinkOptions) {
     super();
@@ -93,6 +95,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     this.connects = 0;
     this.disconnects = 0;
     this.qos0DroppedOffline = 0;
+    this.retryNow = false;
     // An 'error' without a listener would throw; errors are reported, never fatal here.
     this.on('error', () => {});
   }
@@ -223,7 +226,10 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     client.on('error', (err: Error & { code?: unknown }) => {
       if (gen !== this.generation) return;
       if (this.protocol === 5 && typeof err.code === 'number' && UNSUPPORTED_PROTOCOL.has(err.code)) {
+        // Not a fault: the broker speaks 3.1.1. Retry at once in it, no backoff, no error.
         this.protocol = 4;
+        this.retryNow = true;
+        return;
       }
       this.emit('error', new Error(`MQTT ${o.url}: ${errorMessage(err)}`, { cause: err }));
     });
@@ -257,7 +263,8 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     this.client = null;
     client.end(true);
     this.setState('offline');
-    const delay = backoffDelayMs(this.attempt++, this.opts.reconnect, this.random);
+    const delay = this.retryNow ? 0 : backoffDelayMs(this.attempt++, this.opts.reconnect, this.random);
+    this.retryNow = false;
     this.retryTimer = this.opts.clock.setTimeout(() => {
       if (this.stateValue !== 'closed') this.connectNow();
     }, delay);

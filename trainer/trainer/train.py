@@ -311,7 +311,7 @@ def run_training(args: argparse.Namespace) -> Path:
     torch.set_num_threads(max(1, args.threads))
     out = Path(args.out)
     options = TrainOptions(iterations=args.iterations, batch=args.batch, lr=args.lr, seed=args.seed,
-                           checkpoint_every=args.checkpoint_every)
+                           warmup=args.warmup, checkpoint_every=args.checkpoint_every)
     seed_everything(options.seed)
     categories = discover(args.data)
     geometry = Geometry(args.resize, args.resize, args.crop, args.crop)
@@ -400,6 +400,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iterations", type=int, default=d.iterations, help=f"optimiser steps (default {d.iterations})")
     parser.add_argument("--batch", type=int, default=d.batch, help=f"batch size (default {d.batch})")
     parser.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate (default {d.lr})")
+    parser.add_argument("--warmup", type=int, default=d.warmup, help=f"linear warm-up steps (default {d.warmup})")
     parser.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
     parser.add_argument("--shots", type=int, default=0, help="few-shot: k images per category, 22 views each")
     parser.add_argument("--calib-holdout", type=float, default=0.1,

@@ -33,7 +33,11 @@ export class StatusReporter {
     this.lastAtMs = clock.nowMs();
   }
 
-  report(state: 'online' | 'offline'): StatusReport {
+  /**
+   * The current report. Rates cover the time since the last published status; only publishing
+   * (`message`) starts a new window, so /healthz and Sparkplug reads do not disturb them.
+   */
+  report(state: 'online' | 'offline', advanceRates = false): StatusReport {
     const now = this.clock.nowMs();
     const counters = readCounters(this.src.station.counters());
     const health = readHealth(this.src.station.health());
@@ -50,9 +54,11 @@ export class StatusReporter {
       framesPerS: Math.round(((received - this.lastReceived) / dtS) * 100) / 100,
       rejectsPerS: Math.round(((pub.rejects - this.lastRejects) / dtS) * 100) / 100,
     };
-    this.lastAtMs = now;
-    this.lastReceived = received;
-    this.lastRejects = pub.rejects;
+    if (advanceRates) {
+      this.lastAtMs = now;
+      this.lastReceived = received;
+      this.lastRejects = pub.rejects;
+    }
     const cfg = this.src.config();
     return {
       state,
@@ -79,7 +85,7 @@ export class StatusReporter {
   }
 
   message(state: 'online' | 'offline'): OutgoingMessage {
-    return { topic: this.topic, payload: statusPayload(this.report(state)), retain: true };
+    return { topic: this.topic, payload: statusPayload(this.report(state, true)), retain: true };
   }
 
   /** Republishes the retained status every heartbeatMs while online. */

@@ -136,3 +136,29 @@ export const defaultMqttConfig = (): MqttConfig => mqttObjectSchema.parse({});
 
 export type MqttConfig = z.output<typeof mqttConfigSchema>;
 export type MqttConfigInput = z.input<typeof mqttConfigSchema>;
+
+/**
+ * The `mqtt` section with its file paths (TLS files, password file, state directory) passed
+ * through `abs`, so that they are relative to the configuration file like the other paths.
+ *
+ * @example
+ * resolveMqttPaths(config.mqtt, (p) => path.resolve(configDir, p))
+ */
+export function resolveMqttPaths(m: MqttConfig, abs: (p: string) => string): MqttConfig {
+  const tls = m.tls;
+  return {
+    ...m,
+    ...(m.password?.file !== undefined ? { password: { file: abs(m.password.file) } } : {}),
+    ...(tls !== undefined
+      ? {
+          tls: {
+            ...tls,
+            ...(tls.caFile !== undefined ? { caFile: abs(tls.caFile) } : {}),
+            ...(tls.certFile !== undefined ? { certFile: abs(tls.certFile) } : {}),
+            ...(tls.keyFile !== undefined ? { keyFile: abs(tls.keyFile) } : {}),
+          },
+        }
+      : {}),
+    remoteConfig: { ...m.remoteConfig, stateDir: abs(m.remoteConfig.stateDir) },
+  };
+}

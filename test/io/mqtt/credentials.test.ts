@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadCredentials } from '../../../src/io/mqtt/credentials.js';
-import { mqttConfigSchema } from '../../../src/io/mqtt/schema.js';
+import { mqttConfigSchema, resolveMqttPaths } from '../../../src/io/mqtt/schema.js';
 import { LinewatchError } from '../../../src/errors.js';
 
 test('password from a file (newline stripped) or the environment; never inline in the configuration', (t) => {
@@ -29,4 +29,15 @@ test('a missing secret names the variable or file, never a value', () => {
     () => loadCredentials(mqttConfigSchema.parse({ tls: { caFile: '/nonexistent/ca.pem' } })),
     (e: unknown) => e instanceof LinewatchError && e.code === 'LW_ERR_MQTT_CREDENTIALS' && e.message.includes('/nonexistent/ca.pem'),
   );
+});
+
+test('resolveMqttPaths makes every mqtt file path absolute against the configuration folder, nothing else', () => {
+  const m = mqttConfigSchema.parse({ url: 'mqtts://b:8883', password: { file: 'pw' }, tls: { caFile: 'ca.pem', certFile: '/etc/c.pem', keyFile: 'k.pem' }, remoteConfig: { stateDir: 'state' } });
+  const r = resolveMqttPaths(m, (p) => (p.startsWith('/') ? p : `/cfg/${p}`));
+  assert.deepEqual(r.password, { file: '/cfg/pw' });
+  assert.deepEqual(r.tls, { caFile: '/cfg/ca.pem', certFile: '/etc/c.pem', keyFile: '/cfg/k.pem', rejectUnauthorized: true });
+  assert.equal(r.remoteConfig.stateDir, '/cfg/state');
+  assert.equal(r.url, 'mqtts://b:8883');
+  const env = mqttConfigSchema.parse({ password: { env: 'X' } });
+  assert.deepEqual(resolveMqttPaths(env, (p) => `/cfg/${p}`).password, { env: 'X' });
 });

@@ -11,6 +11,7 @@ import { loadConfig } from './config/load.js';
 import { configSchema, type Config } from './config/schema.js';
 import { LinewatchError, errorMessage } from './errors.js';
 import { startMqtt, type MqttHandle } from './io/mqtt/start.js';
+import { registerEvalCommands } from './eval/commands.js';
 import { registerModelCommands } from './models/commands.js';
 import { consoleSink } from './pipeline/sinks/console.js';
 import { NgImageSink } from './pipeline/sinks/ng-images.js';
@@ -162,6 +163,7 @@ export function buildProgram(): Command {
   registerConfigCommands(program);
   registerConfigRemoteCommands(program);
   registerModelCommands(program);
+  registerEvalCommands(program);
   return program;
 }
 

@@ -10,6 +10,7 @@ import { readHistory } from '../../../src/config/remote/history.js';
 import { acceptedConfigPath } from '../../../src/config/remote/persist.js';
 import { startMqtt, type MqttHandle } from '../../../src/io/mqtt/start.js';
 import type { Config } from '../../../src/config/schema.js';
+import { conforms, docSchemas } from './helpers/doc-schemas.js';
 import { startMosquitto, type Mosquitto } from './helpers/mosquitto.js';
 import { observe, type Observer } from './helpers/observer.js';
 import { SubjectStation, quietLogger, testConfig } from './helpers/subject-station.js';
@@ -96,6 +97,9 @@ test('remote configuration: applied between frames, refused whole with reasons, 
     const history = readHistory(stateDir);
     assert.deepEqual(history.map((h) => h.outcome), ['applied', ...refusals.map(() => 'refused')]);
     assert.equal(history[0]?.by, 'alice');
+    const schemas = docSchemas();
+    for (const a of obs.json<Record<string, unknown>>(`${root}/config/ack`)) conforms(a, schemas.get('linewatch.config-ack/1')!);
+    for (const st of obs.json<Record<string, unknown>>(`${root}/config/state`)) conforms(st, schemas.get('linewatch.config-state/1')!);
   } finally {
     await mqtt.close();
   }

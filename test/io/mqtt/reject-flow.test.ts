@@ -43,6 +43,7 @@ test('rejects and results on the wire match the runtime counters; late rejects g
     const rejects = obs.json<RejectMsg>(`${root}/reject`);
     const uniqueParts = new Set(rejects.map((r) => r.partId));
     assert.equal(uniqueParts.size, expectedRejects, 'one reject per rejected part');
+    assert.equal(rejects.length, uniqueParts.size, 'no duplicates without a fault (QoS 1 may duplicate only across reconnects)');
     assert.equal(uniqueParts.has('part-401'), false, 'a late reject is never sent on …/reject');
     for (const m of obs.on(`${root}/reject`)) {
       assert.equal(m.retain, false, 'reject is never retained');

@@ -6,6 +6,7 @@ import { MemoryOutboxStore, Outbox } from '../../../src/io/mqtt/outbox.js';
 import { VerdictPublisher } from '../../../src/io/mqtt/publisher.js';
 import { StatusReporter } from '../../../src/io/mqtt/status.js';
 import { topicsFor } from '../../../src/io/mqtt/topics.js';
+import { conforms, docSchemas } from './helpers/doc-schemas.js';
 import { SubjectStation, testConfig } from './helpers/subject-station.js';
 
 const clock = {
@@ -56,7 +57,7 @@ test('status: rates over the window since the last published status, health degr
 
   const msg = status.message('online');
   assert.equal(msg.retain, true);
-  assert.equal(JSON.parse(msg.payload.toString()).schema, 'linewatch.status/1');
+  conforms(JSON.parse(msg.payload.toString()), docSchemas().get('linewatch.status/1')!);
   clock.now += 1_000;
   assert.deepEqual(status.report('online').rates, { framesPerS: 0, rejectsPerS: 0 }, 'publishing started a new window');
 });

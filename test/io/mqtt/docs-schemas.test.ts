@@ -1,0 +1,31 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CONFIG_ACK_SCHEMA, CONFIG_STATE_SCHEMA } from '../../../src/io/mqtt/control-plane.js';
+import { REJECT_SCHEMA, RESULT_SCHEMA, STATUS_SCHEMA, offlineWillPayload, rejectPayload, resultPayload } from '../../../src/io/mqtt/messages.js';
+import type { Verdict } from '../../../src/pipeline/verdict.js';
+import { conforms, docSchemas } from './helpers/doc-schemas.js';
+
+const verdict: Verdict = {
+  seq: 7,
+  cameraId: 'cam1',
+  partId: 'p7',
+  verdict: 'reject',
+  score: 0.9,
+  normScore: 0.7,
+  defects: [{ x: 1, y: 2, w: 3, h: 4, area: 12, maxScore: 0.95 }],
+  reasons: [{ code: 'SCORE_OVER_THRESHOLD', message: 'score' }],
+  timings: { captureToInferMs: 1, inferMs: 2, postMs: 1, totalMs: 4 },
+  modelVersion: 'm1',
+  configVersion: '3',
+  capturedAtMs: 1_700_000_000_000,
+  meta: { encoderPos: 1234 },
+};
+
+test('docs/mqtt.md documents every payload linewatch sends, field by field', () => {
+  const schemas = docSchemas();
+  assert.deepEqual([...schemas.keys()].sort(), [CONFIG_ACK_SCHEMA, CONFIG_STATE_SCHEMA, REJECT_SCHEMA, RESULT_SCHEMA, STATUS_SCHEMA].sort());
+  conforms(JSON.parse(rejectPayload(verdict, 1_700_000_002_000)), schemas.get(REJECT_SCHEMA)!);
+  conforms(JSON.parse(resultPayload(verdict, 1_700_000_002_000, false)), schemas.get(RESULT_SCHEMA)!);
+  conforms(JSON.parse(resultPayload({ ...verdict, verdict: 'error', score: null, normScore: null, partId: undefined }, 1, true)), schemas.get(RESULT_SCHEMA)!);
+  conforms(JSON.parse(offlineWillPayload()), schemas.get(STATUS_SCHEMA)!);
+});

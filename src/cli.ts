@@ -98,7 +98,10 @@ async function run(opts: RunOptions): Promise<void> {
       // With --json stdout is a pure verdict stream: the summary goes to stderr.
       if (c.json) process.stderr.write(`${text}\n`);
       else process.stdout.write(`${text}\n`);
-      process.exitCode = report.identityHolds ? 0 : 3;
+      // A camera that failed for good (missing folder, refused pipeline) fails the run.
+      const failed = station.health().reasons;
+      for (const r of failed) process.stderr.write(`linewatch: ${r}\n`);
+      process.exitCode = !report.identityHolds ? 3 : failed.length > 0 ? 1 : 0;
       markFinished();
     })();
     return stopping;

@@ -112,6 +112,15 @@ test('run with the embedded MQTT broker (no mqtt.url) still inspects and exits c
   assert.match(r.stdout, /linewatch summary: 2 frames/);
 });
 
+test('a camera that cannot start fails the run with its reason', async () => {
+  const cfg = join(dir, 'missing.yaml');
+  await writeFile(cfg, `model: { bundle: ${tiny} }\ncameras:\n  - id: cam9\n    source: { type: folder, path: ${join(dir, 'no-frames-here')} }\n`);
+  const r = await cli(['run', '--config', cfg, '--no-mqtt']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /camera cam9: .*no-frames-here/);
+  assert.match(r.stdout, /received 0 = .* holds/);
+});
+
 test('an invalid configuration is refused before start, path by path; config validate and schema', async () => {
   const bad = join(dir, 'bad.yaml');
   await writeFile(bad, `model: { bundle: ${tiny} }\ncameras:\n  - id: cam1\n    source: { type: folder, fps: -1 }\n`);

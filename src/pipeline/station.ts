@@ -113,7 +113,6 @@ export class Station {
   private stopSources: Subject<void>;
   private state: StationLifecycle;
   private readonly maxFrames: number | undefined;
-  private readonly degraded: Map<string, string>;
   private pool: PreprocessPool;
   /** Serialises applyConfig and stop so that two changes never interleave. */
   private queue: Promise<unknown>;
@@ -133,7 +132,6 @@ export class Station {
     this.stopSources = new Subject<void>();
     this.state = 'running';
     this.maxFrames = deps.maxFramesPerCamera;
-    this.degraded = new Map();
     this.queue = Promise.resolve();
     this.pool = new PreprocessPool(config.inference.preprocessWorkers);
   }
@@ -172,7 +170,7 @@ export class Station {
 
   health(): StationHealth {
     const m = this.slot.bundle.manifest;
-    const reasons = [...this.degraded.values()];
+    const reasons: string[] = [];
     for (const c of this.cameras) if (c.health.state === 'degraded') reasons.push(`camera ${c.id}: ${c.health.reason}`);
     return {
       state: reasons.length > 0 ? 'degraded' : 'ok',
@@ -317,9 +315,9 @@ export class Station {
       .subscribe({
         next: (v) => this.emit(v),
         error: (err: unknown) => {
-          this.degraded.set(cam.id, `camera ${cam.id}: ${errorMessage(err)}`);
           this.logger.error({ camera: cam.id, err: errorMessage(err) }, 'source failed');
-          if (run.health.state !== 'degraded') run.health = { state: 'degraded', reason: errorMessage(err) };
+          // A source error is final (transient faults stay on health$): the camera stays degraded with it.
+          run.health = { state: 'degraded', reason: errorMessage(err) };
           resolveDone();
         },
         complete: () => {

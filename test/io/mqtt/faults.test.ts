@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -68,7 +71,8 @@ test('the last will shows offline when linewatch is killed with SIGKILL', async 
   const topic = 'linewatch/s1/l1/st1/status';
   const obs = await observe(broker.url, [topic]);
   const script = fileURLToPath(new URL('./helpers/child-linewatch.js', import.meta.url));
-  const child = spawn(process.execPath, [script, broker.url], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const stateDir = mkdtempSync(join(tmpdir(), 'lw-child-'));
+  const child = spawn(process.execPath, [script, broker.url, stateDir], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('child never came online')), 10_000);
@@ -86,6 +90,7 @@ test('the last will shows offline when linewatch is killed with SIGKILL', async 
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await obs.close();
+    rmSync(stateDir, { recursive: true, force: true });
   }
   // And it stays retained for whoever looks next.
   const later = await observe(broker.url, [topic]);

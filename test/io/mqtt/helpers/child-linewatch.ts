@@ -4,8 +4,9 @@ import { startMqtt } from '../../../../src/io/mqtt/start.js';
 import { SubjectStation, quietLogger, testConfig } from './subject-station.js';
 
 const url = process.argv[2];
-if (url === undefined) throw new Error('usage: child-linewatch.js URL');
-const config = testConfig(url, { keepaliveS: 2 });
+const stateDir = process.argv[3];
+if (url === undefined || stateDir === undefined) throw new Error('usage: child-linewatch.js URL STATE_DIR');
+const config = testConfig(url, { keepaliveS: 2 }, stateDir);
 const station = new SubjectStation(config);
 const mqtt = await startMqtt(config, station, quietLogger, { configSchema });
 await mqtt.link.whenOnline(5_000);

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -71,6 +71,18 @@ export class SubjectStation {
   }
 }
 
+let stateRoot: string | null = null;
+
+/** A fresh state directory under one per-process folder, removed when the test process exits. */
+function freshStateDir(): string {
+  if (stateRoot === null) {
+    const root = mkdtempSync(join(tmpdir(), 'lw-state-'));
+    stateRoot = root;
+    process.once('exit', () => rmSync(root, { recursive: true, force: true }));
+  }
+  return mkdtempSync(join(stateRoot, 'd-'));
+}
+
 export function testConfig(url: string | undefined, mqtt: Partial<NonNullable<ConfigInput['mqtt']>> = {}, stateDir?: string): Config {
   return configSchema.parse({
     model: { bundle: 'test/fixtures/models/tiny-inp' },
@@ -83,7 +95,7 @@ export function testConfig(url: string | undefined, mqtt: Partial<NonNullable<Co
       reconnect: { initialDelayMs: 100, maxDelayMs: 400, jitter: 0.2 },
       status: { heartbeatMs: 60_000 },
       ...mqtt,
-      remoteConfig: { requireSignature: false, stateDir: stateDir ?? mkdtempSync(join(tmpdir(), 'lw-state-')), ...(mqtt.remoteConfig ?? {}) },
+      remoteConfig: { requireSignature: false, stateDir: stateDir ?? freshStateDir(), ...(mqtt.remoteConfig ?? {}) },
     },
   });
 }

@@ -24,6 +24,18 @@ function positiveInt(value: string): number {
   return n;
 }
 
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected an integer ≥ 0');
+  return n;
+}
+
+function cameraSize(value: string): { width: number; height: number } {
+  const m = /^(\d+)x(\d+)$/.exec(value);
+  if (m === null || Number(m[1]) < 1 || Number(m[2]) < 1) throw new InvalidArgumentError('expected WIDTHxHEIGHT, e.g. 1280x960');
+  return { width: Number(m[1]), height: Number(m[2]) };
+}
+
 interface RunOptions {
   config: string;
   maxFrames?: number;
@@ -147,8 +159,10 @@ export function buildProgram(): Command {
     .option('--batch <b>', 'batch size', positiveInt, 1)
     .option('--threads <t>', 'ONNX Runtime intra-op threads (both sides)', positiveInt)
     .option('--rounds <r>', 'alternating bare/pipeline rounds (medians reported)', positiveInt, 3)
+    .option('--camera <WxH>', 'synthetic camera image size', cameraSize, { width: 256, height: 256 })
+    .option('--preprocess-workers <n>', 'pipeline preprocessing threads (0 = main thread)', nonNegativeInt, 1)
     .option('--json', 'print the figures as one JSON object')
-    .action(async (opts: { model: string; frames: number; batch: number; threads?: number; rounds: number; json?: boolean }) => {
+    .action(async (opts: { model: string; frames: number; batch: number; threads?: number; rounds: number; camera: { width: number; height: number }; preprocessWorkers: number; json?: boolean }) => {
       const { runPipelineBench, formatBenchReport } = await import('../bench/pipeline.js');
       try {
         const report = await runPipelineBench({
@@ -156,6 +170,9 @@ export function buildProgram(): Command {
           frames: opts.frames,
           batch: opts.batch,
           rounds: opts.rounds,
+          cameraWidth: opts.camera.width,
+          cameraHeight: opts.camera.height,
+          preprocessWorkers: opts.preprocessWorkers,
           ...(opts.threads !== undefined ? { intraOpThreads: opts.threads } : {}),
         });
         process.stdout.write(opts.json === true ? `${JSON.stringify(report)}\n` : `${formatBenchReport(report)}\n`);

@@ -54,3 +54,12 @@ def test_refuses_a_non_empty_output_folder_and_leaves_it_alone(tmp_path: Path) -
     with pytest.raises(FileExistsError, match=str(tmp_path)):
         synthesize(tmp_path, 1, "surface", SynthOptions(size_px=64, n_train=1, n_test_good=1, n_per_defect=1))
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def test_frames_are_flat_labelled_test_images(tmp_path: Path) -> None:
+    out = tmp_path / "frames"
+    synthesize(out, 3, "surface", SynthOptions(size_px=64, n_test_good=2, n_per_defect=1), frames=True)
+    names = sorted(p.name for p in out.glob("*.png"))
+    assert names == sorted(["good_000.png", "good_001.png", *[f"{d}_000.png" for d in DEFECTS]])
+    spot, _ = render("surface", 3, "test", 0, 64, "spot")
+    assert np.array_equal(np.asarray(Image.open(out / "spot_000.png")), spot), "same image as the MVTec layout's"

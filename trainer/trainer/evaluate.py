@@ -171,45 +171,6 @@ def results_json(results: Sequence[CategoryResult], extra: dict | None = None) -
     }
 
 
-def gaussian_kernel_1d(size: int = 5, sigma: float = 4.0) -> np.ndarray:
-    """Normalised 1-D gaussian (5, σ 4: 0.18762716, 0.20606812, 0.21260943, …)."""
-    x = np.arange(size, dtype=np.float64) - (size - 1) / 2
-    k = np.exp(-(x**2) / (2 * sigma**2))
-    return k / k.sum()
-
-
-def reference_maps(
-    encoder_groups: Sequence["torch.Tensor"],
-    decoder_groups: Sequence["torch.Tensor"],
-    crop_px: int,
-    out_px: int = 256,
-    top_fraction: float = 0.01,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The authors' test-time map and score: [N, out, out] maps and [N] scores.
-
-    Per group 1 − cos over channels → bilinear (align_corners) to the crop size → mean of groups →
-    bilinear (half-pixel) to ``out_px`` → 5×5 gaussian σ 4 with zero padding → score = mean of the
-    top 1 % of the map.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    maps = None
-    for en, de in zip(encoder_groups, decoder_groups):
-        m = 1.0 - F.cosine_similarity(en, de, dim=1).unsqueeze(1)
-        m = F.interpolate(m, size=(crop_px, crop_px), mode="bilinear", align_corners=True)
-        maps = m if maps is None else maps + m
-    assert maps is not None
-    maps = maps / len(encoder_groups)
-    maps = F.interpolate(maps, size=(out_px, out_px), mode="bilinear", align_corners=False)
-    k1 = torch.tensor(gaussian_kernel_1d(), dtype=maps.dtype)
-    kernel = (k1[:, None] * k1[None, :]).view(1, 1, 5, 5)
-    maps = F.conv2d(maps, kernel, padding=2)[:, 0]
-    k = max(1, int(out_px * out_px * top_fraction))
-    scores = maps.flatten(1).topk(k, dim=1).values.mean(dim=1)
-    return maps.numpy().astype(np.float64), scores.numpy().astype(np.float64)
-
-
 # ---- command line
 
 

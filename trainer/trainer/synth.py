@@ -316,9 +316,22 @@ def _chip(rng: np.random.Generator, image: np.ndarray, size: int, pose: _PartPos
     return np.any(np.abs(image - before) > 1e-9, axis=2)
 
 
-def _save_png(path: Path, array: np.ndarray) -> None:
+def _save_png(path: Path, array: np.ndarray, compress_level: int = 3) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path, optimize=False, compress_level=3)
+    Image.fromarray(array).save(path, optimize=False, compress_level=compress_level)
+
+
+def write_frames(root: Path, category: str, seed: int, options: SynthOptions) -> dict[str, int]:
+    """Test images only, flat, named ``<label>_<index>.png`` (a folder source's frames), no masks."""
+    counts: dict[str, int] = {}
+    jobs: list[tuple[str | None, int]] = [(None, i) for i in range(options.n_test_good)]
+    jobs += [(d, i) for d in DEFECTS for i in range(options.n_per_defect)]
+    for defect, index in _progress(jobs, f"frames {category}"):
+        image, _ = render(category, seed, "test", index, options.size_px, defect)
+        label = defect or "good"
+        _save_png(root / f"{label}_{index:03d}.png", image, compress_level=9)
+        counts[label] = counts.get(label, 0) + 1
+    return counts
 
 
 def write_category(root: Path, category: str, seed: int, options: SynthOptions) -> dict[str, int]:
@@ -347,8 +360,13 @@ def _progress(items: list, label: str):  # noqa: ANN202 - a thin wrapper around 
     return tqdm(items, desc=label, unit="img", leave=False)
 
 
-def synthesize(out: Path, seed: int, category: str = "surface", options: SynthOptions | None = None) -> dict:
-    """Write the dataset to ``out`` atomically (a temporary sibling, then rename)."""
+def synthesize(
+    out: Path, seed: int, category: str = "surface", options: SynthOptions | None = None, frames: bool = False
+) -> dict:
+    """Write the dataset to ``out`` atomically (a temporary sibling, then rename).
+
+    ``frames``: only test images, flat (see :func:`write_frames`), e.g. the demo's sample frames.
+    """
     options = options or SynthOptions()
     categories = CATEGORIES if category == "all" else (category,)
     for name in categories:
@@ -365,7 +383,8 @@ def synthesize(out: Path, seed: int, category: str = "surface", options: SynthOp
         summary: dict = {"seed": seed, "size_px": options.size_px, "categories": {}}
         for name in categories:
             root = staging if category != "all" else staging / name
-            summary["categories"][name] = write_category(root, name, seed, options)
+            write = write_frames if frames else write_category
+            summary["categories"][name] = write(root, name, seed, options)
         (staging / "synth.json").write_text(json.dumps(summary, indent=2) + "\n")
         if out.exists():
             out.rmdir()
@@ -387,6 +406,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-train", type=int, default=defaults.n_train, help=f"good training images (default {defaults.n_train})")
     parser.add_argument("--n-test-good", type=int, default=defaults.n_test_good,
                         help=f"good test images (default {defaults.n_test_good})")
+    parser.add_argument("--frames", action="store_true",
+                        help="write only test images, flat, named <label>_<index>.png (sample frames for a folder source)")
     parser.add_argument("--n-per-defect", type=int, default=defaults.n_per_defect,
                         help=f"test images per defect type (default {defaults.n_per_defect})")
 
@@ -395,7 +416,7 @@ def main(args: argparse.Namespace) -> int:
     """Entry point of ``python3 -m trainer synth``."""
     options = SynthOptions(size_px=args.size, n_train=args.n_train, n_test_good=args.n_test_good,
                            n_per_defect=args.n_per_defect)
-    summary = synthesize(args.out, args.seed, args.category, options)
+    summary = synthesize(args.out, args.seed, args.category, options, frames=args.frames)
     print(json.dumps(summary))
     return 0
 

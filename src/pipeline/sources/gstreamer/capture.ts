@@ -30,6 +30,9 @@ export interface CaptureHost {
 
 const EMPTY_META: FrameMeta = Object.freeze({});
 
+/** Before the first frame of a (re)start, the stall watchdog waits at least this long, in ms. */
+const STARTUP_GRACE_MS = 10_000;
+
 /** Builds and plays a pipeline; a description GStreamer cannot parse throws LW_ERR_SOURCE_PIPELINE with its message. */
 export function openPipeline(plan: LaunchPlan, maxBuffers: number): { pipeline: GstPipeline; sink: GstAppSink } {
   const { Pipeline } = gstreamer();
@@ -73,7 +76,6 @@ class Run {
   drainTo = -1;
   faultReason = '';
   readonly onSample: (buf: Buffer | null, caps: SampleCaps) => void;
-  readonly onBus: (msg: BusMessage) => void;
   readonly pullNext: () => void;
 
   constructor(capture: Capture, plan: LaunchPlan, pipeline: GstPipeline, sink: GstAppSink) {
@@ -82,7 +84,6 @@ class Run {
     this.sink = sink;
     // Bound once per run, not per frame.
     this.onSample = (buf, caps) => capture.sample(this, buf, caps);
-    this.onBus = (msg) => capture.bus(this, msg);
     this.pullNext = () => {
       if (!this.finished) this.sink.pull(this.onSample);
     };
@@ -104,6 +105,12 @@ export class Capture {
   private stallTimer: NodeJS.Timeout | null = null;
   private lastFrameMs = 0;
   private running = false;
+  /**
+   * The pipeline is kept and played again on restart (same description): the binding never frees
+   * a pipeline, and an aravissrc left alive would keep the camera's control channel, so a second
+   * one could not take the camera over.
+   */
+  private opened: { pipeline: GstPipeline; sink: GstAppSink; description: string } | null = null;
 
   constructor(host: CaptureHost, sub: Subscriber<Frame>) {
     this.host = host;
@@ -126,21 +133,33 @@ export class Capture {
   private startRun(imagesStartIndex: number | undefined): void {
     this.retryTimer = null;
     if (this.closed) return;
-    let opened: { pipeline: GstPipeline; sink: GstAppSink; plan: LaunchPlan };
+    let plan: LaunchPlan;
+    let opened = this.opened;
     try {
-      const plan = this.host.plan(imagesStartIndex);
-      opened = { ...openPipeline(plan, this.host.maxBuffers), plan };
+      plan = this.host.plan(imagesStartIndex);
+      if (opened === null || opened.description !== plan.description) {
+        opened = { ...openPipeline(plan, this.host.maxBuffers), description: plan.description };
+        this.opened = opened;
+      } else if (plan.reopen !== null) {
+        const element = opened.pipeline.findChild(plan.reopen.element);
+        if (element !== undefined) element[plan.reopen.property] = plan.reopen.value;
+      }
     } catch (err) {
       this.fail(err);
       return;
     }
-    const run = new Run(this, opened.plan, opened.pipeline, opened.sink);
+    const run = new Run(this, plan, opened.pipeline, opened.sink);
     this.run = run;
     this.running = false;
     this.lastFrameMs = performance.now();
     run.pipeline.play();
     // pollBus only after play: on a pipeline still in NULL it would wait forever on a pool thread.
-    run.pipeline.pollBus(run.onBus);
+    // Messages go to whichever run is current on this pipeline (a poller may outlive its run).
+    const pipeline = opened.pipeline;
+    run.pipeline.pollBus((msg) => {
+      const current = this.run;
+      if (current !== null && current.pipeline === pipeline) this.bus(current, msg);
+    });
     run.sink.pull(run.onSample);
     if (run.plan.stallTimeoutMs > 0 && this.stallTimer === null) {
       const every = Math.max(50, Math.floor(run.plan.stallTimeoutMs / 4));
@@ -277,7 +296,9 @@ export class Capture {
     const run = this.run;
     if (run === null || run.finished || this.closed) return;
     const silentMs = performance.now() - this.lastFrameMs;
-    if (silentMs > run.plan.stallTimeoutMs) {
+    // Cameras take seconds to start streaming (GigE: discovery, control, packet-size negotiation).
+    const limitMs = run.delivered > 0 ? run.plan.stallTimeoutMs : Math.max(run.plan.stallTimeoutMs, STARTUP_GRACE_MS);
+    if (silentMs > limitMs) {
       this.fault(run, `no frame for ${Math.round(silentMs)} ms (camera unplugged or stream stalled)`, true);
     }
   }

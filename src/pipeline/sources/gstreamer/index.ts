@@ -52,7 +52,10 @@ export class GstreamerSource implements FrameSource {
    * own message, so that a bad pipeline is refused before anything starts.
    */
   validate(): void {
-    const { pipeline } = openPipeline(buildLaunch(this.config), this.config.maxBuffers);
+    const input = this.config.input;
+    // aravissrc opens (and keeps) the camera as soon as camera-name is set: parse without it.
+    const probe = input.preset === 'aravis' ? { ...this.config, input: { ...input, camera: undefined } } : this.config;
+    const { pipeline } = openPipeline(buildLaunch(probe), this.config.maxBuffers);
     pipeline.stop();
   }
 

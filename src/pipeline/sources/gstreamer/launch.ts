@@ -9,6 +9,9 @@ import type { GstreamerInput, GstreamerSourceConfig } from './schema.js';
 /** Name of the appsink the presets end in. */
 export const PRESET_SINK_NAME = 'lwsink';
 
+/** Name of the aravissrc element in the aravis preset. */
+const CAMERA_ELEMENT = 'lwcam';
+
 /** How a built pipeline behaves, decided once at configuration time. */
 export interface LaunchPlan {
   readonly description: string;
@@ -26,6 +29,12 @@ export interface LaunchPlan {
   readonly stallTimeoutMs: number;
   /** Errors of this input are transient (retry) rather than fatal (a corrupt file stays corrupt). */
   readonly retryOnError: boolean;
+  /**
+   * A property set again before each restart, to make the element reconnect: aravissrc opens its
+   * camera when `camera-name` is set and keeps that connection (and its control privilege) for
+   * its whole life, even after the camera went away.
+   */
+  readonly reopen: { readonly element: string; readonly property: string; readonly value: string } | null;
   /** For `images`: the file number the pipeline starts at (so a restart can skip the bad file). */
   readonly startIndex: number | null;
 }
@@ -91,7 +100,7 @@ function aravisFeatures(input: Extract<GstreamerInput, { preset: 'aravis' }>): s
 }
 
 function aravisHead(input: Extract<GstreamerInput, { preset: 'aravis' }>): { head: string; bayer: boolean } {
-  let src = 'aravissrc';
+  let src = `aravissrc name=${CAMERA_ELEMENT}`;
   if (input.camera !== undefined) src += ` camera-name=${quoteLaunchValue(input.camera)}`;
   if (input.exposureUs !== undefined) src += ` exposure-auto=off exposure=${input.exposureUs}`;
   if (input.gainDb !== undefined) src += ` gain-auto=off gain=${input.gainDb}`;
@@ -116,12 +125,13 @@ function aravisHead(input: Extract<GstreamerInput, { preset: 'aravis' }>): { hea
  */
 export function buildLaunch(config: GstreamerSourceConfig, options: { imagesStartIndex?: number } = {}): LaunchPlan {
   const input = config.input;
-  const base = { sinkCaps: null, stallTimeoutMs: config.stallTimeoutMs, retryOnError: true, startIndex: null };
+  const base = { sinkCaps: null, stallTimeoutMs: config.stallTimeoutMs, retryOnError: true, startIndex: null, reopen: null };
   switch (input.preset) {
     case 'aravis': {
       const { head, bayer } = aravisHead(input);
       const description = head + convertTail(config, bayer) + appsink(config.maxBuffers, true, false);
-      return { ...base, description, sinkName: PRESET_SINK_NAME, live: true, restartOnEos: true };
+      const reopen = input.camera === undefined ? null : { element: CAMERA_ELEMENT, property: 'camera-name', value: input.camera };
+      return { ...base, description, sinkName: PRESET_SINK_NAME, live: true, restartOnEos: true, reopen };
     }
     case 'v4l2': {
       const caps = sizeCaps(input.width, input.height, input.fps);

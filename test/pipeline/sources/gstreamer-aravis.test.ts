@@ -1,0 +1,97 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+/**
+ * A GigE Vision camera simulated by aravis (arv-fake-gv-camera-0.8 on loopback: 512×512 BayerBG8)
+ * read through aravissrc by the gstreamer source, demosaiced to RGB in GStreamer. The reader runs
+ * in a child without CAP_NET_RAW (capsh), because as root aravis's packet socket sees no loopback
+ * traffic (docs/cameras.md).
+ */
+
+const READER = new URL('./helpers/aravis-reader.js', import.meta.url).pathname;
+
+function missing(): string | null {
+  if (spawnSync('gst-inspect-1.0', ['aravissrc']).status !== 0) return 'aravissrc not installed (Debian: libaravis-0.8-0)';
+  if (spawnSync('sh', ['-c', 'command -v arv-fake-gv-camera-0.8']).status !== 0) return 'arv-fake-gv-camera-0.8 not installed (Debian: aravis-tools)';
+  if (spawnSync('sh', ['-c', 'command -v capsh']).status !== 0) return 'capsh not installed (Debian: libcap2-bin)';
+  return null;
+}
+
+function fakeCamera(): ChildProcess {
+  return spawn('arv-fake-gv-camera-0.8', ['-i', '127.0.0.1'], { stdio: 'ignore' });
+}
+
+async function stopProcess(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const gone = new Promise<void>((resolve) => p.once('exit', () => resolve()));
+  p.kill('SIGKILL');
+  await gone;
+}
+
+type Line = { seq?: number; format?: string; width?: number; height?: number; means?: number[]; health?: { state: string; reason?: string }; error?: string };
+
+/** Starts the reader (without CAP_NET_RAW); its JSON lines: frames and health changes. */
+function reader(config: unknown, count: number): { child: ChildProcess; lines: AsyncIterable<Line> } {
+  const cmd = `exec node ${READER} '${JSON.stringify(config)}' ${count}`;
+  const child = spawn('capsh', ['--drop=cap_net_raw', '--', '-c', cmd], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, UV_THREADPOOL_SIZE: '8' },
+  });
+  const rl = createInterface({ input: child.stdout! });
+  async function* lines(): AsyncIterable<Line> {
+    for await (const l of rl) if (l.startsWith('{')) yield JSON.parse(l) as Line;
+  }
+  return { child, lines: lines() };
+}
+
+const skip = missing();
+
+test('fake GigE camera through aravissrc: Bayer demosaiced to RGB in GStreamer; unplugged → degraded, back → frames resume, seq continues', { skip: skip ?? false, timeout: 120_000 }, async () => {
+  let camera = fakeCamera();
+  const config = {
+    type: 'gstreamer',
+    format: 'RGB',
+    stallTimeoutMs: 3_000,
+    restart: { initialDelayMs: 300, maxDelayMs: 1_000, jitter: 0 },
+    input: { preset: 'aravis', camera: 'Aravis-Fake-GV01', pixelFormat: 'BayerBG8' },
+  };
+  const { child, lines } = reader(config, 8);
+  try {
+    const frames: Line[] = [];
+    const states: string[] = [];
+    let unplugged = false;
+    let replugged = false;
+    for await (const line of lines) {
+      if (line.error !== undefined) assert.fail(line.error);
+      if (line.health !== undefined) {
+        states.push(line.health.state);
+        if (line.health.state === 'degraded' && unplugged && !replugged) {
+          replugged = true;
+          camera = fakeCamera(); // plugged back in
+        }
+        continue;
+      }
+      frames.push(line);
+      if (frames.length === 3 && !unplugged) {
+        unplugged = true;
+        await stopProcess(camera);
+      }
+      if (frames.length === 8) break;
+    }
+    assert.equal(frames.length, 8, `states ${states.join(' → ')}`);
+    for (let i = 0; i < frames.length; i++) assert.equal(frames[i]!.seq, i);
+    const f = frames[0]!;
+    assert.deepEqual([f.format, f.width, f.height], ['RGB', 512, 512]);
+    // The demosaic produced colour planes (a grey Bayer pattern would leave all three equal only by chance).
+    assert.equal(f.means!.length, 3);
+    assert.ok(f.means!.every((m) => m > 0 && m < 255), `means ${f.means}`);
+    const firstDegraded = states.indexOf('degraded');
+    assert.ok(firstDegraded > 0, `states ${states.join(' → ')}`);
+    assert.ok(states.slice(firstDegraded).includes('running'), `states ${states.join(' → ')}`);
+  } finally {
+    await stopProcess(child);
+    await stopProcess(camera);
+  }
+});

@@ -49,13 +49,13 @@ function lineChart(title: string, xLabel: string, yLabel: string, series: readon
   const sx = (x: number) => PAD.l + (Math.min(x, xMax) / xMax) * iw;
   const sy = (y: number) => PAD.t + (1 - y) * ih;
   const parts: string[] = [];
-  parts.push(`<text x="${W / 2}" y="15" class="title">${esc(title)}</text>`);
+  parts.push(`<text x="${W / 2}" y="15" class="title" text-anchor="middle">${esc(title)}</text>`);
   for (let i = 0; i <= 4; i++) {
     const fx = (xMax * i) / 4;
     const fy = i / 4;
     parts.push(`<line x1="${sx(fx)}" y1="${PAD.t}" x2="${sx(fx)}" y2="${PAD.t + ih}" class="grid"/>`);
     parts.push(`<line x1="${PAD.l}" y1="${sy(fy)}" x2="${PAD.l + iw}" y2="${sy(fy)}" class="grid"/>`);
-    parts.push(`<text x="${sx(fx)}" y="${PAD.t + ih + 13}" class="tick">${+fx.toFixed(3)}</text>`);
+    parts.push(`<text x="${sx(fx)}" y="${PAD.t + ih + 13}" class="tick" text-anchor="middle">${+fx.toFixed(3)}</text>`);
     parts.push(`<text x="${PAD.l - 4}" y="${sy(fy) + 3}" class="tick" text-anchor="end">${fy}</text>`);
   }
   parts.push(`<rect x="${PAD.l}" y="${PAD.t}" width="${iw}" height="${ih}" class="frame"/>`);
@@ -70,8 +70,8 @@ function lineChart(title: string, xLabel: string, yLabel: string, series: readon
     parts.push(`<polyline points="${pts.join(' ')}" fill="none" stroke="${s.color}" stroke-width="2"/>`);
     parts.push(`<text x="${PAD.l + iw - 4}" y="${PAD.t + ih - 6 - 13 * k}" class="legend" text-anchor="end" fill="${s.color}">${esc(s.label)}</text>`);
   });
-  parts.push(`<text x="${PAD.l + iw / 2}" y="${H - 4}" class="axis">${esc(xLabel)}</text>`);
-  parts.push(`<text x="11" y="${PAD.t + ih / 2}" class="axis" transform="rotate(-90 11 ${PAD.t + ih / 2})">${esc(yLabel)}</text>`);
+  parts.push(`<text x="${PAD.l + iw / 2}" y="${H - 4}" class="axis" text-anchor="middle">${esc(xLabel)}</text>`);
+  parts.push(`<text x="11" y="${PAD.t + ih / 2}" class="axis" text-anchor="middle" transform="rotate(-90 11 ${PAD.t + ih / 2})">${esc(yLabel)}</text>`);
   return `<svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}">${parts.join('')}</svg>`;
 }
 
@@ -99,7 +99,7 @@ function histogram(good: readonly number[], bad: readonly number[], threshold: n
   const ih = H - PAD.t - PAD.b;
   const sx = (x: number) => PAD.l + ((x - lo) / (hi - lo)) * iw;
   const bw = iw / bins;
-  const parts: string[] = [`<text x="${w / 2}" y="15" class="title">Image scores: good vs defective</text>`];
+  const parts: string[] = [`<text x="${PAD.l}" y="15" class="title" text-anchor="start">Image scores: good vs defective</text>`];
   for (let i = 0; i <= 4; i++) {
     const y = PAD.t + ih - (ih * i) / 4;
     parts.push(`<line x1="${PAD.l}" y1="${y}" x2="${PAD.l + iw}" y2="${y}" class="grid"/>`);
@@ -114,7 +114,7 @@ function histogram(good: readonly number[], bad: readonly number[], threshold: n
   }
   for (let i = 0; i <= 4; i++) {
     const v = lo + ((hi - lo) * i) / 4;
-    parts.push(`<text x="${sx(v)}" y="${PAD.t + ih + 13}" class="tick">${num(v)}</text>`);
+    parts.push(`<text x="${sx(v)}" y="${PAD.t + ih + 13}" class="tick" text-anchor="middle">${num(v)}</text>`);
   }
   parts.push(`<rect x="${PAD.l}" y="${PAD.t}" width="${iw}" height="${ih}" class="frame"/>`);
   parts.push(`<line x1="${sx(threshold)}" y1="${PAD.t}" x2="${sx(threshold)}" y2="${PAD.t + ih}" class="thr"/>`);
@@ -123,9 +123,10 @@ function histogram(good: readonly number[], bad: readonly number[], threshold: n
   parts.push(
     `<text x="${sx(threshold) + (right ? 4 : -4)}" y="${PAD.t + 12}" class="legend thrtext" text-anchor="${right ? 'start' : 'end'}">threshold ${num(threshold)}</text>`,
   );
-  parts.push(`<text x="${PAD.l + 6}" y="${PAD.t + 12}" class="legend goodtext">■ good (${good.length})</text>`);
-  parts.push(`<text x="${PAD.l + 6}" y="${PAD.t + 26}" class="legend badtext">■ defective (${bad.length})</text>`);
-  parts.push(`<text x="${PAD.l + iw / 2}" y="${H - 4}" class="axis">raw image score</text>`);
+  // Legend on the title line, clear of the bars.
+  parts.push(`<text x="${w - PAD.r - 125}" y="15" class="legend goodtext" text-anchor="end">■ good (${good.length})</text>`);
+  parts.push(`<text x="${w - PAD.r}" y="15" class="legend badtext" text-anchor="end">■ defective (${bad.length})</text>`);
+  parts.push(`<text x="${PAD.l + iw / 2}" y="${H - 4}" class="axis" text-anchor="middle">raw image score</text>`);
   return `<svg viewBox="0 0 ${w} ${H}" width="${w}" height="${H}" role="img" aria-label="score histogram">${parts.join('')}</svg>`;
 }
 
@@ -172,8 +173,8 @@ const STYLE = `body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif
 h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-top:1px solid #ddd;padding-top:16px}h2 small{font-weight:normal;color:#666;font-size:13px}
 table{border-collapse:collapse;margin:8px 0 16px}th,td{padding:4px 10px;border-bottom:1px solid #e5e5e5;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.mean th,tr.mean td{font-weight:bold;border-top:2px solid #999}.na,.muted{color:#999}dl{display:grid;grid-template-columns:max-content auto;gap:2px 14px;margin:8px 0}dt{color:#666}dd{margin:0;word-break:break-all}
-.charts{display:flex;flex-wrap:wrap;gap:12px}svg{background:#fff;border:1px solid #e5e5e5}.title{font-size:13px;font-weight:600;text-anchor:middle}.tick{font-size:10px;fill:#555;text-anchor:middle}
-.axis{font-size:11px;fill:#333;text-anchor:middle}.legend{font-size:11px;font-weight:600}.grid{stroke:#eee}.frame{fill:none;stroke:#888}.diag{stroke:#bbb;stroke-dasharray:4 3}
+.charts{display:flex;flex-wrap:wrap;gap:12px}svg{background:#fff;border:1px solid #e5e5e5}.title{font-size:13px;font-weight:600}.tick{font-size:10px;fill:#555}
+.axis{font-size:11px;fill:#333}.legend{font-size:11px;font-weight:600}.grid{stroke:#eee}.frame{fill:none;stroke:#888}.diag{stroke:#bbb;stroke-dasharray:4 3}
 .good{fill:#3a8fd8;opacity:.8}.bad{fill:#d8553a;opacity:.8}.goodtext{fill:#3a8fd8}.badtext{fill:#d8553a}.thr{stroke:#111;stroke-width:2;stroke-dasharray:5 3}.thrtext{fill:#111}
 .gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(530px,1fr));gap:10px}.case{margin:0;padding:8px;border:1px solid #e5e5e5;border-radius:4px}.case.wrong{border-color:#d8553a;background:#fff6f4}.trio{display:flex;gap:8px}
 .trio>div{display:flex;flex-direction:column;align-items:center;font-size:11px;color:#666}.trio img,.none{width:165px;height:165px;object-fit:contain;image-rendering:auto;background:#f4f4f4}

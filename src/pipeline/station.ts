@@ -19,7 +19,7 @@ import {
   type JudgedFrame,
   type RuleSet,
 } from './operators/judge-batch.js';
-import type { SourceHealth } from './source.js';
+import type { FrameSource, SourceHealth } from './source.js';
 import { createSource } from './sources/index.js';
 import type { Verdict } from './verdict.js';
 
@@ -208,28 +208,44 @@ export class Station {
     if (this.state !== 'running') return { ok: false, level: plan.level, changes: plan.changes, reasons: [`the station is ${this.state}`] };
     if (plan.level === 'none') return { ok: true, level: 'none', changes: [], reasons: [] };
     const modelChanged = plan.changes.some((c) => c.class === 'warm');
-    let old: EngineSlot | null = null;
+    let fresh: EngineSlot | null = null;
     if (modelChanged) {
-      let fresh: EngineSlot;
       try {
         fresh = await buildEngine(next, this.logger);
       } catch (err) {
         this.logger.warn({ err: errorMessage(err) }, 'new model refused; the running one stays');
         return { ok: false, level: plan.level, changes: plan.changes, reasons: [`model ${next.model.bundle}: ${errorMessage(err)}`] };
       }
+    }
+    // New sources are built (pipelines parsed, settings checked) before the running ones stop, so a
+    // refused camera leaves the station as it was.
+    let sources: FrameSource[] | null = null;
+    let gates: RoomGate[] = [];
+    if (plan.level === 'cold') {
+      try {
+        gates = next.cameras.map(() => new RoomGate());
+        sources = next.cameras.map((cam, i) => createSource(cam.id, cam.source, { ready: () => gates[i]!.ready() }));
+      } catch (err) {
+        if (fresh !== null) await fresh.engine.close();
+        this.logger.warn({ err: errorMessage(err) }, 'new cameras refused; the running ones stay');
+        return { ok: false, level: plan.level, changes: plan.changes, reasons: [`cameras: ${errorMessage(err)}`] };
+      }
+    }
+    let old: EngineSlot | null = null;
+    if (fresh !== null) {
       old = this.slot;
       // Batches read the slot once when they start: those in flight finish on the old engine.
       this.slot = fresh;
     }
     this.config = next;
     this.ruleSet = { decide: next.decide, configVersion: next.version };
-    if (plan.level === 'cold') {
+    if (sources !== null) {
       await this.stopCameras();
       if (next.inference.preprocessWorkers !== this.pool.size) {
         await this.pool.close();
         this.pool = new PreprocessPool(next.inference.preprocessWorkers);
       }
-      this.startCameras();
+      this.launchCameras(sources, gates);
     }
     if (old !== null) await this.retire(old);
     this.logger.info({ level: plan.level, version: next.version, changes: plan.changes.length }, 'configuration applied');
@@ -259,8 +275,15 @@ export class Station {
   }
 
   private startCameras(): void {
+    const gates = this.config.cameras.map(() => new RoomGate());
+    const sources = this.config.cameras.map((cam, i) => createSource(cam.id, cam.source, { ready: () => gates[i]!.ready() }));
+    this.launchCameras(sources, gates);
+  }
+
+  private launchCameras(sources: readonly FrameSource[], gates: readonly RoomGate[]): void {
     this.stopSources = new Subject<void>();
-    this.cameras = this.config.cameras.map((cam) => this.startCamera(cam, this.stopSources));
+    const cams = this.config.cameras;
+    this.cameras = cams.map((cam, i) => this.startCamera(cam, sources[i]!, gates[i]!, this.stopSources));
   }
 
   private async stopCameras(): Promise<void> {
@@ -270,12 +293,10 @@ export class Station {
     for (const c of this.cameras) c.healthSub?.unsubscribe();
   }
 
-  private startCamera(cam: CameraConfig, stop$: Observable<void>): CameraRun {
+  private startCamera(cam: CameraConfig, source: FrameSource, gate: RoomGate, stop$: Observable<void>): CameraRun {
     const q = this.config.inference;
     const fixed = this.slot.bundle.manifest.input.batch;
     const batchSize = fixed === 'dynamic' ? q.batchSize : Math.min(q.batchSize, fixed);
-    const gate = new RoomGate();
-    const source = createSource(cam.id, cam.source, { ready: () => gate.ready() });
     const counts = this.counts;
     counts.resetSeq(cam.id);
     const ctx = {

@@ -196,3 +196,25 @@ test('cold: a camera change restarts the pipelines; the new source runs to its e
   const seqs = (await cam2).map((v) => v.seq);
   assert.deepEqual(seqs, [...Array(20).keys()]);
 });
+
+test('a refused camera (a pipeline GStreamer cannot parse) leaves the running cameras as they were', async () => {
+  const station = await Station.start(config({ cameras: [{ id: 'cam1', source: { type: 'folder', path: dir, loop: true, fps: 100 } }] }), {
+    logger: quiet,
+  });
+  try {
+    const r = await station.applyConfig(
+      config({
+        version: '9',
+        cameras: [{ id: 'gige', source: { type: 'gstreamer', input: { preset: 'launch', pipeline: 'nosuchelement-xyz ! appsink name=sink' } } }],
+      }),
+    );
+    assert.equal(r.ok, false);
+    assert.match(r.reasons.join(), /cameras: /);
+    assert.deepEqual(station.health().cameras.map((c) => c.id), ['cam1']);
+    const v = await firstValueFrom(station.verdicts$);
+    assert.equal(v.cameraId, 'cam1');
+    assert.equal(v.configVersion, '1', 'the refused configuration never became active');
+  } finally {
+    await station.stop();
+  }
+});

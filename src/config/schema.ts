@@ -12,12 +12,12 @@ import { decideConfigSchema, inferenceQueueSchema, rectSchema, sinksSchema } fro
 
 export const modelConfigSchema = z.strictObject({
   /** Bundle folder (model.json + model.onnx); relative paths are relative to the configuration file. */
-  bundle: z.string().min(1),
+  bundle: z.string().min(1).describe('model bundle folder (model.json + model.onnx), relative to this file'),
   executionProviders: executionProvidersSchema,
   /** Session workers (parallel batches). Default 1. */
-  workers: z.number().int().positive().default(1),
+  workers: z.number().int().positive().default(1).describe('inference session workers (parallel batches)'),
   /** ONNX Runtime intra-op threads per session. Default: the cores divided among the workers. */
-  intraOpThreads: z.number().int().positive().optional(),
+  intraOpThreads: z.number().int().positive().optional().describe('ONNX Runtime intra-op threads per session; default: cores / workers'),
 });
 
 export const cameraConfigSchema = z.strictObject({
@@ -25,15 +25,15 @@ export const cameraConfigSchema = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, _ . - (no spaces or slashes)'),
   source: sourceConfigSchema,
   /** Region of the camera image that is inspected (camera pixels); absent = the whole image. */
-  roi: rectSchema.optional(),
+  roi: rectSchema.optional().describe('inspected region of the camera image, camera pixels; absent = whole image'),
 });
 
 export const configSchema = z
   .strictObject({
     /** Version of this configuration, carried by every verdict. Default '1'. */
-    version: z.string().min(1).default('1'),
+    version: z.string().min(1).default('1').describe('version of this configuration, carried by every verdict'),
     model: modelConfigSchema,
-    cameras: z.array(cameraConfigSchema).min(1),
+    cameras: z.array(cameraConfigSchema).min(1).describe('one inspection pipeline per camera'),
     inference: inferenceQueueSchema,
     decide: decideConfigSchema,
     sinks: sinksSchema,

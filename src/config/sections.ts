@@ -17,8 +17,8 @@ export type RectConfig = z.output<typeof rectSchema>;
 
 /** A threshold either on the bundle's calibrated scale (0.5 = calibrated boundary) or on raw model values. */
 const thresholdSchema = z.strictObject({
-  value: z.number().default(0.5),
-  scale: z.enum(['normalized', 'raw']).default('normalized'),
+  value: z.number().default(0.5).describe('threshold; on the normalized scale 0.5 is the bundle\'s calibrated boundary'),
+  scale: z.enum(['normalized', 'raw']).default('normalized').describe('normalized (by the bundle calibration) or raw model values'),
 });
 export type ThresholdConfig = z.output<typeof thresholdSchema>;
 
@@ -31,17 +31,20 @@ export type ThresholdConfig = z.output<typeof thresholdSchema>;
  */
 export const decideConfigSchema = z
   .strictObject({
-    rejectOn: z.enum(['score', 'defect', 'score-or-defect', 'score-and-defect']).default('score'),
-    image: thresholdSchema.prefault({}),
-    pixel: thresholdSchema.prefault({}),
+    rejectOn: z
+      .enum(['score', 'defect', 'score-or-defect', 'score-and-defect'])
+      .default('score')
+      .describe('which evidence rejects a part: the image score, a defect region, or both combined'),
+    image: thresholdSchema.prefault({}).describe('image score threshold'),
+    pixel: thresholdSchema.prefault({}).describe('anomaly-map threshold that outlines defect regions'),
     /** Smallest region (camera pixels) that counts as a defect. Default 0: every region counts. */
-    minDefectAreaPx: z.number().nonnegative().default(0),
+    minDefectAreaPx: z.number().nonnegative().default(0).describe('smallest defect region that counts, in camera pixels'),
     /** A region counts only if its centre lies in one of these rectangles (empty = whole image). */
-    include: z.array(rectSchema).default([]),
+    include: z.array(rectSchema).default([]).describe('regions count only with their centre inside one of these (camera pixels); empty = everywhere'),
     /** A region whose centre lies in one of these rectangles never counts. */
-    exclude: z.array(rectSchema).default([]),
+    exclude: z.array(rectSchema).default([]).describe('regions with their centre inside one of these never count'),
     /** What `error` and `dropped` frames become for the line. Default reject: nothing passes uninspected. */
-    failSafe: z.enum(['reject', 'pass']).default('reject'),
+    failSafe: z.enum(['reject', 'pass']).default('reject').describe('what error and dropped frames are for the line; reject: nothing passes uninspected'),
   })
   .prefault({});
 export type DecideConfig = z.output<typeof decideConfigSchema>;
@@ -50,21 +53,21 @@ export type DecideConfig = z.output<typeof decideConfigSchema>;
 export const inferenceQueueSchema = z
   .strictObject({
     /** Frames per model call at most. Default 1. */
-    batchSize: z.number().int().positive().default(1),
+    batchSize: z.number().int().positive().default(1).describe('frames per model call at most'),
     /** How long a partial batch waits for more frames. Default 2 ms. */
-    batchWaitMs: z.number().nonnegative().default(2),
+    batchWaitMs: z.number().nonnegative().default(2).describe('how long a partial batch waits for more frames, ms'),
     /**
      * Frames allowed to wait (decoded or not) in front of inference; more are dropped and judged by
      * failSafe. Default 8.
      */
-    maxQueuedFrames: z.number().int().positive().default(8),
+    maxQueuedFrames: z.number().int().positive().default(8).describe('frames waiting in front of inference; beyond, the oldest is dropped and judged by failSafe'),
     /**
      * Worker threads that decode and resize frames, so that the main loop (acquisition, MQTT)
      * never waits on pixels; 0 = on the main thread. Default 1.
      */
-    preprocessWorkers: z.number().int().nonnegative().default(1),
+    preprocessWorkers: z.number().int().nonnegative().default(1).describe('threads that decode and resize frames; 0 = main thread'),
     /** Verdicts slower than this (capture → verdict) are counted as late. Default: none counted. */
-    lateAfterMs: z.number().positive().optional(),
+    lateAfterMs: z.number().positive().optional().describe('verdicts slower than this (capture to verdict, ms) are counted as late'),
   })
   .prefault({});
 export type InferenceQueueConfig = z.output<typeof inferenceQueueSchema>;

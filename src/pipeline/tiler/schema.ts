@@ -1,0 +1,30 @@
+import { z } from 'zod';
+
+/**
+ * Line-scan settings of a camera (proposed as `cameras[].lineScan`; the station does not run the
+ * tiler yet). Sizes in pixels/lines, lengths in mm.
+ */
+export const lineScanConfigSchema = z.strictObject({
+  /** Lines per camera buffer (the height of each frame the camera delivers). */
+  bufferLines: z.number().int().positive(),
+  /** Tile size in pixels; default: the model's input size. */
+  tileWidth: z.number().int().positive().optional(),
+  tileHeight: z.number().int().positive().optional(),
+  /** Overlap between tiles across the web, in pixels. Default 32. */
+  overlapAcrossPx: z.number().int().nonnegative().default(32),
+  /** Overlap between bands along the web, in lines. Default 32. */
+  overlapAlongLines: z.number().int().nonnegative().default(32),
+  /** Pixel pitch across the web, in mm. */
+  mmPerPixel: z.number().positive(),
+  /** Lines → mm along the web: a fixed line pitch, or the encoder counts carried by triggers/frames. */
+  resolution: z.discriminatedUnion('kind', [
+    z.strictObject({ kind: z.literal('fixed'), mmPerLine: z.number().positive() }),
+    z.strictObject({ kind: z.literal('encoder'), countsPerMm: z.number().positive() }),
+  ]),
+  /** Length of web decided at once (cut length, part pitch), in mm. */
+  segmentLengthMm: z.number().positive(),
+  /** A segment is rejected for a defect of at least this many pixels. Default 1. */
+  minDefectAreaPx: z.number().int().positive().default(1),
+});
+
+export type LineScanConfig = z.output<typeof lineScanConfigSchema>;

@@ -104,6 +104,24 @@ test('end to end on the tiny model: wire counts equal the station counters; a ho
     const meta = await sharp(heatmaps[0]!.payload).metadata();
     assert.deepEqual([meta.format, meta.width, meta.height], ['jpeg', 64, 64]);
     assert.equal(mqtt.publisher.counters().heatmaps, heatmaps.length);
+
+    // Restart with the same file: the update accepted over MQTT is what runs.
+    await mqtt.close();
+    const again = await Station.start(config, { logger: quiet, maxFramesPerCamera: 4 });
+    const mqtt2 = await startMqtt(again.activeConfig(), again, quietLogger, { configSchema });
+    try {
+      assert.equal(again.activeConfig().version, '2');
+      assert.equal(again.activeConfig().decide.image.value, 1000);
+      assert.equal(mqtt2.controlPlane.active.version, 2);
+      const verdicts: Verdict[] = [];
+      again.verdicts$.subscribe((v) => verdicts.push(v));
+      await again.ended();
+      assert.equal(verdicts.length, 4);
+      assert.ok(verdicts.every((v) => v.configVersion === '2' && v.verdict === 'ok'), 'defect samples pass under the restored threshold');
+    } finally {
+      await again.stop();
+      await mqtt2.close();
+    }
   } finally {
     await station.stop();
     await mqtt.close();

@@ -174,8 +174,13 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     this.retryTimer = null;
     this.client = null;
     if (client === null) return;
+    if (!wasOnline) {
+      // Nothing to say goodbye to: drop the attempt in progress at once.
+      client.end(true);
+      return;
+    }
     const deadline = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
-    if (wasOnline && farewell !== null) {
+    if (farewell !== null) {
       const sent = new Promise<void>((resolve) => {
         client.publish(farewell.topic, farewell.payload, { qos: 1, retain: farewell.retain }, () => resolve());
       });

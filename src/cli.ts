@@ -161,8 +161,24 @@ export function buildProgram(): Command {
     .option('--rounds <r>', 'alternating bare/pipeline rounds (medians reported)', positiveInt, 3)
     .option('--camera <WxH>', 'synthetic camera image size', cameraSize, { width: 256, height: 256 })
     .option('--preprocess-workers <n>', 'pipeline preprocessing threads (0 = main thread)', nonNegativeInt, 1)
+    .option('--soak', 'memory soak instead: the pipeline alone for --frames frames, resident memory every tenth')
     .option('--json', 'print the figures as one JSON object')
-    .action(async (opts: { model: string; frames: number; batch: number; threads?: number; rounds: number; camera: { width: number; height: number }; preprocessWorkers: number; json?: boolean }) => {
+    .action(async (opts: { model: string; frames: number; batch: number; threads?: number; rounds: number; camera: { width: number; height: number }; preprocessWorkers: number; soak?: boolean; json?: boolean }) => {
+      if (opts.soak === true) {
+        const { runSoak, formatSoakSample } = await import('../bench/soak.js');
+        try {
+          process.stdout.write(`linewatch soak: ${opts.frames} frames of ${opts.model}\n`);
+          const samples = await runSoak(opts.model, opts.frames, opts.threads, (s) => process.stdout.write(`${formatSoakSample(s)}\n`));
+          const first = samples[0];
+          const last = samples[samples.length - 1];
+          if (first !== undefined && last !== undefined) {
+            process.stdout.write(`  resident memory from ${first.frames} to ${last.frames} frames: Δ ${(last.rssMiB - first.rssMiB).toFixed(1)} MiB (target ≤ 10)\n`);
+          }
+        } catch (err) {
+          fail(err);
+        }
+        return;
+      }
       const { runPipelineBench, formatBenchReport } = await import('../bench/pipeline.js');
       try {
         const report = await runPipelineBench({

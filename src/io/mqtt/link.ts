@@ -91,7 +91,10 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     this.attempt = 0;
     this.retryTimer = null;
     this.inflight = new Set();
-    this.nextId = 1;
+    // A durable outbox may hold messages from before a restart: new ids continue after theirs.
+    let maxId = 0;
+    for (const m of opts.outbox.pending()) if (m.id > maxId) maxId = m.id;
+    this.nextId = maxId + 1;
     this.connects = 0;
     this.disconnects = 0;
     this.qos0DroppedOffline = 0;

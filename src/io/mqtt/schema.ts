@@ -43,6 +43,8 @@ const queueSchema = z.object({
   maxMessages: z.number().int().positive().default(10_000),
   /** When full: drop the oldest waiting message, or refuse the new one. Both are counted. Default drop-oldest. */
   overflow: z.enum(['drop-oldest', 'drop-newest']).default('drop-oldest'),
+  /** Keep waiting messages in this file so that they survive a restart of linewatch. Default: in memory. */
+  file: z.string().min(1).optional(),
 });
 
 const rejectSchema = z.object({
@@ -159,6 +161,7 @@ export function resolveMqttPaths(m: MqttConfig, abs: (p: string) => string): Mqt
           },
         }
       : {}),
+    queue: { ...m.queue, ...(m.queue.file !== undefined ? { file: abs(m.queue.file) } : {}) },
     remoteConfig: { ...m.remoteConfig, stateDir: abs(m.remoteConfig.stateDir) },
   };
 }

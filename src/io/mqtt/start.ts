@@ -9,6 +9,7 @@ import { startHttpServer, type HttpServer } from '../http/server.js';
 import { systemClock, type Clock } from './clock.js';
 import { ControlPlane, type ActiveConfig } from './control-plane.js';
 import { loadCredentials } from './credentials.js';
+import { FileOutboxStore } from './file-outbox-store.js';
 import { heatmapJpeg } from './heatmap.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
 import { MqttLink } from './link.js';
@@ -25,7 +26,7 @@ export interface StartMqttOptions<C> {
   /** The configuration schema (src/config/schema.ts): remote updates are validated by it. */
   readonly configSchema: z.ZodType<C>;
   readonly clock?: Clock;
-  /** Default: in memory. */
+  /** Default: mqtt.queue.file when set, else in memory. */
   readonly outboxStore?: OutboxStore;
   /** How long close() waits for unacknowledged QoS 1 messages. Default 2 000 ms. */
   readonly drainTimeoutMs?: number;
@@ -80,7 +81,8 @@ export async function startMqtt<C extends { mqtt: MqttConfig }>(
     logger.info({ url }, 'no mqtt.url configured: embedded demo broker started');
   }
   const topics = topicsFor(m);
-  const outbox = new Outbox(options.outboxStore ?? new MemoryOutboxStore(), m.queue);
+  const fileStore = options.outboxStore === undefined && m.queue.file !== undefined ? new FileOutboxStore(m.queue.file) : null;
+  const outbox = new Outbox(options.outboxStore ?? fileStore ?? new MemoryOutboxStore(), m.queue);
   const controlPlane = new ControlPlane<C>({
     schema: options.configSchema,
     initial,
@@ -197,6 +199,7 @@ export async function startMqtt<C extends { mqtt: MqttConfig }>(
       await drain(outbox, link, options.drainTimeoutMs ?? 2_000);
       await link.close(reporter.message('offline'));
       if (sparkplug !== null) await sparkplug.close();
+      fileStore?.close();
       if (http !== null) await http.close();
       if (embedded !== null) await embedded.close();
     },

@@ -75,6 +75,14 @@ class Run {
   /** Non-live fault: keep pulling what already sits in the appsink, then restart. */
   drainTo = -1;
   faultReason = '';
+  /**
+   * The bus poll of this run has returned at least once, so it runs on a pool thread. Stopping
+   * the pipeline before that would let it start later on a stopped pipeline, whose bus never
+   * posts again: it would hold a pool thread (and keep the process alive) for ever.
+   */
+  busSeen = false;
+  /** stop() wanted before busSeen: done by the first bus callback. */
+  stopPending = false;
   readonly onSample: (buf: Buffer | null, caps: SampleCaps) => void;
   readonly pullNext: () => void;
 
@@ -111,6 +119,7 @@ export class Capture {
    * one could not take the camera over.
    */
   private opened: { pipeline: GstPipeline; sink: GstAppSink; description: string } | null = null;
+  private lastRun: Run | null = null;
 
   constructor(host: CaptureHost, sub: Subscriber<Frame>) {
     this.host = host;
@@ -140,7 +149,12 @@ export class Capture {
       if (opened === null || opened.description !== plan.description) {
         opened = { ...openPipeline(plan, this.host.maxBuffers), description: plan.description };
         this.opened = opened;
-      } else if (plan.reopen !== null) {
+      } else if (this.lastRun !== null && this.lastRun.stopPending) {
+        // Its bus poll never returned: stop now (the poll wakes on the state change and ends).
+        this.lastRun.stopPending = false;
+        opened.pipeline.stop();
+      }
+      if (plan.reopen !== null && opened === this.opened && this.lastRun !== null) {
         const element = opened.pipeline.findChild(plan.reopen.element);
         if (element !== undefined) element[plan.reopen.property] = plan.reopen.value;
       }
@@ -150,6 +164,7 @@ export class Capture {
     }
     const run = new Run(this, plan, opened.pipeline, opened.sink);
     this.run = run;
+    this.lastRun = run;
     this.running = false;
     this.lastFrameMs = performance.now();
     run.pipeline.play();
@@ -157,6 +172,13 @@ export class Capture {
     // Messages go to whichever run is current on this pipeline (a poller may outlive its run).
     const pipeline = opened.pipeline;
     run.pipeline.pollBus((msg) => {
+      run.busSeen = true;
+      if (run.stopPending) {
+        // Playing always posts (state changes), so this comes; after it, the poll sees NULL and ends.
+        run.stopPending = false;
+        pipeline.stop();
+        return;
+      }
       const current = this.run;
       if (current !== null && current.pipeline === pipeline) this.bus(current, msg);
     });
@@ -288,7 +310,8 @@ export class Capture {
     if (run.finished) return;
     run.finished = true;
     // NULL state unblocks the pending pull (returns null) and ends the bus poll.
-    run.pipeline.stop();
+    if (run.busSeen) run.pipeline.stop();
+    else run.stopPending = true;
     if (this.run === run) this.run = null;
   }
 

@@ -8,12 +8,15 @@ seconds, without gradient steps:
 
 ``pca`` (default)
     The patch embedding becomes the leading principal components of the training images' 14×14
-    patches, partially whitened (each component divided by sqrt(λ + λ̄), λ̄ the mean kept
-    eigenvalue, so strong components stay strong and the tail is not blown up into noise); the
-    positional embedding, CLS and register tokens are zeroed; LayerScale is set small
-    (``layer_scale``, default 0.1) so each random block adds a little nonlinear detail without
-    washing out the patch code. The kept layers then describe each patch by how it differs from
-    the patches of good training images, which is what the reconstruction branch needs.
+    patches, whitened beyond the usual: component k is scaled by (λk + λ̄)^(−w/2)·λ̄^(−(1−w)/2)
+    (λ̄ the mean kept eigenvalue; ``whiten`` w, default 1.5), so the few strong components (local
+    brightness, the texture's dominant streaks) no longer dominate the cosine and the finer ones
+    (edges, small blobs: where defects show) count as much; the positional embedding, CLS and
+    register tokens are zeroed; LayerScale is set small (``layer_scale``, default 0.1) so each
+    random block adds a little nonlinear detail without washing out the patch code. The kept
+    layers then describe each patch by how it differs from the patches of good training images,
+    which is what the reconstruction branch needs. Measured on the synthetic surface set (crop
+    224, width 96, 400 steps): w = 0 gave I-AUROC 0.61, 0.5 gave 0.85, 1 gave 0.97, 1.5 gave 0.99.
 
 ``none``
     Leave the encoder as initialised (for comparison).
@@ -44,9 +47,14 @@ def _patches(x: torch.Tensor, patch: int, offsets: tuple[int, ...]) -> torch.Ten
 
 @torch.no_grad()
 def pca_patch_embedding(
-    images: torch.Tensor, patch: int, dim: int, max_patches: int = 200_000, seed: int = 0
+    images: torch.Tensor, patch: int, dim: int, whiten: float = 1.5, max_patches: int = 200_000, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Conv weight [dim, 3, patch, patch], bias [dim] and eigenvalues from normalised images."""
+    """Conv weight [dim, 3, patch, patch], bias [dim] and eigenvalues from normalised images.
+
+    ``whiten`` w scales component k by (λk + λ̄)^(−w/2)·λ̄^(−(1−w)/2): 0 keeps the raw projections
+    (strong components such as local brightness dominate), 1 is partial whitening, above 1 the
+    strongest components are pushed below the rest.
+    """
     offsets = (0, patch // 2)
     samples = _patches(images, patch, offsets).double()
     if samples.shape[0] > max_patches:
@@ -64,14 +72,16 @@ def pca_patch_embedding(
     # Fix each component's sign (eigh's is arbitrary) so the result is reproducible.
     signs = torch.sign(eigvecs[eigvecs.abs().argmax(dim=0), torch.arange(dim)])
     eigvecs = eigvecs * signs
-    scale = 1.0 / torch.sqrt(eigvals + eigvals.mean())
+    scale = (eigvals + eigvals.mean()).pow(-0.5 * whiten) * eigvals.mean().pow(-0.5 * (1.0 - whiten))
     weight = (eigvecs * scale).T  # [dim, features]
     bias = -(weight @ mean)
     return weight.reshape(dim, 3, patch, patch).float(), bias.float(), eigvals.float()
 
 
 @torch.no_grad()
-def prepare_encoder(model: nn.Module, images: np.ndarray, method: str = "pca", layer_scale: float = 0.1) -> dict:
+def prepare_encoder(
+    model: nn.Module, images: np.ndarray, method: str = "pca", layer_scale: float = 0.1, whiten: float = 1.5
+) -> dict:
     """Initialise ``model.encoder`` from uint8 NHWC training ``images``; returns what was done.
 
     The returned dict goes into the run's record (and the bundle's manifest ``training``).
@@ -86,7 +96,7 @@ def prepare_encoder(model: nn.Module, images: np.ndarray, method: str = "pca", l
     x = to_model_input(images)
     patch = encoder.patch_size
     dim = encoder.config.embed_dim
-    weight, bias, eigvals = pca_patch_embedding(x, patch, dim)
+    weight, bias, eigvals = pca_patch_embedding(x, patch, dim, whiten)
     encoder.patch_embed.proj.weight.copy_(weight)
     encoder.patch_embed.proj.bias.copy_(bias)
     encoder.pos_embed.zero_()
@@ -97,5 +107,5 @@ def prepare_encoder(model: nn.Module, images: np.ndarray, method: str = "pca", l
         blk.ls2.gamma.fill_(layer_scale)
     explained = float(eigvals.sum() / max(1e-12, float(x.var(dim=(0, 2, 3)).sum()) * patch * patch))
     encoder.config.weights = "ssl-pca"
-    return {"method": "pca", "layer_scale": layer_scale, "images": int(len(images)),
+    return {"method": "pca", "layer_scale": layer_scale, "whiten": whiten, "images": int(len(images)),
             "explained_variance": round(min(1.0, explained), 4)}

@@ -334,7 +334,7 @@ def run_training(args: argparse.Namespace) -> Path:
         load_dinov2_weights(model.encoder, args.encoder_weights)
         encoder_prep = {"method": "pretrained", "weights": str(args.encoder_weights)}
     else:
-        encoder_prep = prepare_encoder(model, images, args.ssl, args.layer_scale)
+        encoder_prep = prepare_encoder(model, images, args.ssl, args.layer_scale, args.whiten)
     seed_everything(options.seed)
     model.reset_trainable(options.init_std)
     optimizer = StableAdamW(model.trainable_parameters(), lr=options.lr, weight_decay=options.weight_decay)
@@ -395,6 +395,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ssl", default="pca", choices=METHODS,
                         help="how to make a random encoder useful without weights (default pca; see ssl.py)")
     parser.add_argument("--layer-scale", type=float, default=0.1, help="LayerScale of the ssl encoder's blocks (0.1)")
+    parser.add_argument("--whiten", type=float, default=1.5,
+                        help="ssl pca: component k scaled by (λk + λ̄)^(-w/2); 0 raw, 1 partial, 2 flattens the top (default 1.5)")
     parser.add_argument("--resize", type=int, default=448, help="resize side in px (default 448)")
     parser.add_argument("--crop", type=int, default=392, help="centre crop side in px, a multiple of 14 (default 392)")
     parser.add_argument("--iterations", type=int, default=d.iterations, help=f"optimiser steps (default {d.iterations})")

@@ -227,7 +227,8 @@ export function formatBenchReport(r: BenchReport): string {
     `  provider ${r.provider}, batch ${r.batch}, threads ${r.threads}, ${r.frames} frames × ${r.rounds} rounds, camera ${r.camera}, ${r.preprocessWorkers} preprocess worker(s)`,
     `  bare session.run loop   ${f(r.bareFps)} frames/s (model ${f(r.modelMsP50, 2)} ms p50, ${f(r.modelMsP99, 2)} ms p99 per batch)`,
     `  full pipeline           ${f(r.pipelineFps)} frames/s`,
-    `  ratio pipeline/bare     ${f(r.ratio, 3)} (target ≥ 0.95: ${r.ratio >= 0.95 ? 'met' : 'NOT met'})`,
+    `  ratio pipeline/bare     ${f(r.ratio, 3)} (target ≥ 0.95: ${r.ratio >= 0.95 ? 'met' : 'NOT met'});` +
+      ` pipeline cost beyond the model ${f(1000 / r.pipelineFps - 1000 / r.bareFps, 2)} ms per frame`,
     `  latency at ${r.latencyAtFps} frames/s (80 % of saturation): p50 ${f(r.latencyMsP50, 2)} ms, p99 ${f(r.latencyMsP99, 2)} ms, dropped ${r.latencyDropped}` +
       ` (target p99 ≤ model p50 + 5 ms = ${f(r.modelMsP50 + 5, 2)} ms: ${latencyOk ? 'met' : 'NOT met'})`,
     `  resident memory: ${f(r.rssAfterWarmupMiB)} MiB after warm-up (a quarter in), ${f(r.rssAfterMiB)} MiB after ${r.frames} frames (Δ ${f(r.rssAfterMiB - r.rssAfterWarmupMiB)} MiB)`,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -110,6 +110,27 @@ test('run with the embedded MQTT broker (no mqtt.url) still inspects and exits c
   const r = await cli(['run', '--config', folderCfg, '--max-frames', '2']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /linewatch summary: 2 frames/);
+});
+
+test('NG images: rejected frames and their heatmap overlays land in the ring folder', async () => {
+  const cfg = join(dir, 'ng.yaml');
+  await writeFile(
+    cfg,
+    `model: { bundle: ${tiny}, intraOpThreads: 1 }
+cameras:
+  - id: cam1
+    source: { type: folder, path: ${join(tiny, 'samples')} }
+sinks:
+  console: { enabled: false }
+  ngImages: { enabled: true, dir: ng, maxFrames: 10 }
+`,
+  );
+  const r = await cli(['run', '--config', cfg, '--no-mqtt']);
+  assert.equal(r.code, 0, r.stderr);
+  const files = (await readdir(join(dir, 'ng'))).sort();
+  assert.equal(files.length, 4, files.join());
+  assert.equal(files.filter((f) => f.endsWith('-heatmap.jpg')).length, 2, 'two rejects (defect-0, defect-1), two files each');
+  assert.ok(files.every((f) => f.includes('-cam1-0000000')));
 });
 
 test('a camera that cannot start fails the run with its reason', async () => {

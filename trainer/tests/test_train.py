@@ -109,7 +109,7 @@ def test_resumed_training_equals_uninterrupted_training() -> None:
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("synth") / "set"
-    synthesize(root, 3, "surface", SynthOptions(size_px=128, n_train=20, n_test_good=4, n_per_defect=2))
+    synthesize(root, 3, "surface", SynthOptions(size_px=128, n_train=20, n_test_good=8, n_per_defect=2))
     return root
 
 
@@ -131,7 +131,7 @@ def test_train_cli_writes_a_run_that_eval_scores(tiny_data: Path, tmp_path: Path
     (result,) = evaluate_run(out, str(tiny_data), threads=1)
     # 100 steps on 18 images: too few to rank whole images reliably (the demo model's README has
     # those figures), but defect pixels must already stand out; a model that learned nothing sits at 0.5.
-    assert result.metrics["P-AUROC"] > 0.7
+    assert result.metrics["P-AUROC"] > 0.75
     assert np.isfinite(list(result.metrics.values())).all()
 
 

@@ -143,20 +143,31 @@ export function resampleCrop(
   if (src.length < inW * plan.inHeight * channels) {
     throw new RangeError(`resample: ${src.length} bytes for a ${inW}x${plan.inHeight}x${channels} image`);
   }
-  // Input rows that the crop's output rows read.
-  let rowFirst = plan.inHeight;
-  let rowLast = 0;
-  for (let o = cropY; o < cropY + cropH; o++) {
-    const s = py.start[o]!;
-    if (s < rowFirst) rowFirst = s;
-    if (s + py.size[o]! > rowLast) rowLast = s + py.size[o]!;
+  // Input rows that the crop's output rows read (exactly the crop's rows when heights match).
+  const keepRows = plan.inHeight === py.outSize;
+  let rowFirst = keepRows ? cropY : plan.inHeight;
+  let rowLast = keepRows ? cropY + cropH : 0;
+  if (!keepRows) {
+    for (let o = cropY; o < cropY + cropH; o++) {
+      const s = py.start[o]!;
+      if (s < rowFirst) rowFirst = s;
+      if (s + py.size[o]! > rowLast) rowLast = s + py.size[o]!;
+    }
   }
   const rows = rowLast - rowFirst;
   // Horizontal pass first (as Pillow), into an 8-bit intermediate of the needed rows × crop columns.
   const tmp = Buffer.allocUnsafe(rows * cropW * channels);
   const xt = px.taps;
   const xw = px.weights;
-  for (let r = 0; r < rows; r++) {
+  // An axis that keeps its size is not resampled at all (Pillow skips that pass too), so a frame
+  // that already has the resize size is only cropped.
+  if (inW === px.outSize) {
+    const rowBytes = cropW * channels;
+    for (let r = 0; r < rows; r++) {
+      const from = ((r + rowFirst) * inW + cropX) * channels;
+      tmp.set(src.subarray(from, from + rowBytes), r * rowBytes);
+    }
+  } else for (let r = 0; r < rows; r++) {
     const rowBase = (r + rowFirst) * inW * channels;
     for (let c = 0; c < cropW; c++) {
       const o = c + cropX;
@@ -196,6 +207,11 @@ export function resampleCrop(
   const yt = py.taps;
   const yw = py.weights;
   const rowStride = cropW * channels;
+  if (keepRows) {
+    // Rows kept: the intermediate rows are the crop's rows, already the output.
+    out.set(tmp.subarray(0, cropH * rowStride));
+    return out;
+  }
   // Row-wise accumulation: each tap adds a whole intermediate row (sequential memory).
   const acc = new Int32Array(rowStride);
   for (let r = 0; r < cropH; r++) {

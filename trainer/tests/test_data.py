@@ -115,3 +115,19 @@ def test_pick_shots_is_seeded_and_checks_k(tmp_path: Path) -> None:
     assert pick_shots(paths, 3, 1) == pick_shots(paths, 3, 1)
     with pytest.raises(DatasetError, match="--shots 11 but the training folder has 10"):
         pick_shots(paths, 11, 1)
+
+
+BOTTLE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mvtec-bottle-448"
+
+
+@pytest.mark.skipif(not BOTTLE.is_dir(), reason="../shared/data/mvtec-bottle-448 is not on this machine")
+def test_real_mvtec_category_is_discovered_with_all_masks() -> None:
+    (bottle,) = discover(BOTTLE, need_test=True)
+    assert len(bottle.train) == 209
+    assert len(bottle.test) == 83
+    defective = [t for t in bottle.test if t.label]
+    assert {t.defect for t in defective} == {"broken_large", "broken_small", "contamination"}
+    assert all(t.mask is not None and t.mask.is_file() for t in defective)
+    item = defective[0]
+    mask = load_mask(item.mask, Geometry(256, 256, 224, 224), (256, 256))
+    assert 0 < mask.mean() < 0.5

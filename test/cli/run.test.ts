@@ -133,6 +133,13 @@ sinks:
   assert.ok(files.every((f) => f.includes('-cam1-0000000')));
 });
 
+test('the shipped demo (npm start) inspects the demo model's sample frames', async () => {
+  const r = await cli(['run', '--config', join(root, 'configs/demo.yaml'), '--max-frames', '3', '--no-mqtt']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /#0 +contamination_000 +REJECT/);
+  assert.match(r.stdout, /received 3 = ok 0 \+ reject 3 /);
+});
+
 test('a camera that cannot start fails the run with its reason', async () => {
   const cfg = join(dir, 'missing.yaml');
   await writeFile(cfg, `model: { bundle: ${tiny} }\ncameras:\n  - id: cam9\n    source: { type: folder, path: ${join(dir, 'no-frames-here')} }\n`);

@@ -6,7 +6,9 @@
  *   default. The margin moves the threshold a tenth of the good scores' upper spread past the
  *   quantile, because a few dozen good images under-estimate the tail the line will see.
  * - With defective images: the threshold meeting a target escape rate (defective parts accepted)
- *   or false-reject rate (good parts rejected), or else the one maximising F1.
+ *   or false-reject rate (good parts rejected) with the fewest errors of the other kind (and then
+ *   the fewest of the targeted kind: no other threshold beats it on both), or else the one
+ *   maximising F1.
  *
  * A chosen boundary is placed in the middle of the gap between the two scores it separates: the
  * confusion counts are those of the boundary, and the margin to either side is as large as the
@@ -141,6 +143,28 @@ function midGapAbove(all: Float64Array, boundary: number): number {
   return boundary + Math.max(Math.abs(boundary) * 1e-6, 1e-12);
 }
 
+/** Highest threshold with at most `k` defective scores below it. */
+function highestWithEscapes(all: Float64Array, bad: ArrayLike<number>, k: number): number {
+  const d = sortedCopy(bad);
+  if (k >= d.length) {
+    let top = Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < all.length; i++) if ((all[i] as number) > top) top = all[i] as number;
+    return midGapAbove(all, top);
+  }
+  return midGapBelow(all, d[k] as number);
+}
+
+/** Lowest threshold with at most `k` good scores at or above it. */
+function lowestWithFalseRejects(all: Float64Array, good: ArrayLike<number>, k: number): number {
+  const g = sortedCopy(good);
+  if (k >= g.length) {
+    let low = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < all.length; i++) if ((all[i] as number) < low) low = all[i] as number;
+    return low;
+  }
+  return midGapAbove(all, g[g.length - 1 - k] as number);
+}
+
 function checkRate(name: string, rate: number): void {
   if (!(rate >= 0 && rate <= 1)) {
     throw new LinewatchError('LW_ERR_CALIBRATION_TARGET', `${name} must be between 0 and 1, got ${rate}`);
@@ -176,19 +200,16 @@ export function chooseThreshold(good: ArrayLike<number>, bad: ArrayLike<number>,
   switch (rule.kind) {
     case 'target-escape-rate': {
       checkRate('--target-escape-rate', rule.rate);
-      const d = sortedCopy(bad);
-      // At most floor(rate·D) defective scores may lie below the threshold; keep it as high as that allows.
-      const k = Math.floor(rule.rate * d.length + 1e-9);
-      if (k >= d.length) return midGapAbove(all, Math.max(...all));
-      return midGapBelow(all, d[k] as number);
+      // The highest threshold within the target has the fewest false rejects; then go as low as
+      // that count of false rejects allows, which can only remove escapes.
+      const high = highestWithEscapes(all, bad, Math.floor(rule.rate * bad.length + 1e-9));
+      return lowestWithFalseRejects(all, good, operatingPoint(good, bad, high).falseRejects);
     }
     case 'target-false-reject': {
       checkRate('--target-false-reject', rule.rate);
-      const g = sortedCopy(good);
-      // At most floor(rate·G) good scores may reach the threshold; keep it as low as that allows.
-      const k = Math.floor(rule.rate * g.length + 1e-9);
-      if (k >= g.length) return Math.min(...all);
-      return midGapAbove(all, g[g.length - 1 - k] as number);
+      // Symmetric: the lowest threshold within the target, then as high as its escapes allow.
+      const low = lowestWithFalseRejects(all, good, Math.floor(rule.rate * good.length + 1e-9));
+      return highestWithEscapes(all, bad, operatingPoint(good, bad, low).escapes);
     }
     case 'f1-max': {
       const labels = new Uint8Array(all.length);

@@ -57,9 +57,27 @@ test('target false-reject rate: the lowest threshold whose false rejects stay wi
   assert.equal(p.falseRejects, 0);
   assert.equal(p.escapes, 2);
   assert.ok(Math.abs(t - 0.45) < 1e-12, `threshold ${t}`); // between 0.4 (good) and 0.5 (defective)
+  // Two false rejects allowed (threshold 0.32, one escape); raising it to 0.34 keeps that one
+  // escape and drops a false reject: the rule does not stop at a dominated point.
   const t2 = chooseThreshold(good, bad, { kind: 'target-false-reject', rate: 0.2 });
-  assert.equal(operatingPoint(good, bad, t2).falseRejects, 2);
+  assert.ok(Math.abs(t2 - 0.34) < 1e-12, `threshold ${t2}`);
+  assert.equal(operatingPoint(good, bad, t2).falseRejects, 1);
   assert.equal(operatingPoint(good, bad, t2).escapes, 1);
+});
+
+test('target thresholds are never dominated: no other threshold has fewer escapes and no more false rejects, or the reverse', () => {
+  const candidates = [...good, ...bad].flatMap((x) => [x, x + 1e-9]);
+  for (const rate of [0, 0.05, 0.1, 0.2, 0.3, 0.5, 1]) {
+    for (const kind of ['target-escape-rate', 'target-false-reject'] as const) {
+      const p = operatingPoint(good, bad, chooseThreshold(good, bad, { kind, rate }));
+      for (const c of candidates) {
+        const q = operatingPoint(good, bad, c);
+        const better = (q.escapes < p.escapes && q.falseRejects <= p.falseRejects) || (q.falseRejects < p.falseRejects && q.escapes <= p.escapes);
+        const withinTarget = kind === 'target-escape-rate' ? (q.escapeRate as number) <= rate : (q.falseRejectRate as number) <= rate;
+        assert.ok(!(better && withinTarget), `${kind} ${rate}: ${c} beats the chosen ${p.threshold}`);
+      }
+    }
+  }
 });
 
 test('F1-max threshold is the boundary of the best F1 on the set', () => {

@@ -133,7 +133,7 @@ sinks:
   assert.ok(files.every((f) => f.includes('-cam1-0000000')));
 });
 
-test('the shipped demo (npm start) inspects the demo model's sample frames', async () => {
+test('the shipped demo (npm start) inspects the sample frames of the demo model', async () => {
   const r = await cli(['run', '--config', join(root, 'configs/demo.yaml'), '--max-frames', '3', '--no-mqtt']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /#0 +contamination_000 +REJECT/);

@@ -39,6 +39,8 @@ export interface GstPipeline {
   pause(): void;
   sendEOS(): void;
   findChild(name: string): GstAppSink | undefined;
+  /** Whether the bus drops its pending messages when the pipeline goes to NULL (GStreamer default true). */
+  'auto-flush-bus': boolean;
   /** Calls back for every bus message until the pipeline is back in NULL. Only call after play(). */
   pollBus(cb: (msg: BusMessage) => void): void;
 }

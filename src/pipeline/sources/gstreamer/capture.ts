@@ -30,6 +30,12 @@ export interface CaptureHost {
 
 const EMPTY_META: FrameMeta = Object.freeze({});
 
+/** gst_parse_launch names the top-level bin pipeline0, pipeline1, … */
+const TOP_LEVEL = /^pipeline\d+$/;
+
+/** How long end of stream waits for an error message that explains it, in ms. */
+const EOS_SETTLE_MS = 100;
+
 /** Before the first frame of a (re)start, the stall watchdog waits at least this long, in ms. */
 const STARTUP_GRACE_MS = 10_000;
 
@@ -46,6 +52,10 @@ export function openPipeline(plan: LaunchPlan, maxBuffers: number): { pipeline: 
       { cause: err },
     );
   }
+  // Keep the messages that stopping posts: a bus poll waiting on a pool thread must always get one
+  // to return on; with the default flush, a stop can drop them before the poll wakes, and the poll
+  // then holds its thread (and keeps the process alive) for ever.
+  pipeline['auto-flush-bus'] = false;
   const sink = pipeline.findChild(plan.sinkName);
   if (sink === undefined || typeof sink.pull !== 'function') {
     throw new LinewatchError(
@@ -120,6 +130,14 @@ export class Capture {
    */
   private opened: { pipeline: GstPipeline; sink: GstAppSink; description: string } | null = null;
   private lastRun: Run | null = null;
+  /**
+   * The bus keeps its messages across stops (see openPipeline), so after a restart it still holds
+   * what the stopped run posted last (often a second error). Each stop of a pipeline that was past
+   * NULL ends with the pipeline's own READY→NULL message: until as many of those have been read,
+   * messages are stale and ignored.
+   */
+  private staleStops = 0;
+  private pipelineState = 'GST_STATE_NULL';
 
   constructor(host: CaptureHost, sub: Subscriber<Frame>) {
     this.host = host;
@@ -149,10 +167,12 @@ export class Capture {
       if (opened === null || opened.description !== plan.description) {
         opened = { ...openPipeline(plan, this.host.maxBuffers), description: plan.description };
         this.opened = opened;
+        this.staleStops = 0;
+        this.pipelineState = 'GST_STATE_NULL';
       } else if (this.lastRun !== null && this.lastRun.stopPending) {
         // Its bus poll never returned: stop now (the poll wakes on the state change and ends).
         this.lastRun.stopPending = false;
-        opened.pipeline.stop();
+        this.stopPipeline(opened.pipeline);
       }
       if (plan.reopen !== null && opened === this.opened && this.lastRun !== null) {
         const element = opened.pipeline.findChild(plan.reopen.element);
@@ -173,12 +193,20 @@ export class Capture {
     const pipeline = opened.pipeline;
     run.pipeline.pollBus((msg) => {
       run.busSeen = true;
+      if (msg.type === 'state-changed' && TOP_LEVEL.test(msg._src_element_name ?? '')) {
+        if (this.staleStops > 0) {
+          if (msg['new-state'] === 'GST_STATE_NULL') this.staleStops--;
+        } else if (typeof msg['new-state'] === 'string') {
+          this.pipelineState = msg['new-state'];
+        }
+      }
       if (run.stopPending) {
         // Playing always posts (state changes), so this comes; after it, the poll sees NULL and ends.
         run.stopPending = false;
-        pipeline.stop();
+        this.stopPipeline(pipeline);
         return;
       }
+      if (this.staleStops > 0) return;
       const current = this.run;
       if (current !== null && current.pipeline === pipeline) this.bus(current, msg);
     });
@@ -193,7 +221,11 @@ export class Capture {
   sample(run: Run, buf: Buffer | null, caps: SampleCaps): void {
     if (run.finished || this.closed) return;
     if (buf === null) {
-      this.endOfStream(run);
+      // A failing element posts its error and then sends end of stream: both race to us from two
+      // pool threads. Let the error (the real reason) arrive first.
+      setTimeout(() => {
+        if (!run.finished && !this.closed) this.endOfStream(run);
+      }, EOS_SETTLE_MS);
       return;
     }
     // Earliest point this binding offers: it does not expose the buffer PTS (see docs/cameras.md).
@@ -310,9 +342,15 @@ export class Capture {
     if (run.finished) return;
     run.finished = true;
     // NULL state unblocks the pending pull (returns null) and ends the bus poll.
-    if (run.busSeen) run.pipeline.stop();
+    if (run.busSeen) this.stopPipeline(run.pipeline);
     else run.stopPending = true;
     if (this.run === run) this.run = null;
+  }
+
+  private stopPipeline(pipeline: GstPipeline): void {
+    if (this.opened !== null && pipeline === this.opened.pipeline && this.pipelineState !== 'GST_STATE_NULL') this.staleStops++;
+    pipeline.stop();
+    this.pipelineState = 'GST_STATE_NULL';
   }
 
   private checkStall(): void {

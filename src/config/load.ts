@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { LinewatchError, errorMessage } from '../errors.js';
+import { resolveMqttPaths } from '../io/mqtt/schema.js';
 import { configSchema, type Config } from './schema.js';
 
 /**
@@ -46,6 +47,7 @@ export function resolvePaths(config: Config, baseDir: string): Config {
     model: { ...config.model, bundle: abs(config.model.bundle) },
     cameras: config.cameras.map((c) => (c.source.type === 'folder' ? { ...c, source: { ...c.source, path: abs(c.source.path) } } : c)),
     sinks: { ...config.sinks, ngImages: { ...config.sinks.ngImages, dir: abs(config.sinks.ngImages.dir) } },
+    mqtt: resolveMqttPaths(config.mqtt, abs),
   };
 }
 

@@ -1,6 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { firstValueFrom, toArray } from 'rxjs';
 import { LinewatchError } from '../../src/errors.js';
+import { createGstreamerSource, gstreamerSourceSchema } from '../../src/pipeline/sources/gstreamer/index.js';
 import {
   LinePositions,
   LineScanTiler,
@@ -80,6 +85,14 @@ function web(): Uint8Array {
   return px;
 }
 
+/** The web as the camera delivers it: buffers of BUFFER_LINES lines. */
+function splitWeb(): Uint8Array[] {
+  const px = web();
+  const out: Uint8Array[] = [];
+  for (let l = 0; l < LINES; l += BUFFER_LINES) out.push(px.subarray(l * WIDTH, (l + BUFFER_LINES) * WIDTH));
+  return out;
+}
+
 /** The "model": a map at tile resolution; `blind` tiles see nothing in their left 32 px (the overlap with the tile before). */
 function infer(band: Band, blind: (tileIndex: number) => boolean): Float32Array[] {
   return band.tiles.map((t, i) => {
@@ -89,7 +102,10 @@ function infer(band: Band, blind: (tileIndex: number) => boolean): Float32Array[
   });
 }
 
-function runWeb(blind: (tileIndex: number) => boolean): { defects: LineDefect[]; segments: SegmentDecision[]; bands: number } {
+function runWeb(
+  blind: (tileIndex: number) => boolean,
+  buffers: readonly Uint8Array[] = splitWeb(),
+): { defects: LineDefect[]; segments: SegmentDecision[]; bands: number } {
   const tiler = new LineScanTiler({
     width: WIDTH,
     channels: 1,
@@ -103,12 +119,11 @@ function runWeb(blind: (tileIndex: number) => boolean): { defects: LineDefect[];
     segmentLengthMm: 50,
     minDefectAreaPx: 20,
   });
-  const px = web();
   const defects: LineDefect[] = [];
   const segments: SegmentDecision[] = [];
   let bands = 0;
-  for (let l = 0; l < LINES; l += BUFFER_LINES) {
-    for (const band of tiler.push(px.subarray(l * WIDTH, (l + BUFFER_LINES) * WIDTH), BUFFER_LINES)) {
+  for (const buf of buffers) {
+    for (const band of tiler.push(buf, buf.length / WIDTH)) {
       bands++;
       const r = tiler.addMaps(band, infer(band, blind));
       defects.push(...r.defects);
@@ -163,4 +178,37 @@ test('segments of web are decided once each, in order, reject where a large enou
       [3, 150, 200, 'reject', 1],
     ],
   );
+});
+
+test('a strip read through GStreamer (filesrc → rawvideoparse, 64-line buffers) into the tiler: the same defects, once each', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lw-linescan-'));
+  try {
+    const file = join(dir, 'web.gray');
+    writeFileSync(file, web());
+    const source = createGstreamerSource(
+      gstreamerSourceSchema.parse({
+        type: 'gstreamer',
+        format: 'GRAY8',
+        input: {
+          preset: 'launch',
+          live: false,
+          pipeline: `filesrc location=${file} blocksize=${WIDTH * BUFFER_LINES} ! rawvideoparse width=${WIDTH} height=${BUFFER_LINES} format=gray8 framerate=100/1 ! appsink name=sink`,
+        },
+      }),
+      'web1',
+    );
+    const frames = await firstValueFrom(source.frames().pipe(toArray()));
+    assert.equal(frames.length, LINES / BUFFER_LINES);
+    const buffers = frames.map((f) => {
+      assert.ok(f.image.kind === 'raw' && f.image.width === WIDTH && f.image.height === BUFFER_LINES);
+      return new Uint8Array(f.image.data.buffer, f.image.data.byteOffset, f.image.data.length);
+    });
+    const { defects } = runWeb(() => false, buffers);
+    assert.deepEqual(
+      defects.map((d) => [d.x, d.y, d.w, d.h]).sort((a, b) => a[1]! - b[1]!),
+      DEFECTS.map((d) => [d.x, d.y, d.w, d.h]),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

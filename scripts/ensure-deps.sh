@@ -8,10 +8,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 runtime_debs=(build-essential python3 pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
-  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad libaravis-0.8-0)
 test_debs=(mosquitto mosquitto-clients openssl python3-torch python3-numpy python3-pil python3-scipy
   python3-sklearn python3-skimage python3-pytest python3-tqdm python3-yaml python3-venv python3-pip
-  shellcheck chromium aravis-tools-cli gstreamer1.0-plugins-bad libaravis-0.8-0)
+  shellcheck chromium aravis-tools aravis-tools-cli libcap2-bin)
 
 debs=("${runtime_debs[@]}")
 [ "$mode" = test ] && debs+=("${test_debs[@]}")

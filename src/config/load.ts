@@ -45,10 +45,22 @@ export function resolvePaths(config: Config, baseDir: string): Config {
   return {
     ...config,
     model: { ...config.model, bundle: abs(config.model.bundle) },
-    cameras: config.cameras.map((c) => (c.source.type === 'folder' ? { ...c, source: { ...c.source, path: abs(c.source.path) } } : c)),
+    cameras: config.cameras.map((c) => ({ ...c, source: resolveSourcePaths(c.source, abs) })),
     sinks: { ...config.sinks, ngImages: { ...config.sinks.ngImages, dir: abs(config.sinks.ngImages.dir) } },
     mqtt: resolveMqttPaths(config.mqtt, abs),
   };
+}
+
+type SourceConfig = Config['cameras'][number]['source'];
+
+/** File paths inside a source (folder, GStreamer video file, multifilesrc pattern) resolve like every other path. */
+function resolveSourcePaths(source: SourceConfig, abs: (p: string) => string): SourceConfig {
+  if (source.type === 'folder') return { ...source, path: abs(source.path) };
+  if (source.type !== 'gstreamer') return source;
+  const input = source.input;
+  if (input.preset === 'video') return { ...source, input: { ...input, path: abs(input.path) } };
+  if (input.preset === 'images') return { ...source, input: { ...input, location: abs(input.location) } };
+  return source;
 }
 
 /** Parses YAML text; syntax errors name the line and column. */

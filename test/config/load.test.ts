@@ -41,6 +41,26 @@ test('a minimal file gets every default, and relative paths resolve against the 
   assert.equal(c.sinks.console.enabled, true);
 });
 
+test('file paths in GStreamer video/images presets and MQTT TLS resolve against the config file', async () => {
+  const path = await write(
+    'files.yaml',
+    `
+model: { bundle: m }
+cameras:
+  - id: clip
+    source: { type: gstreamer, input: { preset: video, path: clips/line.mp4 } }
+  - id: stills
+    source: { type: gstreamer, input: { preset: images, location: stills/img_%05d.png } }
+mqtt: { url: 'mqtts://127.0.0.1:8883', tls: { caFile: certs/ca.pem } }
+`,
+  );
+  const config = await loadConfig(path);
+  const inputs = config.cameras.map((c) => (c.source.type === 'gstreamer' ? c.source.input : null));
+  assert.deepEqual(inputs[0], { ...inputs[0], path: join(dir, 'clips/line.mp4') });
+  assert.deepEqual(inputs[1], { ...inputs[1], location: join(dir, 'stills/img_%05d.png') });
+  assert.equal(config.mqtt.tls?.caFile, join(dir, 'certs/ca.pem'));
+});
+
 test('schema errors name every bad field by its path', async () => {
   const file = await write(
     'bad.yaml',

@@ -170,8 +170,11 @@ def load_mask(path: Path | None, geometry: Geometry, out_hw: tuple[int, int]) ->
 
 
 def load_images(paths: Sequence[Path], geometry: Geometry) -> np.ndarray:
-    """A uint8 NHWC stack of the images (what the exported graph takes)."""
-    check_uniform(paths)
+    """A uint8 NHWC stack of the images (what the exported graph takes).
+
+    Sizes may differ between categories (everything is resized); within one category, call
+    :func:`check_uniform` first.
+    """
     out = np.empty((len(paths), geometry.crop_height, geometry.crop_width, 3), dtype=np.uint8)
     for i, path in enumerate(paths):
         out[i] = load_image(path, geometry)

@@ -3,18 +3,9 @@ import assert from 'node:assert/strict';
 import { PixelAccumulator, binLowerEdge, binOf, nextBin } from '../../src/eval/pixel-accumulator.js';
 import { aupro, auroc, averagePrecision, f1Max, rankScores } from '../../src/eval/metrics.js';
 import { labelRegions } from '../../src/eval/regions.js';
+import { prng as rng } from '../../src/pipeline/sources/synthetic.js';
 
 /** Deterministic PRNG (mulberry32) so the measured error is reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Smooth maps like a model's (low-frequency background + noise), bright inside elliptic defects. */
 function makeSet(count: number, size: number, seed: number) {

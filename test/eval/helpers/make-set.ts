@@ -6,23 +6,13 @@ import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { prng as rng } from '../../../src/pipeline/sources/synthetic.js';
 
 export interface MadeSet {
   readonly root: string;
   readonly categoryDir: string;
   readonly good: number;
   readonly bad: number;
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Creates `<tmp>/<category>/{train/good,test/good,test/blob,ground_truth/blob}`. */

@@ -1,6 +1,9 @@
-"""evaluate: the metrics equal sklearn's and an independent skimage-based AUPRO."""
+"""evaluate: the metrics equal sklearn's and an independent skimage AUPRO; the committed demo works."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -94,3 +97,30 @@ def test_table_and_json_report_every_metric() -> None:
     table = format_table(results)
     assert "mean" in table and "75.00" in table
     assert results_json(results)["mean"]["AUPRO"] == 0.75
+
+
+DEMO = Path(__file__).resolve().parents[2] / "models" / "demo"
+
+
+def test_committed_demo_bundle_separates_its_sample_frames() -> None:
+    """The demo as a user meets it: ONNX Runtime on models/demo/samples at the bundle's threshold."""
+    import onnxruntime as ort
+
+    from trainer.model import Geometry, load_image
+
+    manifest = json.loads((DEMO / "model.json").read_text())
+    assert manifest["metrics"]["mean"]["I-AUROC"] >= 0.98 and manifest["metrics"]["mean"]["P-AUROC"] >= 0.97
+    g = manifest["geometry"]
+    geometry = Geometry(g["resize"]["height"], g["resize"]["width"], g["crop"]["height"], g["crop"]["width"])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(DEMO / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    frames = sorted((DEMO / "samples").glob("*.png"))
+    images = np.stack([load_image(f, geometry) for f in frames])
+    (scores,) = session.run(["score"], {"image": images})
+    threshold = manifest["calibration"]["image"]["threshold"]
+    good = np.array([f.name.startswith("good_") for f in frames])
+    assert good.sum() == 12 and (~good).sum() == 15
+    assert (scores[good] < threshold).all(), "a good sample frame would be rejected"
+    assert (scores[~good] > threshold).mean() >= 0.9, "most defective sample frames must be rejected"
+    assert auroc(~good, scores) > 0.98

@@ -196,27 +196,6 @@ def cache_features(model: nn.Module, images: np.ndarray, batch: int = 8) -> Feat
     return FeatureCache(torch.cat(tokens), [torch.cat(g) for g in groups], (gh, gw))
 
 
-def reconstruct(model: nn.Module, tokens: torch.Tensor, grid: tuple[int, int]) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """Extractor → bottleneck → decoder from cached tokens: ``InpFormer.forward`` after the encoder.
-
-    Returns the decoder groups ([B, D, h, w] each) and the prototypes [B, M, D].
-    """
-    b = tokens.shape[0]
-    protos = model.prototype_token.unsqueeze(0).expand(b, -1, -1)
-    for blk in model.aggregation:
-        protos = blk(protos, tokens)
-    y = tokens
-    for blk in model.bottleneck:
-        y = blk(y)
-    outputs = []
-    for blk in model.decoder:
-        y = blk(y, protos)
-        outputs.append(y)
-    outputs = outputs[::-1]
-    groups = [model._group(outputs, idx, grid[0], grid[1]) for idx in model.config.fuse_decoder]
-    return groups, protos
-
-
 # ---- the training loop
 
 
@@ -254,7 +233,7 @@ def train_steps(
         generator = torch.Generator().manual_seed(options.seed * 1_000_003 + step)
         idx = torch.randint(0, n, (min(options.batch, n),), generator=generator)
         tokens = cache.tokens[idx]
-        decoded, prototypes = reconstruct(model, tokens, cache.grid)
+        decoded, prototypes = model.decode(tokens, cache.grid)
         loss = soft_mining_cosine([g[idx] for g in cache.groups], decoded, options.gamma)
         loss = loss + options.coherence_weight * coherence_distance(tokens, prototypes).mean()
         optimizer.zero_grad(set_to_none=True)

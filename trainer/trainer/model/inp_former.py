@@ -236,10 +236,21 @@ class InpFormer(nn.Module):
         ``pos`` is an optional precomputed positional embedding for this input size
         (:meth:`DinoV2Encoder.pos_embed_for`); export passes it so no bicubic Resize is traced.
         """
-        b, _, hh, ww = x.shape
+        _, _, hh, ww = x.shape
         gh, gw = self.encoder.grid_size(hh, ww)
         en_list = self.encode(x, pos)
         tokens = torch.stack(en_list, dim=1).mean(dim=1)
+        de, protos = self.decode(tokens, (gh, gw))
+        en = [self._group(en_list, idx, gh, gw) for idx in self.config.fuse_encoder]
+        return InpFormerOutput(en, de, tokens, protos)
+
+    def decode(self, tokens: torch.Tensor, grid: tuple[int, int]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Everything after the encoder: INP extractor → bottleneck → decoder → decoder groups.
+
+        Separate from :meth:`forward` so training on cached encoder tokens runs the same code.
+        Returns the decoder groups ([B, D, h, w] each) and the prototypes [B, M, D].
+        """
+        b = tokens.shape[0]
         protos = self.prototype_token.unsqueeze(0).expand(b, -1, -1)
         for blk in self.aggregation:
             protos = blk(protos, tokens)
@@ -251,9 +262,8 @@ class InpFormer(nn.Module):
             y = blk(y, protos)
             de_list.append(y)
         de_list = de_list[::-1]
-        en = [self._group(en_list, idx, gh, gw) for idx in self.config.fuse_encoder]
-        de = [self._group(de_list, idx, gh, gw) for idx in self.config.fuse_decoder]
-        return InpFormerOutput(en, de, tokens, protos)
+        de = [self._group(de_list, idx, grid[0], grid[1]) for idx in self.config.fuse_decoder]
+        return de, protos
 
     @staticmethod
     def _group(layers: list[torch.Tensor], idx: list[int], gh: int, gw: int) -> torch.Tensor:

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { mqttConfigSchema } from '../io/mqtt/schema.js';
 import { executionProvidersSchema } from '../models/providers.js';
 import { sourceConfigSchema } from '../pipeline/sources/schema.js';
+import { triggerConfigSchema } from '../pipeline/trigger-config.js';
 import { decideConfigSchema, inferenceQueueSchema, rectSchema, sinksSchema } from './sections.js';
 
 /**
@@ -26,6 +27,8 @@ export const cameraConfigSchema = z.strictObject({
   source: sourceConfigSchema,
   /** Region of the camera image that is inspected (camera pixels); absent = the whole image. */
   roi: rectSchema.optional().describe('inspected region of the camera image, camera pixels; absent = whole image'),
+  /** PLC triggers from `<root>/trigger` attached to this camera's frames; absent = none. */
+  triggers: triggerConfigSchema.optional().describe('PLC triggers from <root>/trigger attached to this camera\'s frames'),
 });
 
 export const configSchema = z

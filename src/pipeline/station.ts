@@ -20,6 +20,7 @@ import {
   type RuleSet,
 } from './operators/judge-batch.js';
 import type { FrameSource, SourceHealth } from './source.js';
+import { attachTriggers, type Trigger, type TriggerCounts } from './triggers.js';
 import { createSource } from './sources/index.js';
 import type { Verdict } from './verdict.js';
 
@@ -56,7 +57,25 @@ export interface StationHealth {
     readonly fallbacks: readonly { readonly provider: string; readonly reason: string }[];
   };
   readonly configVersion: string;
-  readonly cameras: readonly { readonly id: string; readonly source: string; readonly health: SourceHealth }[];
+  readonly cameras: readonly {
+    readonly id: string;
+    readonly source: string;
+    readonly health: SourceHealth;
+    /** Trigger pairing of this camera's current run, when `triggers` is enabled for it. */
+    readonly triggers?: Readonly<TriggerCounts>;
+  }[];
+}
+
+/**
+ * `counters()`: the frame accounting, plus trigger pairing summed over cameras and restarts once
+ * any camera has had `triggers` enabled (absent before, so untriggered stations report as before).
+ */
+export interface StationCounters extends CounterSnapshot {
+  readonly triggersMatched?: number;
+  /** Frames that went on without a trigger (no partId from the PLC). */
+  readonly framesWithoutTrigger?: number;
+  /** Triggers no frame came for. */
+  readonly orphanTriggers?: number;
 }
 
 export interface ApplyResult {
@@ -81,6 +100,8 @@ interface CameraRun {
   healthSub: Subscription | null;
   /** Frames the source itself lost (appsink drops), when it can tell. */
   readonly lostFrames: (() => number) | null;
+  /** Live trigger pairing counts (updated in place), when triggers are enabled for the camera. */
+  triggers: Readonly<TriggerCounts> | null;
 }
 
 async function buildEngine(config: Config, logger: StationLogger): Promise<EngineSlot> {
@@ -103,6 +124,11 @@ export class Station {
   readonly judged$: Observable<JudgedFrame>;
   private readonly verdictSubject: Subject<Verdict>;
   private readonly judgedSubject: Subject<JudgedFrame>;
+  /** Triggers from the PLC (`pushTrigger`), shared by every camera with triggers enabled. */
+  private readonly triggerSubject: Subject<Trigger>;
+  /** Trigger counts of camera runs stopped by restarts, so counters() never go backwards. */
+  private readonly retiredTriggers: TriggerCounts;
+  private triggersUsed = false;
   private readonly counts: Counters;
   private readonly logger: StationLogger;
   private readonly baseDir: string;
@@ -120,6 +146,8 @@ export class Station {
   private constructor(config: Config, slot: EngineSlot, deps: StationDeps) {
     this.verdictSubject = new Subject<Verdict>();
     this.judgedSubject = new Subject<JudgedFrame>();
+    this.triggerSubject = new Subject<Trigger>();
+    this.retiredTriggers = { matched: 0, unmatchedFrames: 0, orphanTriggers: 0 };
     this.verdicts$ = this.verdictSubject.asObservable();
     this.judged$ = this.judgedSubject.asObservable();
     this.counts = new Counters();
@@ -151,11 +179,30 @@ export class Station {
     return station;
   }
 
-  counters(): CounterSnapshot {
+  counters(): StationCounters {
     const c = this.counts.snapshot();
     let sourceLost = 0;
-    for (const cam of this.cameras) if (cam.lostFrames !== null) sourceLost += cam.lostFrames();
-    return sourceLost === 0 ? c : { ...c, lost: c.lost + sourceLost };
+    const t = { ...this.retiredTriggers };
+    for (const cam of this.cameras) {
+      if (cam.lostFrames !== null) sourceLost += cam.lostFrames();
+      if (cam.triggers !== null) addTriggerCounts(t, cam.triggers);
+    }
+    const counted = sourceLost === 0 ? c : { ...c, lost: c.lost + sourceLost };
+    if (!this.triggersUsed) return counted;
+    return {
+      ...counted,
+      triggersMatched: t.matched,
+      framesWithoutTrigger: t.unmatchedFrames,
+      orphanTriggers: t.orphanTriggers,
+    };
+  }
+
+  /**
+   * A trigger from the PLC (`<root>/trigger`): paired in order with the next frame of each camera
+   * that has `triggers` enabled; ignored when none has.
+   */
+  pushTrigger(trigger: Trigger): void {
+    if (this.state === 'running') this.triggerSubject.next(trigger);
   }
 
   /** The manifest of the model in force. */
@@ -178,7 +225,7 @@ export class Station {
       reasons,
       model: { version: m.version, sha256: m.sha256, provider: this.slot.engine.provider, fallbacks: this.slot.engine.fallbacks },
       configVersion: this.config.version,
-      cameras: this.cameras.map((c) => ({ id: c.id, source: c.kind, health: c.health })),
+      cameras: this.cameras.map((c) => ({ id: c.id, source: c.kind, health: c.health, ...(c.triggers !== null ? { triggers: { ...c.triggers } } : {}) })),
     };
   }
 
@@ -269,6 +316,7 @@ export class Station {
       this.state = 'stopped';
       this.verdictSubject.complete();
       this.judgedSubject.complete();
+      this.triggerSubject.complete();
     });
     this.queue = run.catch(() => {});
     return run;
@@ -290,7 +338,11 @@ export class Station {
     this.stopSources.next();
     this.stopSources.complete();
     await Promise.all(this.cameras.map((c) => c.done));
-    for (const c of this.cameras) c.healthSub?.unsubscribe();
+    for (const c of this.cameras) {
+      c.healthSub?.unsubscribe();
+      if (c.triggers !== null) addTriggerCounts(this.retiredTriggers, c.triggers);
+      c.triggers = null;
+    }
   }
 
   private startCamera(cam: CameraConfig, source: FrameSource, gate: RoomGate, stop$: Observable<void>): CameraRun {
@@ -320,7 +372,23 @@ export class Station {
       health: { state: 'starting' },
       healthSub: null,
       lostFrames: source.lostFrames ?? null,
+      triggers: null,
     };
+    const trig = cam.triggers;
+    // Counted as received before pairing: a frame waiting for its trigger is in flight.
+    const pairTriggers =
+      trig === undefined || !trig.enabled
+        ? identity
+        : attachTriggers(this.triggerSubject, {
+            timeoutMs: trig.timeoutMs,
+            skewMs: trig.skewMs,
+            counts: (c) => {
+              this.triggersUsed = true;
+              run.triggers = c;
+            },
+            onUnmatchedFrame: (f) => this.logger.warn({ camera: cam.id, seq: f.seq }, 'frame without a trigger'),
+            onOrphanTrigger: (t) => this.logger.warn({ camera: cam.id, partId: t.partId, at: t.at }, 'trigger without a frame'),
+          });
     run.healthSub =
       source.health$?.subscribe((h) => {
         run.health = h;
@@ -331,6 +399,7 @@ export class Station {
         this.maxFrames !== undefined ? take(this.maxFrames) : identity,
         takeUntil(stop$),
         tap((f) => counts.receive(f.cameraId, f.seq)),
+        pairTriggers,
         boundedBatch({ capacity, batchSize, batchWaitMs: q.batchWaitMs, gate }, work, onDrop),
       )
       .subscribe({
@@ -355,4 +424,10 @@ export class Station {
     this.counts.settle(v.verdict, late !== undefined && v.timings.totalMs > late);
     this.verdictSubject.next(v);
   }
+}
+
+function addTriggerCounts(into: TriggerCounts, c: Readonly<TriggerCounts>): void {
+  into.matched += c.matched;
+  into.unmatchedFrames += c.unmatchedFrames;
+  into.orphanTriggers += c.orphanTriggers;
 }

@@ -20,6 +20,7 @@ import { VerdictPublisher } from './publisher.js';
 import type { MqttConfig } from './schema.js';
 import { applyRefusal, type StationPort } from './station-port.js';
 import { StatusReporter } from './status.js';
+import { parseTrigger } from './trigger-subscriber.js';
 import { topicsFor, type Topics } from './topics.js';
 
 export interface StartMqttOptions<C> {
@@ -111,7 +112,8 @@ export async function startMqtt<C extends { mqtt: MqttConfig }>(
       ...(status !== null ? [status.message('online')] : []),
       { topic: topics.configState, payload: controlPlane.statePayload(), retain: true },
     ],
-    subscriptions: rc.enabled ? [topics.configSet] : [],
+    // The trigger topic is subscribed whenever the station takes triggers: a remote configuration may enable them later.
+    subscriptions: [...(rc.enabled ? [topics.configSet] : []), ...(station.pushTrigger !== undefined ? [topics.trigger] : [])],
     clock,
   });
   const publisher = new VerdictPublisher(link, topics, m, clock);
@@ -126,6 +128,15 @@ export async function startMqtt<C extends { mqtt: MqttConfig }>(
   link.on('state', (s) => logger.info({ broker: url, state: s }, 'mqtt link state'));
   link.on('error', (err) => logger.warn({ err: errorMessage(err) }, 'mqtt'));
   link.on('message', (topic, payload) => {
+    if (topic === topics.trigger) {
+      try {
+        // Date.now, not the link's clock: frames are stamped in that domain and triggers are paired with them.
+        station.pushTrigger?.(parseTrigger(payload, Date.now()));
+      } catch (err) {
+        logger.warn({ err: errorMessage(err), topic }, 'trigger skipped');
+      }
+      return;
+    }
     if (topic !== topics.configSet) return;
     void controlPlane.handle(payload).then((ack) => {
       link.publishReliable({ topic: topics.configAck, payload: JSON.stringify(ack), retain: false }, null);

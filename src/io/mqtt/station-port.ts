@@ -1,5 +1,6 @@
 import type { Observable } from 'rxjs';
 import type { JudgedFrame } from '../../pipeline/operators/judge-batch.js';
+import type { Trigger } from '../../pipeline/triggers.js';
 import type { Verdict } from '../../pipeline/verdict.js';
 
 /**
@@ -19,6 +20,8 @@ export interface StationPort<C> {
   readonly judged$?: Observable<JudgedFrame>;
   /** Pixel calibration of the model in force, to scale the heatmap colours. */
   activeManifest?(): { readonly calibration: { readonly pixel: { readonly min: number; readonly max: number } } };
+  /** Takes the PLC's triggers from `<root>/trigger`; absent = the topic is not subscribed. */
+  pushTrigger?(trigger: Trigger): void;
 }
 
 export interface HealthView {

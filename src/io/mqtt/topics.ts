@@ -10,6 +10,8 @@ export interface Topics {
   readonly configSet: string;
   readonly configAck: string;
   readonly configState: string;
+  /** PLC triggers in (partId, encoder count), see src/io/mqtt/trigger-subscriber.ts. */
+  readonly trigger: string;
 }
 
 /**
@@ -27,5 +29,6 @@ export function topicsFor(cfg: Pick<MqttConfig, 'site' | 'line' | 'station' | 't
     configSet: `${root}/config/set`,
     configAck: `${root}/config/ack`,
     configState: `${root}/config/state`,
+    trigger: `${root}/trigger`,
   };
 }

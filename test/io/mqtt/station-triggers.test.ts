@@ -1,0 +1,105 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { parseConfig } from '../../../src/config/load.js';
+import { configSchema } from '../../../src/config/schema.js';
+import { startMqtt } from '../../../src/io/mqtt/start.js';
+import { identityHolds } from '../../../src/pipeline/counters.js';
+import { Station } from '../../../src/pipeline/station.js';
+import type { Verdict } from '../../../src/pipeline/verdict.js';
+import { startMosquitto } from './helpers/mosquitto.js';
+import { observe } from './helpers/observer.js';
+import { quietLogger } from './helpers/subject-station.js';
+
+const TINY = fileURLToPath(new URL('../../../../test/fixtures/models/tiny-inp/', import.meta.url));
+const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+
+async function until(cond: () => boolean, what: string, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('PLC triggers on <root>/trigger, fired before their frames, give the verdicts their partIds in order; a stale trigger is an orphan; both counted in status', async () => {
+  const broker = await startMosquitto();
+  const stateDir = mkdtempSync(join(tmpdir(), 'lw-trig-'));
+  const root = 'linewatch/trig/l1/st1';
+  const config = parseConfig(
+    {
+      model: { bundle: TINY, intraOpThreads: 1 },
+      // Slow, endless frames: each waits for its trigger (up to timeoutMs) until the PLC's come in.
+      cameras: [{ id: 'cam1', source: { type: 'folder', path: join(TINY, 'samples'), loop: true, fps: 2 }, triggers: { timeoutMs: 8_000 } }],
+      mqtt: { url: broker.url, site: 'trig', line: 'l1', station: 'st1', remoteConfig: { requireSignature: false, stateDir } },
+    },
+    'trigger config',
+  );
+  // The PLC fires just before the station starts capturing.
+  const firedAt = Date.now() - 10;
+  const station = await Station.start(config, { logger: quiet });
+  const verdicts: Verdict[] = [];
+  station.verdicts$.subscribe((v) => verdicts.push(v));
+  const obs = await observe(broker.url, [`${root}/status`]);
+  const mqtt = await startMqtt(station.activeConfig(), station, quietLogger, { configSchema });
+  try {
+    await mqtt.link.whenOnline(5_000);
+    // The link subscribes right after it connects: give the SUBACK a moment.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(verdicts.length, 0, 'no frame went on while its trigger was still due');
+    // A trigger fired a minute ago: no frame of this run can be its frame.
+    await obs.client.publishAsync(`${root}/trigger`, JSON.stringify({ partId: 'stale', at: firedAt - 60_000 }), { qos: 1 });
+    await obs.client.publishAsync(`${root}/trigger`, 'not json', { qos: 1 });
+    for (let i = 1; i <= 3; i++) {
+      await obs.client.publishAsync(`${root}/trigger`, JSON.stringify({ partId: `P-${i}`, encoderPos: 1000 * i, at: firedAt }), { qos: 1 });
+    }
+    await until(() => verdicts.some((v) => v.partId === 'P-3'), 'the verdict of P-3', 20_000);
+    await station.stop();
+
+    const triggered = verdicts.slice(0, 3);
+    assert.deepEqual(triggered.map((v) => v.partId), ['P-1', 'P-2', 'P-3'], 'the first three frames carry the three triggers, in order');
+    assert.deepEqual(triggered.map((v) => v.seq), [0, 1, 2]);
+    assert.deepEqual(triggered.map((v) => v.meta?.['encoderPos']), [1000, 2000, 3000]);
+    for (const v of triggered) assert.ok(v.verdict === 'ok' || v.verdict === 'reject', `P-x judged: ${v.verdict}`);
+    // Frames after them had no trigger: they keep the source's own partId (the file name).
+    for (const v of verdicts.slice(3)) assert.ok(!String(v.partId).startsWith('P-'), `seq ${v.seq} has no PLC part`);
+
+    const c = station.counters();
+    assert.equal(c.triggersMatched, 3);
+    assert.equal(c.orphanTriggers, 1, 'the stale trigger is an orphan (the malformed one is skipped)');
+    assert.equal(c.framesWithoutTrigger, verdicts.length - 3);
+    assert.ok(identityHolds(c), JSON.stringify(c));
+    assert.equal(c.received, verdicts.length);
+    // Visible to the line: the status report carries the trigger counters.
+    const report = mqtt.status.report('online');
+    assert.equal(report.counters['orphanTriggers'], 1);
+    assert.equal(report.counters['triggersMatched'], 3);
+  } finally {
+    await station.stop();
+    await mqtt.close();
+    await obs.close();
+    await broker.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+});
+
+test('a camera without `triggers` ignores the trigger topic: frames go on at once with their own partIds', async () => {
+  const config = parseConfig(
+    { model: { bundle: TINY, intraOpThreads: 1 }, cameras: [{ id: 'cam1', source: { type: 'folder', path: join(TINY, 'samples') } }] },
+    'no trigger config',
+  );
+  const station = await Station.start(config, { logger: quiet });
+  const verdicts: Verdict[] = [];
+  station.verdicts$.subscribe((v) => verdicts.push(v));
+  station.pushTrigger({ partId: 'P-1', at: Date.now() });
+  await station.ended();
+  await station.stop();
+  assert.equal(verdicts.length, 4);
+  assert.ok(verdicts.every((v) => !String(v.partId).startsWith('P-')));
+  const c = station.counters();
+  assert.equal(c.triggersMatched, undefined, 'no trigger counters on a station without triggers');
+  assert.equal(station.health().cameras[0]?.triggers, undefined);
+});

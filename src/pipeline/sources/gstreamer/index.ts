@@ -3,6 +3,7 @@ import type { Frame } from '../../frame.js';
 import type { FrameSource, SourceHealth } from '../../source.js';
 import type { BackoffPolicy } from './backoff.js';
 import { Capture, openPipeline, type CaptureHost } from './capture.js';
+import { localElementPlan, type GstElementPlan } from './jetson.js';
 import { buildLaunch, type LaunchPlan } from './launch.js';
 import type { GstreamerSourceConfig } from './schema.js';
 
@@ -14,6 +15,8 @@ export interface GstreamerSourceOptions {
   readonly ready?: () => Promise<void>;
   /** [0, 1) source for the backoff jitter. Default Math.random. */
   readonly random?: () => number;
+  /** Hardware or software elements for convert/decode. Default: probed on this machine (Jetson elements when present). */
+  readonly elements?: GstElementPlan;
 }
 
 /**
@@ -28,6 +31,7 @@ export class GstreamerSource implements FrameSource {
   readonly lostFrames: () => number;
   private readonly config: GstreamerSourceConfig;
   private readonly options: GstreamerSourceOptions;
+  private readonly elements: GstElementPlan;
   private readonly health: BehaviorSubject<SourceHealth>;
   private seq = 0;
   private lost = 0;
@@ -37,6 +41,7 @@ export class GstreamerSource implements FrameSource {
     this.cameraId = cameraId;
     this.config = config;
     this.options = options;
+    this.elements = options.elements ?? localElementPlan();
     this.health = new BehaviorSubject<SourceHealth>({ state: 'starting' });
     this.health$ = this.health.pipe(distinctUntilChanged(sameHealth));
     this.lostFrames = () => this.lost + this.runLostEstimate;
@@ -44,7 +49,7 @@ export class GstreamerSource implements FrameSource {
 
   /** The launch description this source runs (for logs and `config validate`). */
   describe(): string {
-    return buildLaunch(this.config).description;
+    return buildLaunch(this.config, { elements: this.elements }).description;
   }
 
   /**
@@ -55,7 +60,7 @@ export class GstreamerSource implements FrameSource {
     const input = this.config.input;
     // aravissrc opens (and keeps) the camera as soon as camera-name is set: parse without it.
     const probe = input.preset === 'aravis' ? { ...this.config, input: { ...input, camera: undefined } } : this.config;
-    const { pipeline } = openPipeline(buildLaunch(probe), this.config.maxBuffers);
+    const { pipeline } = openPipeline(buildLaunch(probe, { elements: this.elements }), this.config.maxBuffers);
     pipeline.stop();
   }
 
@@ -74,7 +79,7 @@ export class GstreamerSource implements FrameSource {
       backoff,
       maxBuffers: this.config.maxBuffers,
       plan: (imagesStartIndex?: number): LaunchPlan =>
-        buildLaunch(this.config, imagesStartIndex === undefined ? {} : { imagesStartIndex }),
+        buildLaunch(this.config, imagesStartIndex === undefined ? { elements: this.elements } : { imagesStartIndex, elements: this.elements }),
       nextSeq: () => this.seq++,
       addLost: (n: number) => {
         this.lost += n;

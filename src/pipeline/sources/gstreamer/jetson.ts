@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 
 /**
  * GStreamer elements for the Jetson's hardware (VIC for convert/scale, NVDEC and NVJPG for
@@ -43,6 +43,9 @@ export function planGstElements(available: ReadonlySet<string>): GstElementPlan 
     h265Decoder: available.has('avdec_h265') ? 'avdec_h265' : null,
   };
 }
+
+/** The plan where no Jetson element is present and gst-libav is not assumed (what the presets used before probing). */
+export const SOFTWARE_PLAN: GstElementPlan = { acceleration: 'software', h264Decoder: null, h265Decoder: null };
 
 /**
  * Elements that turn a parsed-or-not compressed stream into raw video that {@link convertFragment}
@@ -112,4 +115,27 @@ export async function probeGstElements(names: readonly string[] = GST_PROBE_ELEM
     ),
   );
   return found;
+}
+
+let localPlan: GstElementPlan | undefined;
+
+/**
+ * This machine's plan, probed once per process with `gst-inspect-1.0 --exists` (a few short
+ * calls at configuration time, never per frame). Synchronous because sources are built and
+ * validated synchronously when a configuration is applied.
+ */
+export function localElementPlan(timeoutMs = 5000): GstElementPlan {
+  if (localPlan === undefined) {
+    const found = new Set<string>();
+    for (const name of GST_PROBE_ELEMENTS) {
+      try {
+        execFileSync('gst-inspect-1.0', ['--exists', name], { timeout: timeoutMs, stdio: 'ignore' });
+        found.add(name);
+      } catch {
+        // Not installed (or no gst-inspect-1.0 at all): the software element stands in.
+      }
+    }
+    localPlan = planGstElements(found);
+  }
+  return localPlan;
 }

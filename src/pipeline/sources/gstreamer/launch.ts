@@ -1,3 +1,4 @@
+import { SOFTWARE_PLAN, convertFragment, decodeFragment, type GstElementPlan } from './jetson.js';
 import type { GstreamerInput, GstreamerSourceConfig } from './schema.js';
 
 /**
@@ -70,13 +71,14 @@ export function targetCaps(config: Pick<GstreamerSourceConfig, 'format' | 'width
   return `video/x-raw,format=${config.format}${sizeCaps(config.width, config.height, undefined)}`;
 }
 
-/** Convert (and scale, when a size is asked) to the target caps; `bayer` puts the demosaic first. */
-function convertTail(config: GstreamerSourceConfig, bayer: boolean): string {
-  const caps = targetCaps(config);
+/**
+ * Convert (and scale, when a size is asked) to the target caps with the plan's elements (the
+ * Jetson's VIC through nvvidconv, or videoconvert/videoscale); `bayer` puts the demosaic first.
+ */
+function convertTail(config: GstreamerSourceConfig, bayer: boolean, plan: GstElementPlan): string {
   const demosaic = bayer ? 'bayer2rgb ! ' : '';
-  if (caps === null) return bayer ? ' ! bayer2rgb' : '';
-  const scale = config.width !== undefined || config.height !== undefined ? 'videoscale ! ' : '';
-  return ` ! ${demosaic}videoconvert ! ${scale}${caps}`;
+  if (config.format === 'native') return bayer ? ' ! bayer2rgb' : '';
+  return ` ! ${demosaic}${convertFragment(plan, { format: config.format, width: config.width, height: config.height })}`;
 }
 
 function appsink(maxBuffers: number, live: boolean, sync: boolean): string {
@@ -123,35 +125,39 @@ function aravisHead(input: Extract<GstreamerInput, { preset: 'aravis' }>): { hea
  * buildLaunch({ type: 'gstreamer', format: 'GRAY8', maxBuffers: 2, …, input: { preset: 'test', … } }).description
  * // 'videotestsrc pattern=smpte is-live=true ! video/x-raw,width=640,height=480,framerate=30/1 ! videoconvert ! video/x-raw,format=GRAY8 ! appsink name=lwsink …'
  */
-export function buildLaunch(config: GstreamerSourceConfig, options: { imagesStartIndex?: number } = {}): LaunchPlan {
+export function buildLaunch(
+  config: GstreamerSourceConfig,
+  options: { imagesStartIndex?: number; elements?: GstElementPlan } = {},
+): LaunchPlan {
   const input = config.input;
+  const plan = options.elements ?? SOFTWARE_PLAN;
   const base = { sinkCaps: null, stallTimeoutMs: config.stallTimeoutMs, retryOnError: true, startIndex: null, reopen: null };
   switch (input.preset) {
     case 'aravis': {
       const { head, bayer } = aravisHead(input);
-      const description = head + convertTail(config, bayer) + appsink(config.maxBuffers, true, false);
+      const description = head + convertTail(config, bayer, plan) + appsink(config.maxBuffers, true, false);
       const reopen = input.camera === undefined ? null : { element: CAMERA_ELEMENT, property: 'camera-name', value: input.camera };
       return { ...base, description, sinkName: PRESET_SINK_NAME, live: true, restartOnEos: true, reopen };
     }
     case 'v4l2': {
       const caps = sizeCaps(input.width, input.height, input.fps);
       const head = input.mjpeg
-        ? `v4l2src device=${quoteLaunchValue(input.device)} ! image/jpeg${caps} ! jpegdec`
+        ? `v4l2src device=${quoteLaunchValue(input.device)} ! image/jpeg${caps} ! ${decodeFragment(plan, 'jpeg')}`
         : `v4l2src device=${quoteLaunchValue(input.device)} ! video/x-raw${caps}`;
-      const description = head + convertTail(config, false) + appsink(config.maxBuffers, true, false);
+      const description = head + convertTail(config, false, plan) + appsink(config.maxBuffers, true, false);
       return { ...base, description, sinkName: PRESET_SINK_NAME, live: true, restartOnEos: true };
     }
     case 'rtsp': {
       const head =
         `rtspsrc location=${quoteLaunchValue(input.url)} latency=${input.latencyMs}` +
         ` protocols=${input.transport} ! decodebin`;
-      const description = head + convertTail(config, false) + appsink(config.maxBuffers, true, false);
+      const description = head + convertTail(config, false, plan) + appsink(config.maxBuffers, true, false);
       const stallTimeoutMs = config.stallTimeoutMs > 0 ? config.stallTimeoutMs : input.stallTimeoutMs;
       return { ...base, description, sinkName: PRESET_SINK_NAME, live: true, restartOnEos: true, stallTimeoutMs };
     }
     case 'video': {
       const head = `filesrc location=${quoteLaunchValue(input.path)} ! decodebin`;
-      const description = head + convertTail(config, false) + appsink(config.maxBuffers, false, input.realtime);
+      const description = head + convertTail(config, false, plan) + appsink(config.maxBuffers, false, input.realtime);
       return { ...base, description, sinkName: PRESET_SINK_NAME, live: false, restartOnEos: false, retryOnError: false };
     }
     case 'images': {
@@ -160,8 +166,8 @@ export function buildLaunch(config: GstreamerSourceConfig, options: { imagesStar
       const head =
         `multifilesrc location=${quoteLaunchValue(input.location)} index=${startIndex} loop=${input.loop}` +
         ` caps=${quoteLaunchValue(`${jpeg ? 'image/jpeg' : 'image/png'},framerate=${fpsFraction(input.fps)}`)}` +
-        ` ! ${jpeg ? 'jpegdec' : 'pngdec'}`;
-      const description = head + convertTail(config, false) + appsink(config.maxBuffers, false, false);
+        ` ! ${jpeg ? decodeFragment(plan, 'jpeg') : 'pngdec'}`;
+      const description = head + convertTail(config, false, plan) + appsink(config.maxBuffers, false, false);
       // A bad file is skipped on restart (startIndex moves past it), so errors are worth retrying.
       return { ...base, description, sinkName: PRESET_SINK_NAME, live: false, restartOnEos: false, startIndex };
     }
@@ -170,7 +176,7 @@ export function buildLaunch(config: GstreamerSourceConfig, options: { imagesStar
         `videotestsrc pattern=${input.pattern} is-live=${input.live}` +
         (input.numBuffers !== undefined ? ` num-buffers=${input.numBuffers}` : '') +
         ` ! video/x-raw${sizeCaps(input.width, input.height, input.fps)}`;
-      const description = head + convertTail(config, false) + appsink(config.maxBuffers, input.live, false);
+      const description = head + convertTail(config, false, plan) + appsink(config.maxBuffers, input.live, false);
       // num-buffers makes the test stream finite: its end completes the source even when live.
       return { ...base, description, sinkName: PRESET_SINK_NAME, live: input.live, restartOnEos: false };
     }

@@ -5,9 +5,11 @@ import {
   convertFragment,
   decodeFragment,
   GST_PROBE_ELEMENTS,
+  localElementPlan,
   planGstElements,
   probeGstElements,
 } from '../../../../src/pipeline/sources/gstreamer/jetson.js';
+import { buildLaunch, gstreamerSourceSchema } from '../../../../src/pipeline/sources/gstreamer/index.js';
 
 const JETSON = planGstElements(new Set(['nvvidconv', 'nvv4l2decoder', 'nvjpegdec', 'videoconvert']));
 
@@ -64,4 +66,22 @@ test('on this machine: the probe finds no Jetson elements, and the software frag
     assert.match(sinkCaps, /height=\(int\)48\b/);
     assert.match(r.stdout, new RegExp(`chain[^\\n]*\\(${bytes} bytes`));
   }
+});
+
+test('the presets splice the plan in: a Jetson converts on the VIC and decodes JPEG on NVJPG; here the software plan is probed', () => {
+  const aravis = gstreamerSourceSchema.parse({
+    type: 'gstreamer',
+    format: 'RGB',
+    width: 448,
+    height: 448,
+    input: { preset: 'aravis', camera: 'cam-7', pixelFormat: 'BayerRG8' },
+  });
+  const onJetson = buildLaunch(aravis, { elements: JETSON }).description;
+  assert.match(onJetson, /bayer2rgb ! nvvidconv ! video\/x-raw,format=RGBA,width=448,height=448 ! videoconvert ! video\/x-raw,format=RGB ! appsink/);
+  const stills = gstreamerSourceSchema.parse({ type: 'gstreamer', input: { preset: 'images', location: '/data/img_%05d.jpg' } });
+  assert.match(buildLaunch(stills, { elements: JETSON }).description, / ! nvjpegdec ! nvvidconv ! video\/x-raw,format=GRAY8 ! appsink/);
+  // No plan given = the software elements, exactly as before the probe existed.
+  assert.equal(buildLaunch(aravis).description, buildLaunch(aravis, { elements: localElementPlan() }).description);
+  assert.doesNotMatch(buildLaunch(aravis).description, /nvvidconv/);
+  assert.equal(localElementPlan().acceleration, 'software');
 });

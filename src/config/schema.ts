@@ -3,6 +3,7 @@ import { mqttConfigSchema } from '../io/mqtt/schema.js';
 import { executionProvidersSchema } from '../models/providers.js';
 import { sourceConfigSchema } from '../pipeline/sources/schema.js';
 import { triggerConfigSchema } from '../pipeline/trigger-config.js';
+import { lineScanConfigSchema } from '../pipeline/tiler/schema.js';
 import { decideConfigSchema, inferenceQueueSchema, rectSchema, sinksSchema } from './sections.js';
 
 /**
@@ -29,6 +30,8 @@ export const cameraConfigSchema = z.strictObject({
   roi: rectSchema.optional().describe('inspected region of the camera image, camera pixels; absent = whole image'),
   /** PLC triggers from `<root>/trigger` attached to this camera's frames; absent = none. */
   triggers: triggerConfigSchema.optional().describe('PLC triggers from <root>/trigger attached to this camera\'s frames'),
+  /** Line-scan camera: buffers stitched into a strip, tiled, one verdict per segment of web; absent = area-scan. */
+  lineScan: lineScanConfigSchema.optional().describe('line-scan: stitch buffers into a strip, tile it, one verdict per segment of web'),
 });
 
 export const configSchema = z

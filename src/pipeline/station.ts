@@ -9,6 +9,7 @@ import { InferenceEngine, type EngineLogger } from '../models/engine.js';
 import { Counters, type CounterSnapshot } from './counters.js';
 import type { Frame } from './frame.js';
 import type { Rect } from './geometry.js';
+import { lineScanVerdicts } from './operators/line-scan.js';
 import { PreprocessPool } from './preprocess/pool.js';
 import { RoomGate, boundedBatch } from './operators/bounded-batch.js';
 import {
@@ -393,15 +394,17 @@ export class Station {
       source.health$?.subscribe((h) => {
         run.health = h;
       }) ?? null;
-    source
-      .frames()
-      .pipe(
-        this.maxFrames !== undefined ? take(this.maxFrames) : identity,
-        takeUntil(stop$),
-        tap((f) => counts.receive(f.cameraId, f.seq)),
-        pairTriggers,
-        boundedBatch({ capacity, batchSize, batchWaitMs: q.batchWaitMs, gate }, work, onDrop),
-      )
+    const bounded = source.frames().pipe(this.maxFrames !== undefined ? take(this.maxFrames) : identity, takeUntil(stop$));
+    // Line-scan: `received` counts segments (each decided segment, or unusable buffer, is received
+    // and settled at once), not camera buffers — a buffer is part of one or more segments.
+    const judged$ =
+      cam.lineScan === undefined
+        ? bounded.pipe(tap((f) => counts.receive(f.cameraId, f.seq)), pairTriggers, boundedBatch({ capacity, batchSize, batchWaitMs: q.batchWaitMs, gate }, work, onDrop))
+        : bounded.pipe(
+            pairTriggers,
+            lineScanVerdicts(ctx, { cameraId: cam.id, config: cam.lineScan, gate, maxQueuedBuffers: capacity, onSegment: (seq) => counts.receive(cam.id, seq) }),
+          );
+    judged$
       .subscribe({
         next: (v) => this.emit(v),
         error: (err: unknown) => {

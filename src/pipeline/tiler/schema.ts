@@ -1,8 +1,8 @@
 import { z } from 'zod';
 
 /**
- * Line-scan settings of a camera (proposed as `cameras[].lineScan`; the station does not run the
- * tiler yet). Sizes in pixels/lines, lengths in mm.
+ * Line-scan settings of a camera (`cameras[].lineScan`, run by src/pipeline/operators/line-scan.ts).
+ * Sizes in pixels/lines, lengths in mm.
  */
 export const lineScanConfigSchema = z.strictObject({
   /** Lines per camera buffer (the height of each frame the camera delivers). */

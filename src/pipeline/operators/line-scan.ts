@@ -1,0 +1,251 @@
+import { concat, concatMap, defer, finalize, mergeAll, tap, type OperatorFunction } from 'rxjs';
+import { LinewatchError } from '../../errors.js';
+import { REASON, rawPixelThreshold } from '../decide.js';
+import type { Frame, PixelFormat } from '../frame.js';
+import type { FrameGeometry } from '../geometry.js';
+import { normalizeScore } from '../postprocess/index.js';
+import { allocateBatch, writeTensor, type PreparedPixels } from '../preprocess/index.js';
+import { LineScanTiler, type Band, type LineDefect, type MapsResult, type SegmentDecision } from '../tiler/index.js';
+import type { LineScanConfig } from '../tiler/schema.js';
+import type { Defect, Verdict } from '../verdict.js';
+import type { RoomGate } from './bounded-batch.js';
+import { errorVerdict, type JudgeContext } from './judge-batch.js';
+
+/**
+ * Line-scan camera → one verdict per decided segment of web. Each buffer is stitched into the
+ * strip; each band of tiles that became complete is one model batch; the tile maps go back into
+ * strip coordinates and the segments the strip is final past come out as verdicts, numbered by
+ * their own gap-free `seq` (the buffers' seqs are not the verdicts'). A buffer that cannot be used
+ * (wrong size, encoded) is one `error` verdict and is left out of the strip.
+ */
+
+export interface LineScanJudgeOptions {
+  readonly cameraId: string;
+  readonly config: LineScanConfig;
+  /** Called with each verdict's seq as it is decided, before it is emitted (station counters). */
+  readonly onSegment: (seq: number) => void;
+  /** Lossless sources wait on it while `maxQueuedBuffers` buffers wait to be judged. */
+  readonly gate?: RoomGate;
+  /** Buffers waiting before the source is held back. Default 2. */
+  readonly maxQueuedBuffers?: number;
+}
+
+/** Strip pixel formats the tiler cuts (1 or 3 bytes a pixel). */
+function channelsOf(format: PixelFormat): 1 | 3 | null {
+  return format === 'GRAY8' ? 1 : format === 'RGB' || format === 'BGR' ? 3 : null;
+}
+
+/**
+ * For each tile pixel, the index of the map pixel over it (−1 where the model's crop left it out).
+ * Nearest map pixel: the map is at most a few pixels coarser than the tile.
+ */
+function tileToMapIndex(g: FrameGeometry, mapWidth: number, mapHeight: number, tileWidth: number, tileHeight: number): Int32Array {
+  const lut = new Int32Array(tileWidth * tileHeight);
+  for (let y = 0; y < tileHeight; y++) {
+    const v = Math.floor((((y + 0.5) * g.resize.height) / g.roi.height - g.crop.y) * (mapHeight / g.crop.height));
+    for (let x = 0; x < tileWidth; x++) {
+      const u = Math.floor((((x + 0.5) * g.resize.width) / g.roi.width - g.crop.x) * (mapWidth / g.crop.width));
+      lut[y * tileWidth + x] = u >= 0 && u < mapWidth && v >= 0 && v < mapHeight ? v * mapWidth + u : -1;
+    }
+  }
+  return lut;
+}
+
+export class LineScanJudge {
+  private readonly ctx: JudgeContext;
+  private readonly o: LineScanJudgeOptions;
+  private tiler: LineScanTiler | null = null;
+  private channels: 1 | 3 = 1;
+  private format: PixelFormat = 'GRAY8';
+  private tileWidth = 0;
+  private tileHeight = 0;
+  private lut: Int32Array | null = null;
+  private seq = 0;
+  /** The newest buffer used: its capture time stamps the verdicts it completes. */
+  private last: Frame | null = null;
+
+  constructor(ctx: JudgeContext, options: LineScanJudgeOptions) {
+    this.ctx = ctx;
+    this.o = options;
+  }
+
+  /** One camera buffer in → the verdicts of the segments it completed. */
+  async push(frame: Frame): Promise<Verdict[]> {
+    let bands: Band[];
+    try {
+      bands = this.stitch(frame);
+    } catch (err) {
+      return [this.error(frame, err)];
+    }
+    this.last = frame;
+    return this.inferBands(bands);
+  }
+
+  /** End of the web: the last partial band and the last segment. */
+  async end(): Promise<Verdict[]> {
+    const tiler = this.tiler;
+    if (tiler === null) return [];
+    const band = tiler.end();
+    const out = band === null ? [] : await this.inferBands([band]);
+    const r = tiler.finish();
+    for (const s of r.segments) out.push(this.segmentVerdict(s));
+    return out;
+  }
+
+  private stitch(frame: Frame): Band[] {
+    const img = frame.image;
+    if (img.kind !== 'raw') throw new LinewatchError('LW_ERR_FRAME_INVALID', `line-scan buffer ${frame.seq}: encoded images cannot be stitched; deliver raw lines`);
+    const ch = channelsOf(img.format);
+    if (ch === null) throw new LinewatchError('LW_ERR_FRAME_INVALID', `line-scan buffer ${frame.seq}: format ${img.format} is not GRAY8, RGB or BGR`);
+    const c = this.o.config;
+    if (img.height !== c.bufferLines) throw new LinewatchError('LW_ERR_FRAME_INVALID', `line-scan buffer ${frame.seq}: ${img.height} lines, lineScan.bufferLines is ${c.bufferLines}`);
+    if (img.strideBytes !== undefined && img.strideBytes !== img.width * ch) {
+      throw new LinewatchError('LW_ERR_FRAME_INVALID', `line-scan buffer ${frame.seq}: padded rows (stride ${img.strideBytes}) are not supported`);
+    }
+    if (this.tiler === null) {
+      const m = this.ctx.engine().bundle.manifest;
+      this.channels = ch;
+      this.format = img.format;
+      this.tileWidth = c.tileWidth ?? m.input.width;
+      this.tileHeight = c.tileHeight ?? m.input.height;
+      this.tiler = new LineScanTiler({
+        width: img.width,
+        channels: ch,
+        tileWidth: this.tileWidth,
+        tileHeight: this.tileHeight,
+        overlapAcrossPx: c.overlapAcrossPx,
+        overlapAlongLines: c.overlapAlongLines,
+        threshold: rawPixelThreshold(this.ctx.rules().decide, m.calibration.pixel),
+        mmPerPixel: c.mmPerPixel,
+        resolution: c.resolution,
+        segmentLengthMm: c.segmentLengthMm,
+        minDefectAreaPx: c.minDefectAreaPx,
+      });
+    } else if (ch !== this.channels || img.format !== this.format) {
+      throw new LinewatchError('LW_ERR_FRAME_INVALID', `line-scan buffer ${frame.seq}: format ${img.format} after ${this.format}`);
+    }
+    const enc = frame.meta.encoderPos;
+    return this.tiler.push(img.data, c.bufferLines, typeof enc === 'number' ? enc : undefined);
+  }
+
+  private async inferBands(bands: readonly Band[]): Promise<Verdict[]> {
+    const out: Verdict[] = [];
+    for (let b = 0; b < bands.length; b++) {
+      const r = await this.inferBand(bands[b]!);
+      for (const s of r.segments) out.push(this.segmentVerdict(s));
+    }
+    return out;
+  }
+
+  /** One band = one batch. A failed model call is fatal for the strip (its maps cannot be skipped). */
+  private async inferBand(band: Band): Promise<MapsResult> {
+    const tiler = this.tiler!;
+    const slot = this.ctx.engine();
+    slot.inFlight++;
+    try {
+      const m = slot.bundle.manifest;
+      const n = band.tiles.length;
+      const prepared: PreparedPixels[] = [];
+      for (let i = 0; i < n; i++) {
+        const t = band.tiles[i]!;
+        const frame: Frame = {
+          seq: band.index,
+          cameraId: this.o.cameraId,
+          capturedAt: this.last!.capturedAt,
+          image: { kind: 'raw', format: this.format, width: this.tileWidth, height: this.tileHeight, data: Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength) },
+          meta: {},
+        };
+        prepared.push(await this.ctx.prepare(frame, m, undefined));
+      }
+      const tensor = allocateBatch(m, n);
+      for (let k = 0; k < n; k++) writeTensor(prepared[k]!, m, tensor, k);
+      const result = await slot.engine.run({ n, data: tensor });
+      const { maps, height, width } = slot.finisher.finish(result);
+      const tw = this.tileWidth;
+      const th = this.tileHeight;
+      if (this.lut === null) this.lut = tileToMapIndex(prepared[0]!.geometry, width, height, tw, th);
+      const lut = this.lut;
+      const plane = height * width;
+      const tileMaps: Float32Array[] = [];
+      for (let k = 0; k < n; k++) {
+        const tm = new Float32Array(tw * th);
+        const base = k * plane;
+        for (let i = 0; i < tm.length; i++) {
+          const j = lut[i]!;
+          tm[i] = j < 0 ? 0 : maps[base + j]!;
+        }
+        tileMaps.push(tm);
+      }
+      return tiler.addMaps(band, tileMaps);
+    } finally {
+      slot.inFlight--;
+    }
+  }
+
+  private segmentVerdict(s: SegmentDecision): Verdict {
+    const seq = this.seq++;
+    this.o.onSegment(seq);
+    const m = this.ctx.engine().bundle.manifest;
+    const rules = this.ctx.rules();
+    const last = this.last!;
+    const total = Number(process.hrtime.bigint() - last.capturedAt.monoNs) / 1e6;
+    const defects: Defect[] = [];
+    for (const d of s.defects) defects.push({ x: d.x, y: d.y, w: d.w, h: d.h, area: d.area, maxScore: d.maxScore });
+    return {
+      seq,
+      cameraId: this.o.cameraId,
+      verdict: s.verdict,
+      score: s.maxScore,
+      normScore: s.maxScore === null ? null : normalizeScore(s.maxScore, m.calibration.pixel),
+      defects,
+      reasons:
+        s.verdict === 'reject'
+          ? [{ code: REASON.DEFECT, message: `segment ${s.index} (${s.startMm}–${s.endMm} mm): ${s.defects.length} defect(s)` }]
+          : [],
+      timings: { captureToInferMs: 0, inferMs: 0, postMs: 0, totalMs: total },
+      modelVersion: m.version,
+      configVersion: rules.configVersion,
+      capturedAtMs: last.capturedAt.wallMs,
+      meta: { segment: s.index, startMm: s.startMm, endMm: s.endMm, lineDefects: s.defects.map(lineDefectMeta) },
+    };
+  }
+
+  private error(frame: Frame, err: unknown): Verdict {
+    const seq = this.seq++;
+    this.o.onSegment(seq);
+    const v = errorVerdict(frame, err, this.ctx.rules(), this.ctx.engine().bundle.manifest.version);
+    return { ...v, seq, meta: { ...frame.meta, bufferSeq: frame.seq } };
+  }
+}
+
+function lineDefectMeta(d: LineDefect): Record<string, number> {
+  return { alongMm: d.alongMm, acrossMm: d.acrossMm, lengthMm: d.lengthMm, widthMm: d.widthMm, line: d.y, x: d.x };
+}
+
+/**
+ * RxJS operator: camera buffers → segment verdicts, buffers processed one at a time in order.
+ * A model failure ends the stream with the error (the strip cannot go on with a hole in its maps).
+ */
+export function lineScanVerdicts(ctx: JudgeContext, options: LineScanJudgeOptions): OperatorFunction<Frame, Verdict> {
+  return (frames$) => {
+    const judge = new LineScanJudge(ctx, options);
+    const gate = options.gate;
+    const max = options.maxQueuedBuffers ?? 2;
+    let queued = 0;
+    gate?.attach(() => queued < max);
+    const judged = (f: Frame): Promise<Verdict[]> => {
+      return judge.push(f).finally(() => {
+        queued--;
+        gate?.notify();
+      });
+    };
+    return concat(
+      frames$.pipe(
+        tap(() => queued++),
+        concatMap(judged),
+        finalize(() => gate?.release()),
+      ),
+      defer(() => judge.end()),
+    ).pipe(mergeAll());
+  };
+}

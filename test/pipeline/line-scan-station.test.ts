@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { firstValueFrom, toArray } from 'rxjs';
+import { parseConfig } from '../../src/config/load.js';
+import { identityHolds } from '../../src/pipeline/counters.js';
+import { Station } from '../../src/pipeline/station.js';
+
+const TINY = fileURLToPath(new URL('../../../test/fixtures/models/tiny-inp/', import.meta.url));
+const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+
+/**
+ * Strip geometry: 56-px tiles (the tiny model's input) with 16 px of overlap both ways — more than
+ * the border the model's centre crop leaves unseen —, 40-line buffers, 1 mm per pixel and per line,
+ * segments of 100 mm.
+ */
+const WIDTH = 152;
+const BUFFER_LINES = 40;
+const BUFFERS = 10;
+const LINES = BUFFER_LINES * BUFFERS;
+
+/** Bright discs like the fixture's defects, at known centres: inside one tile, across two tiles, across two buffers. */
+const DISCS = [
+  { cx: 22, cy: 60, r: 6 },
+  { cx: 60, cy: 185, r: 6 },
+  { cx: 120, cy: 240, r: 6 },
+];
+
+/** An RGB strip: a plain web of about the good samples' colour, and the discs. */
+function strip(): Buffer {
+  const out = Buffer.alloc(WIDTH * LINES * 3);
+  for (let y = 0; y < LINES; y++) {
+    for (let x = 0; x < WIDTH; x++) {
+      const i = (y * WIDTH + x) * 3;
+      let v = 0;
+      for (const d of DISCS) if ((x - d.cx) ** 2 + (y - d.cy) ** 2 <= d.r * d.r) v = 1;
+      out[i] = v ? 250 : 118;
+      out[i + 1] = v ? 250 : 110;
+      out[i + 2] = v ? 245 : 102;
+    }
+  }
+  return out;
+}
+
+test('a line-scan strip through the station: one verdict per segment, each defect once in its segment with its place along and across the web', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lw-ls-station-'));
+  try {
+    const file = join(dir, 'web.rgb');
+    writeFileSync(file, strip());
+    const config = parseConfig(
+      {
+        model: { bundle: TINY, intraOpThreads: 1 },
+        cameras: [
+          {
+            id: 'web1',
+            source: {
+              type: 'gstreamer',
+              format: 'RGB',
+              input: {
+                preset: 'launch',
+                live: false,
+                pipeline: `filesrc location=${file} blocksize=${WIDTH * BUFFER_LINES * 3} ! rawvideoparse width=${WIDTH} height=${BUFFER_LINES} format=rgb framerate=100/1 ! appsink name=sink`,
+              },
+            },
+            lineScan: {
+              bufferLines: BUFFER_LINES,
+              overlapAcrossPx: 16,
+              overlapAlongLines: 16,
+              mmPerPixel: 1,
+              resolution: { kind: 'fixed', mmPerLine: 1 },
+              segmentLengthMm: 100,
+              minDefectAreaPx: 4,
+            },
+          },
+        ],
+      },
+      'line-scan test config',
+    );
+    const station = await Station.start(config, { logger: quiet });
+    const all = firstValueFrom(station.verdicts$.pipe(toArray()));
+    await station.ended();
+    await station.stop();
+    const verdicts = await all;
+    assert.deepEqual(
+      verdicts.map((v) => [v.seq, v.meta?.['segment'], v.meta?.['startMm'], v.meta?.['endMm'], v.verdict]),
+      [
+        [0, 0, 0, 100, 'reject'],
+        [1, 1, 100, 200, 'reject'],
+        [2, 2, 200, 300, 'reject'],
+        [3, 3, 300, 400, 'ok'],
+      ],
+      'one verdict per 100 mm segment, in order; the clean last one is ok',
+    );
+    for (let i = 0; i < DISCS.length; i++) {
+      const disc = DISCS[i]!;
+      const v = verdicts[i]!;
+      assert.equal(v.defects.length, 1, `segment ${i}: the disc at (${disc.cx}, ${disc.cy}) is reported once: ${JSON.stringify(v.defects)}`);
+      const d = v.defects[0]!;
+      // Strip coordinates: pixels across, absolute lines along; the map's blur widens the box a little.
+      assert.ok(d.x <= disc.cx && disc.cx < d.x + d.w && d.y <= disc.cy && disc.cy < d.y + d.h, `segment ${i}: box ${JSON.stringify(d)} holds the disc centre`);
+      // The model's map is blurred (sigma 4 map pixels): up to ~8 px more on each side than the disc.
+      assert.ok(d.w <= 2 * disc.r + 16 && d.h <= 2 * disc.r + 16, `segment ${i}: box ${JSON.stringify(d)} is about the disc's size`);
+      const line = (v.meta?.['lineDefects'] as { alongMm: number; acrossMm: number }[])[0]!;
+      assert.equal(line.alongMm, d.y, '1 mm per line');
+      assert.equal(line.acrossMm, d.x, '1 mm per pixel');
+    }
+    assert.equal(verdicts[3]!.defects.length, 0);
+    // `received` counts segments for a line-scan camera.
+    const c = station.counters();
+    assert.deepEqual([c.received, c.ok, c.reject, c.error, c.dropped, c.inFlight], [4, 1, 3, 0, 0, 0]);
+    assert.ok(identityHolds(c));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

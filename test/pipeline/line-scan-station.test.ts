@@ -45,40 +45,44 @@ function strip(): Buffer {
   return out;
 }
 
+function lineScanConfig(file: string, bufferLines: number) {
+  return parseConfig(
+    {
+      model: { bundle: TINY, intraOpThreads: 1 },
+      cameras: [
+        {
+          id: 'web1',
+          source: {
+            type: 'gstreamer',
+            format: 'RGB',
+            input: {
+              preset: 'launch',
+              live: false,
+              pipeline: `filesrc location=${file} blocksize=${WIDTH * BUFFER_LINES * 3} ! rawvideoparse width=${WIDTH} height=${BUFFER_LINES} format=rgb framerate=100/1 ! appsink name=sink`,
+            },
+          },
+          lineScan: {
+            bufferLines,
+            overlapAcrossPx: 16,
+            overlapAlongLines: 16,
+            mmPerPixel: 1,
+            resolution: { kind: 'fixed', mmPerLine: 1 },
+            segmentLengthMm: 100,
+            minDefectAreaPx: 4,
+          },
+        },
+      ],
+    },
+    'line-scan test config',
+  );
+}
+
 test('a line-scan strip through the station: one verdict per segment, each defect once in its segment with its place along and across the web', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lw-ls-station-'));
   try {
     const file = join(dir, 'web.rgb');
     writeFileSync(file, strip());
-    const config = parseConfig(
-      {
-        model: { bundle: TINY, intraOpThreads: 1 },
-        cameras: [
-          {
-            id: 'web1',
-            source: {
-              type: 'gstreamer',
-              format: 'RGB',
-              input: {
-                preset: 'launch',
-                live: false,
-                pipeline: `filesrc location=${file} blocksize=${WIDTH * BUFFER_LINES * 3} ! rawvideoparse width=${WIDTH} height=${BUFFER_LINES} format=rgb framerate=100/1 ! appsink name=sink`,
-              },
-            },
-            lineScan: {
-              bufferLines: BUFFER_LINES,
-              overlapAcrossPx: 16,
-              overlapAlongLines: 16,
-              mmPerPixel: 1,
-              resolution: { kind: 'fixed', mmPerLine: 1 },
-              segmentLengthMm: 100,
-              minDefectAreaPx: 4,
-            },
-          },
-        ],
-      },
-      'line-scan test config',
-    );
+    const config = lineScanConfig(file, BUFFER_LINES);
     const station = await Station.start(config, { logger: quiet });
     const all = firstValueFrom(station.verdicts$.pipe(toArray()));
     await station.ended();
@@ -112,6 +116,29 @@ test('a line-scan strip through the station: one verdict per segment, each defec
     const c = station.counters();
     assert.deepEqual([c.received, c.ok, c.reject, c.error, c.dropped, c.inFlight], [4, 1, 3, 0, 0, 0]);
     assert.ok(identityHolds(c));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('line-scan buffers of the wrong height are error verdicts, one each, counted as received; the stream goes on to its end', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lw-ls-station-'));
+  try {
+    const file = join(dir, 'web.rgb');
+    writeFileSync(file, strip());
+    const station = await Station.start(lineScanConfig(file, BUFFER_LINES + 8), { logger: quiet });
+    const all = firstValueFrom(station.verdicts$.pipe(toArray()));
+    await station.ended();
+    await station.stop();
+    const verdicts = await all;
+    assert.equal(verdicts.length, BUFFERS);
+    assert.ok(verdicts.every((v) => v.verdict === 'error' && v.reasons[0]?.code === 'LW_ERR_FRAME_INVALID'), JSON.stringify(verdicts[0]?.reasons));
+    assert.match(verdicts[0]!.reasons[0]!.message, /40 lines, lineScan.bufferLines is 48/);
+    assert.deepEqual(verdicts.map((v) => v.seq), [...Array(BUFFERS).keys()]);
+    const c = station.counters();
+    assert.deepEqual([c.received, c.error, c.inFlight], [BUFFERS, BUFFERS, 0]);
+    assert.ok(identityHolds(c));
+    assert.equal(station.health().reasons.length, 0, 'a bad buffer does not degrade the camera');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

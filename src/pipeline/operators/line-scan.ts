@@ -131,13 +131,28 @@ export class LineScanJudge {
   private async inferBands(bands: readonly Band[]): Promise<Verdict[]> {
     const out: Verdict[] = [];
     for (let b = 0; b < bands.length; b++) {
-      const r = await this.inferBand(bands[b]!);
+      const band = bands[b]!;
+      let r: MapsResult;
+      try {
+        r = await this.inferBand(band);
+      } catch (err) {
+        // The strip goes on with an empty map for this band (its lines cannot be judged): one
+        // `error` verdict says which lines, and failSafe decides what the line does with them.
+        out.push(this.error(this.last!, err, { band: band.index, fromLine: band.line, toLine: band.line + this.tileHeight }));
+        r = this.tiler!.addMaps(band, this.zeroMaps(band.tiles.length));
+      }
       for (const s of r.segments) out.push(this.segmentVerdict(s));
     }
     return out;
   }
 
-  /** One band = one batch. A failed model call is fatal for the strip (its maps cannot be skipped). */
+  private zeroMaps(n: number): Float32Array[] {
+    const maps: Float32Array[] = [];
+    for (let i = 0; i < n; i++) maps.push(new Float32Array(this.tileWidth * this.tileHeight));
+    return maps;
+  }
+
+  /** One band = one batch. Throws when a tile cannot be prepared or the model call fails. */
   private async inferBand(band: Band): Promise<MapsResult> {
     const tiler = this.tiler!;
     const slot = this.ctx.engine();
@@ -210,11 +225,11 @@ export class LineScanJudge {
     };
   }
 
-  private error(frame: Frame, err: unknown): Verdict {
+  private error(frame: Frame, err: unknown, where: Readonly<Record<string, number>> = {}): Verdict {
     const seq = this.seq++;
     this.o.onSegment(seq);
     const v = errorVerdict(frame, err, this.ctx.rules(), this.ctx.engine().bundle.manifest.version);
-    return { ...v, seq, meta: { ...frame.meta, bufferSeq: frame.seq } };
+    return { ...v, seq, meta: { ...frame.meta, bufferSeq: frame.seq, ...where } };
   }
 }
 
@@ -222,10 +237,7 @@ function lineDefectMeta(d: LineDefect): Record<string, number> {
   return { alongMm: d.alongMm, acrossMm: d.acrossMm, lengthMm: d.lengthMm, widthMm: d.widthMm, line: d.y, x: d.x };
 }
 
-/**
- * RxJS operator: camera buffers → segment verdicts, buffers processed one at a time in order.
- * A model failure ends the stream with the error (the strip cannot go on with a hole in its maps).
- */
+/** RxJS operator: camera buffers → segment verdicts, buffers processed one at a time in order. */
 export function lineScanVerdicts(ctx: JudgeContext, options: LineScanJudgeOptions): OperatorFunction<Frame, Verdict> {
   return (frames$) => {
     const judge = new LineScanJudge(ctx, options);

@@ -5,6 +5,7 @@ export {
   executionProvidersSchema,
   providerSchema,
   normalizeProvider,
+  tensorrtEngineCache,
   PROVIDER_NAMES,
   type ProviderConfig,
   type ProviderSpec,

@@ -6,7 +6,15 @@
 import { z } from 'zod';
 import type { InferenceSession } from 'onnxruntime-node';
 import { LinewatchError, errorMessage } from '../errors.js';
-import { tensorrtOptionsSchema, tensorrtVersionFromEnv, toOrtTensorrtOptions, type TensorrtOptions } from './tensorrt-options.js';
+import {
+  engineCacheDir,
+  engineCacheState,
+  tensorrtOptionsSchema,
+  tensorrtVersionFromEnv,
+  toOrtTensorrtOptions,
+  type EngineCacheState,
+  type TensorrtOptions,
+} from './tensorrt-options.js';
 
 export const PROVIDER_NAMES = ['tensorrt', 'cuda', 'cpu'] as const;
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
@@ -127,4 +135,21 @@ export async function createSessionWithFallback(
   }
   const why = fallbacks.map((f) => `${f.provider}: ${f.reason}`).join('; ');
   throw new LinewatchError('LW_ERR_SESSION_CREATE', `${onnxPath}: no execution provider could load the model (${why})`);
+}
+
+/**
+ * Whether a TensorRT session for this model will build its engine (minutes on a Jetson) or reuse a
+ * cached one; null when tensorrt is not among the providers. Read before the session starts so the
+ * station can say so, and again for status.
+ *
+ * @example
+ * tensorrtEngineCache(['tensorrt', 'cpu'], manifest.sha256) // { state: 'build-needed', dir: '/var/lib/linewatch/trt/…' }
+ */
+export function tensorrtEngineCache(providers: readonly ProviderConfig[], modelSha256: string): EngineCacheState | null {
+  for (const p of providers) {
+    const spec = normalizeProvider(p);
+    if (spec.name !== 'tensorrt') continue;
+    return engineCacheState(engineCacheDir(spec.options, { modelSha256, tensorrtVersion: tensorrtVersionFromEnv() }));
+  }
+  return null;
 }

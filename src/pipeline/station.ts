@@ -6,6 +6,8 @@ import { LinewatchError, errorMessage } from '../errors.js';
 import { loadBundle } from '../models/bundle.js';
 import type { Manifest } from '../models/manifest.js';
 import { InferenceEngine, type EngineLogger } from '../models/engine.js';
+import { tensorrtEngineCache } from '../models/providers.js';
+import type { EngineCacheState } from '../models/tensorrt-options.js';
 import { Counters, type CounterSnapshot } from './counters.js';
 import type { Frame } from './frame.js';
 import type { Rect } from './geometry.js';
@@ -56,6 +58,8 @@ export interface StationHealth {
     readonly sha256: string;
     readonly provider: string;
     readonly fallbacks: readonly { readonly provider: string; readonly reason: string }[];
+    /** TensorRT's engine cache for this model, while TensorRT is the provider in use. */
+    readonly tensorrtEngine?: EngineCacheState;
   };
   readonly configVersion: string;
   readonly cameras: readonly {
@@ -110,6 +114,10 @@ async function buildEngine(config: Config, logger: StationLogger): Promise<Engin
   if (bundle.manifest.prompt !== null) {
     throw new LinewatchError('LW_ERR_SESSION_CREATE', `${bundle.dir}: prompted models (${bundle.manifest.architecture}) are not run by the station yet`);
   }
+  const cache = tensorrtEngineCache(config.model.executionProviders, bundle.manifest.sha256);
+  if (cache?.state === 'build-needed') {
+    logger.warn({ dir: cache.dir }, `model ${bundle.manifest.version}: no TensorRT engine cached; building one now (minutes on a Jetson), reused afterwards`);
+  }
   const engine = await InferenceEngine.create(bundle, {
     workers: config.model.workers,
     executionProviders: config.model.executionProviders,
@@ -117,6 +125,10 @@ async function buildEngine(config: Config, logger: StationLogger): Promise<Engin
     ...(config.model.intraOpThreads !== undefined ? { intraOpThreads: config.model.intraOpThreads } : {}),
   });
   return createEngineSlot(bundle, engine);
+}
+
+function trtCacheOrDisabled(config: Config, modelSha256: string): EngineCacheState {
+  return tensorrtEngineCache(config.model.executionProviders, modelSha256) ?? { state: 'disabled' };
 }
 
 export class Station {
@@ -224,7 +236,13 @@ export class Station {
       state: reasons.length > 0 ? 'degraded' : 'ok',
       lifecycle: this.state,
       reasons,
-      model: { version: m.version, sha256: m.sha256, provider: this.slot.engine.provider, fallbacks: this.slot.engine.fallbacks },
+      model: {
+        version: m.version,
+        sha256: m.sha256,
+        provider: this.slot.engine.provider,
+        fallbacks: this.slot.engine.fallbacks,
+        ...(this.slot.engine.provider === 'tensorrt' ? { tensorrtEngine: trtCacheOrDisabled(this.config, m.sha256) } : {}),
+      },
       configVersion: this.config.version,
       cameras: this.cameras.map((c) => ({ id: c.id, source: c.kind, health: c.health, ...(c.triggers !== null ? { triggers: { ...c.triggers } } : {}) })),
     };

@@ -69,7 +69,13 @@ export interface StatusReport {
   readonly state: 'online' | 'offline';
   readonly atMs: number;
   readonly health: { readonly state: HealthState; readonly reasons: readonly string[] };
-  readonly model: { readonly version: string | null; readonly sha256: string | null };
+  readonly model: {
+    readonly version: string | null;
+    readonly sha256: string | null;
+    readonly provider: string | null;
+    readonly fallbacks: readonly { readonly provider: string; readonly reason: string }[];
+    readonly tensorrtEngine: string | null;
+  };
   readonly config: { readonly version: number; readonly hash: string | null };
   readonly rates: { readonly framesPerS: number; readonly rejectsPerS: number };
   readonly counters: Readonly<Record<string, number>>;

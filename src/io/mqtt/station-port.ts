@@ -28,6 +28,11 @@ export interface HealthView {
   readonly degradedReasons: readonly string[];
   readonly modelVersion: string | null;
   readonly modelSha256: string | null;
+  /** Execution provider in use, and the ones skipped with why (e.g. tensorrt missing on this machine). */
+  readonly modelProvider: string | null;
+  readonly modelFallbacks: readonly { readonly provider: string; readonly reason: string }[];
+  /** TensorRT engine cache state (`cached`, `build-needed`, `disabled`) while TensorRT runs. */
+  readonly tensorrtEngine: string | null;
 }
 
 function asRecord(x: unknown): Record<string, unknown> | null {
@@ -58,10 +63,19 @@ export function readHealth(h: unknown): HealthView {
   const model = asRecord(rec?.['model']);
   const version = model?.['version'] ?? rec?.['modelVersion'];
   const sha = model?.['sha256'] ?? rec?.['modelSha256'];
+  const provider = model?.['provider'];
+  const fallbacks = Array.isArray(model?.['fallbacks']) ? (model['fallbacks'] as unknown[]) : [];
+  const trt = asRecord(model?.['tensorrtEngine'])?.['state'];
   return {
     degradedReasons: reasons,
     modelVersion: typeof version === 'string' ? version : null,
     modelSha256: typeof sha === 'string' ? sha : null,
+    modelProvider: typeof provider === 'string' ? provider : null,
+    modelFallbacks: fallbacks.map((f) => {
+      const r = asRecord(f);
+      return { provider: String(r?.['provider'] ?? ''), reason: String(r?.['reason'] ?? '') };
+    }),
+    tensorrtEngine: typeof trt === 'string' ? trt : null,
   };
 }
 

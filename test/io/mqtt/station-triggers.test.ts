@@ -25,13 +25,14 @@ async function until(cond: () => boolean, what: string, timeoutMs: number): Prom
   }
 }
 
-test('PLC triggers on <root>/trigger, fired before their frames, give the verdicts their partIds in order; a stale trigger is an orphan; both counted in status', async () => {
+test('PLC triggers on <root>/trigger, fired before their frames, give the verdicts their partIds in order; a stale trigger is an orphan; both counted in status, beside the provider in use', async () => {
   const broker = await startMosquitto();
   const stateDir = mkdtempSync(join(tmpdir(), 'lw-trig-'));
   const root = 'linewatch/trig/l1/st1';
   const config = parseConfig(
     {
-      model: { bundle: TINY, intraOpThreads: 1 },
+      // Asks for the Jetson's providers first: here they are missing and the status must say so.
+      model: { bundle: TINY, intraOpThreads: 1, executionProviders: ['tensorrt', 'cuda', 'cpu'] },
       // Slow, endless frames: each waits for its trigger (up to timeoutMs) until the PLC's come in.
       cameras: [{ id: 'cam1', source: { type: 'folder', path: join(TINY, 'samples'), loop: true, fps: 2 }, triggers: { timeoutMs: 8_000 } }],
       mqtt: { url: broker.url, site: 'trig', line: 'l1', station: 'st1', remoteConfig: { requireSignature: false, stateDir } },
@@ -77,6 +78,9 @@ test('PLC triggers on <root>/trigger, fired before their frames, give the verdic
     const report = mqtt.status.report('online');
     assert.equal(report.counters['orphanTriggers'], 1);
     assert.equal(report.counters['triggersMatched'], 3);
+    assert.equal(report.model.provider, 'cpu');
+    assert.deepEqual(report.model.fallbacks.map((f) => f.provider), ['tensorrt', 'cuda']);
+    assert.equal(report.model.tensorrtEngine, null, 'no engine cache while TensorRT does not run');
   } finally {
     await station.stop();
     await mqtt.close();

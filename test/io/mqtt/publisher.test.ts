@@ -1,21 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Clock, TimerHandle } from '../../../src/io/mqtt/clock.js';
 import { MqttLink } from '../../../src/io/mqtt/link.js';
 import { MemoryOutboxStore, Outbox } from '../../../src/io/mqtt/outbox.js';
 import { VerdictPublisher } from '../../../src/io/mqtt/publisher.js';
 import { mqttConfigSchema } from '../../../src/io/mqtt/schema.js';
 import { topicsFor } from '../../../src/io/mqtt/topics.js';
+import { manualClock } from './helpers/manual-clock.js';
 import { SubjectStation, testConfig } from './helpers/subject-station.js';
 
-const clock = {
-  now: 5_000_000,
-  nowMs(): number {
-    return this.now;
-  },
-  setTimeout: (): TimerHandle => setTimeout(() => {}, 0),
-  clearTimeout: (): void => {},
-} satisfies Clock & { now: number };
+const clock = manualClock(5_000_000);
 
 function setup(mqtt: object) {
   const cfg = mqttConfigSchema.parse(mqtt);

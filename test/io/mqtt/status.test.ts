@@ -1,22 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Clock, TimerHandle } from '../../../src/io/mqtt/clock.js';
 import { MqttLink } from '../../../src/io/mqtt/link.js';
 import { MemoryOutboxStore, Outbox } from '../../../src/io/mqtt/outbox.js';
 import { VerdictPublisher } from '../../../src/io/mqtt/publisher.js';
 import { StatusReporter } from '../../../src/io/mqtt/status.js';
 import { topicsFor } from '../../../src/io/mqtt/topics.js';
 import { conforms, docSchemas } from './helpers/doc-schemas.js';
+import { manualClock } from './helpers/manual-clock.js';
 import { SubjectStation, testConfig } from './helpers/subject-station.js';
 
-const clock = {
-  now: 1_000_000,
-  nowMs(): number {
-    return this.now;
-  },
-  setTimeout: (): TimerHandle => setTimeout(() => {}, 0),
-  clearTimeout: (): void => {},
-} satisfies Clock & { now: number };
+const clock = manualClock(1_000_000);
 
 test('status: rates over the window since the last published status, health degraded with reasons, counters as the station reports them', () => {
   const config = testConfig('mqtt://127.0.0.1:1');

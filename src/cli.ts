@@ -66,6 +66,8 @@ async function run(opts: RunOptions): Promise<void> {
       logger,
       baseDir: dirname(resolve(opts.config)),
       ...(opts.maxFrames !== undefined ? { maxFramesPerCamera: opts.maxFrames } : {}),
+      // Cameras start once the console, NG images and MQTT are listening: no verdict goes unpublished.
+      deferCameras: true,
     });
   } catch (err) {
     fail(err);
@@ -132,6 +134,7 @@ async function run(opts: RunOptions): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  station.begin();
   void station.ended().then(() => shutdown('all sources ended'));
   await finished;
   process.off('SIGINT', onSignal);

@@ -43,6 +43,12 @@ export interface StationDeps {
   readonly baseDir?: string;
   /** Stop each camera after this many frames (`run --max-frames`). Default: no limit. */
   readonly maxFramesPerCamera?: number;
+  /**
+   * Leave the cameras off until {@link Station.begin}, so that every consumer of `verdicts$` (the
+   * MQTT publisher above all) is subscribed before the first verdict: none misses a reject.
+   * Default false: cameras start with the station.
+   */
+  readonly deferCameras?: boolean;
 }
 
 export type StationLifecycle = 'running' | 'stopping' | 'stopped';
@@ -149,6 +155,8 @@ export class Station {
   private slot: EngineSlot;
   private ruleSet: RuleSet;
   private cameras: CameraRun[];
+  /** Cameras started (begin() or start without deferCameras); until then a cold change only updates the config. */
+  private begun: boolean;
   private stopSources: Subject<void>;
   private state: StationLifecycle;
   private readonly maxFrames: number | undefined;
@@ -170,6 +178,7 @@ export class Station {
     this.slot = slot;
     this.ruleSet = { decide: config.decide, configVersion: config.version };
     this.cameras = [];
+    this.begun = false;
     this.stopSources = new Subject<void>();
     this.state = 'running';
     this.maxFrames = deps.maxFramesPerCamera;
@@ -188,8 +197,15 @@ export class Station {
     const resolved = resolvePaths(config, deps.baseDir ?? process.cwd());
     const slot = await buildEngine(resolved, deps.logger ?? stderrLogger);
     const station = new Station(resolved, slot, deps);
-    station.startCameras();
+    if (deps.deferCameras !== true) station.begin();
     return station;
+  }
+
+  /** Starts the cameras (once; later calls do nothing). Needed only with `deferCameras`. */
+  begin(): void {
+    if (this.begun || this.state !== 'running') return;
+    this.begun = true;
+    this.startCameras();
   }
 
   counters(): StationCounters {
@@ -311,7 +327,8 @@ export class Station {
         await this.pool.close();
         this.pool = new PreprocessPool(next.inference.preprocessWorkers);
       }
-      this.launchCameras(sources, gates);
+      // Before begin() the new sources wait, unstarted, like the old ones did.
+      if (this.begun) this.launchCameras(sources, gates);
     }
     if (old !== null) await this.retire(old);
     this.logger.info({ level: plan.level, version: next.version, changes: plan.changes.length }, 'configuration applied');

@@ -218,3 +218,22 @@ test('a refused camera (a pipeline GStreamer cannot parse) leaves the running ca
     await station.stop();
   }
 });
+
+test('deferred cameras: a consumer that subscribes after start but before begin() sees every verdict, the first included', async () => {
+  const station = await Station.start(config(), { logger: quiet, deferCameras: true });
+  // The model is loaded and warm; nothing is inspected yet, however long consumers take to attach.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal(station.counters().received, 0, 'no frame before begin()');
+  const late = firstValueFrom(station.verdicts$.pipe(toArray()));
+  station.begin();
+  station.begin(); // once only
+  await station.ended();
+  await station.stop();
+  const verdicts = await late;
+  assert.deepEqual(
+    verdicts.map((v) => v.seq),
+    [0, 1, 2, 3, 4],
+    'all five files, from the first',
+  );
+  assert.ok(identityHolds(station.counters()));
+});

@@ -89,6 +89,9 @@ async function run(opts: RunOptions): Promise<void> {
     try {
       mqtt = await startMqtt(station.activeConfig(), station, logger, { configSchema });
       logger.info({ broker: mqtt.brokerUrl, topics: mqtt.topics }, 'mqtt started');
+      // Where to listen, for the person at the console (stderr: stdout stays verdicts only).
+      const where = config.mqtt.url === undefined ? 'embedded demo broker' : 'broker';
+      process.stderr.write(`linewatch: MQTT ${where} ${mqtt.brokerUrl}; watch it with: mosquitto_sub -L '${mqtt.brokerUrl}/${mqtt.topics.root}/#' -v\n`);
     } catch (err) {
       await station.stop();
       fail(err);

@@ -40,6 +40,15 @@ export class Counters {
     this.inFlight++;
   }
 
+  /**
+   * A part that must be judged although no frame of it reached us (a PLC trigger whose frame was
+   * lost): received and in flight like a frame, without a seq.
+   */
+  receiveUnseen(): void {
+    this.received++;
+    this.inFlight++;
+  }
+
   /** A frame ended as a verdict. `late` when its capture→verdict time passed the deadline. */
   settle(kind: VerdictKind, late = false): void {
     this.inFlight--;

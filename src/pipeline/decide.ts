@@ -12,6 +12,8 @@ export const REASON = {
   DEFECT: 'DEFECT_FOUND',
   ERROR: 'FRAME_ERROR',
   DROPPED: 'FRAME_DROPPED',
+  /** A PLC trigger whose frame never came: the part was not inspected. */
+  NO_FRAME: 'TRIGGER_WITHOUT_FRAME',
   FAILSAFE_REJECT: 'FAILSAFE_REJECT',
   FAILSAFE_PASS: 'FAILSAFE_PASS',
 } as const;

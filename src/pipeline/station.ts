@@ -11,6 +11,7 @@ import type { EngineCacheState } from '../models/tensorrt-options.js';
 import { Counters, type CounterSnapshot } from './counters.js';
 import type { Frame } from './frame.js';
 import type { Rect } from './geometry.js';
+import { REASON, failSafeReasons } from './decide.js';
 import { lineScanVerdicts } from './operators/line-scan.js';
 import { PreprocessPool } from './preprocess/pool.js';
 import { RoomGate, boundedBatch } from './operators/bounded-batch.js';
@@ -145,6 +146,8 @@ export class Station {
   private readonly judgedSubject: Subject<JudgedFrame>;
   /** Triggers from the PLC (`pushTrigger`), shared by every camera with triggers enabled. */
   private readonly triggerSubject: Subject<Trigger>;
+  /** Triggers that came before begin(): the PLC may announce the first parts before the cameras run. */
+  private readonly earlyTriggers: Trigger[];
   /** Trigger counts of camera runs stopped by restarts, so counters() never go backwards. */
   private readonly retiredTriggers: TriggerCounts;
   private triggersUsed = false;
@@ -168,6 +171,7 @@ export class Station {
     this.verdictSubject = new Subject<Verdict>();
     this.judgedSubject = new Subject<JudgedFrame>();
     this.triggerSubject = new Subject<Trigger>();
+    this.earlyTriggers = [];
     this.retiredTriggers = { matched: 0, unmatchedFrames: 0, orphanTriggers: 0 };
     this.verdicts$ = this.verdictSubject.asObservable();
     this.judged$ = this.judgedSubject.asObservable();
@@ -206,6 +210,7 @@ export class Station {
     if (this.begun || this.state !== 'running') return;
     this.begun = true;
     this.startCameras();
+    for (const t of this.earlyTriggers.splice(0)) this.triggerSubject.next(t);
   }
 
   counters(): StationCounters {
@@ -231,7 +236,9 @@ export class Station {
    * that has `triggers` enabled; ignored when none has.
    */
   pushTrigger(trigger: Trigger): void {
-    if (this.state === 'running') this.triggerSubject.next(trigger);
+    if (this.state !== 'running') return;
+    if (this.begun) this.triggerSubject.next(trigger);
+    else this.earlyTriggers.push(trigger);
   }
 
   /** The manifest of the model in force. */
@@ -423,7 +430,12 @@ export class Station {
               run.triggers = c;
             },
             onUnmatchedFrame: (f) => this.logger.warn({ camera: cam.id, seq: f.seq }, 'frame without a trigger'),
-            onOrphanTrigger: (t) => this.logger.warn({ camera: cam.id, partId: t.partId, at: t.at }, 'trigger without a frame'),
+            onOrphanTrigger: (t) => {
+              this.logger.warn({ camera: cam.id, partId: t.partId, at: t.at }, 'trigger without a frame');
+              // The PLC announced a part that was never inspected: it is judged by failSafe like a dropped frame.
+              this.counts.receiveUnseen();
+              this.emit(orphanVerdict(cam.id, t, this.ruleSet, this.slot.bundle.manifest.version));
+            },
           });
     run.healthSub =
       source.health$?.subscribe((h) => {
@@ -462,6 +474,26 @@ export class Station {
     this.counts.settle(v.verdict, late !== undefined && v.timings.totalMs > late);
     this.verdictSubject.next(v);
   }
+}
+
+/** Verdict for a triggered part whose frame never came. seq is -1: no frame of it exists. */
+function orphanVerdict(cameraId: string, t: Trigger, rules: RuleSet, modelVersion: string): Verdict {
+  const cause = { code: REASON.NO_FRAME, message: `trigger ${t.triggerId ?? t.partId}: no frame came for this part` };
+  return {
+    seq: -1,
+    cameraId,
+    partId: t.partId,
+    verdict: 'dropped',
+    score: null,
+    normScore: null,
+    defects: [],
+    reasons: failSafeReasons('dropped', rules.decide.failSafe, cause),
+    timings: { captureToInferMs: 0, inferMs: 0, postMs: 0, totalMs: Math.max(0, Date.now() - t.at) },
+    modelVersion,
+    configVersion: rules.configVersion,
+    capturedAtMs: t.at,
+    meta: { ...(t.encoderPos !== undefined ? { encoderPos: t.encoderPos } : {}), triggerId: t.triggerId ?? t.partId },
+  };
 }
 
 function addTriggerCounts(into: TriggerCounts, c: Readonly<TriggerCounts>): void {

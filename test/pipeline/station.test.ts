@@ -237,3 +237,31 @@ test('deferred cameras: a consumer that subscribes after start but before begin(
   );
   assert.ok(identityHolds(station.counters()));
 });
+
+test('a PLC trigger whose frame never comes is a dropped part, judged by failSafe (default reject), and counted', async () => {
+  const station = await Station.start(
+    config({ cameras: [{ id: 'cam1', source: { type: 'folder', path: dir }, triggers: { timeoutMs: 2_000 } }] }),
+    { logger: quiet, deferCameras: true },
+  );
+  const all = firstValueFrom(station.verdicts$.pipe(toArray()));
+  // Six parts announced, five frames in the folder: the sixth part passes the camera uninspected.
+  const at = Date.now();
+  for (let i = 1; i <= 6; i++) station.pushTrigger({ partId: `T-${i}`, encoderPos: 100 * i, at });
+  station.begin();
+  await station.ended();
+  await station.stop();
+  const verdicts = await all;
+  assert.deepEqual(
+    verdicts.filter((v) => v.seq >= 0).map((v) => v.partId),
+    ['T-1', 'T-2', 'T-3', 'T-4', 'T-5'],
+  );
+  const orphan = verdicts.find((v) => v.partId === 'T-6');
+  assert.equal(orphan?.verdict, 'dropped');
+  assert.equal(orphan?.seq, -1, 'no frame of it exists');
+  assert.equal(orphan?.meta?.['encoderPos'], 600);
+  assert.ok(orphan !== undefined && ejects(orphan), 'the line is told to eject it');
+  const c = station.counters();
+  assert.equal(c.dropped, 1);
+  assert.equal(c.received, 6);
+  assert.ok(identityHolds(c), JSON.stringify(c));
+});

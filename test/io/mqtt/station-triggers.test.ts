@@ -25,7 +25,7 @@ async function until(cond: () => boolean, what: string, timeoutMs: number): Prom
   }
 }
 
-test('PLC triggers on <root>/trigger, fired before their frames, give the verdicts their partIds in order; a stale trigger is an orphan; both counted in status, beside the provider in use', async () => {
+test('PLC triggers on <root>/trigger, fired before their frames, give the verdicts their partIds in order; a stale trigger is an orphan, judged by failSafe and sent to the line (late: its ejector has passed); all counted in status, beside the provider in use', async () => {
   const broker = await startMosquitto();
   const stateDir = mkdtempSync(join(tmpdir(), 'lw-trig-'));
   const root = 'linewatch/trig/l1/st1';
@@ -44,7 +44,7 @@ test('PLC triggers on <root>/trigger, fired before their frames, give the verdic
   const station = await Station.start(config, { logger: quiet });
   const verdicts: Verdict[] = [];
   station.verdicts$.subscribe((v) => verdicts.push(v));
-  const obs = await observe(broker.url, [`${root}/status`]);
+  const obs = await observe(broker.url, [`${root}/status`, `${root}/result`]);
   const mqtt = await startMqtt(station.activeConfig(), station, quietLogger, { configSchema });
   try {
     await mqtt.link.whenOnline(5_000);
@@ -60,18 +60,31 @@ test('PLC triggers on <root>/trigger, fired before their frames, give the verdic
     await until(() => verdicts.some((v) => v.partId === 'P-3'), 'the verdict of P-3', 20_000);
     await station.stop();
 
-    const triggered = verdicts.slice(0, 3);
+    // The stale trigger's part was never inspected: a `dropped` verdict with its partId, no frame (seq -1),
+    // rejected by the default failSafe. Fired a minute ago, its deadline has passed: it goes out on
+    // …/result marked late, never as a reject that could eject the wrong part.
+    const orphans = verdicts.filter((v) => v.seq < 0);
+    assert.deepEqual(orphans.map((v) => [v.partId, v.verdict]), [['stale', 'dropped']]);
+    assert.deepEqual(orphans[0]?.reasons.map((r) => r.code), ['TRIGGER_WITHOUT_FRAME', 'FAILSAFE_REJECT']);
+    await obs.until(
+      () => obs.json(`${root}/result`).some((m) => m['partId'] === 'stale' && m['verdict'] === 'dropped' && m['late'] === true),
+      'the late result of the stale part',
+      5_000,
+    );
+    const framed = verdicts.filter((v) => v.seq >= 0);
+    const triggered = framed.slice(0, 3);
     assert.deepEqual(triggered.map((v) => v.partId), ['P-1', 'P-2', 'P-3'], 'the first three frames carry the three triggers, in order');
     assert.deepEqual(triggered.map((v) => v.seq), [0, 1, 2]);
     assert.deepEqual(triggered.map((v) => v.meta?.['encoderPos']), [1000, 2000, 3000]);
     for (const v of triggered) assert.ok(v.verdict === 'ok' || v.verdict === 'reject', `P-x judged: ${v.verdict}`);
     // Frames after them had no trigger: they keep the source's own partId (the file name).
-    for (const v of verdicts.slice(3)) assert.ok(!String(v.partId).startsWith('P-'), `seq ${v.seq} has no PLC part`);
+    for (const v of framed.slice(3)) assert.ok(!String(v.partId).startsWith('P-'), `seq ${v.seq} has no PLC part`);
 
     const c = station.counters();
     assert.equal(c.triggersMatched, 3);
     assert.equal(c.orphanTriggers, 1, 'the stale trigger is an orphan (the malformed one is skipped)');
-    assert.equal(c.framesWithoutTrigger, verdicts.length - 3);
+    assert.equal(c.framesWithoutTrigger, framed.length - 3);
+    assert.equal(c.dropped, 1, 'the orphan counts as dropped');
     assert.ok(identityHolds(c), JSON.stringify(c));
     assert.equal(c.received, verdicts.length);
     // Visible to the line: the status report carries the trigger counters.

@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 
 /**
  * GStreamer elements for the Jetson's hardware (VIC for convert/scale, NVDEC and NVJPG for
@@ -99,43 +99,26 @@ export function convertFragment(plan: GstElementPlan, target: RawTarget | null):
 
 /**
  * Which of `names` this machine's GStreamer has (`gst-inspect-1.0 --exists`, one short call each).
- * A missing gst-inspect-1.0 counts as "none found": the software plan then applies.
+ * A missing gst-inspect-1.0 counts as "none found": the software plan then applies. Synchronous:
+ * it runs once, at configuration time, when sources are built and validated synchronously.
  */
-export async function probeGstElements(names: readonly string[] = GST_PROBE_ELEMENTS, timeoutMs = 5000): Promise<Set<string>> {
+export function probeGstElements(names: readonly string[] = GST_PROBE_ELEMENTS, timeoutMs = 5000): Set<string> {
   const found = new Set<string>();
-  await Promise.all(
-    names.map(
-      (name) =>
-        new Promise<void>((resolve) => {
-          execFile('gst-inspect-1.0', ['--exists', name], { timeout: timeoutMs }, (err) => {
-            if (!err) found.add(name);
-            resolve();
-          });
-        }),
-    ),
-  );
+  for (const name of names) {
+    try {
+      execFileSync('gst-inspect-1.0', ['--exists', name], { timeout: timeoutMs, stdio: 'ignore' });
+      found.add(name);
+    } catch {
+      // Not installed (or no gst-inspect-1.0 at all): the software element stands in.
+    }
+  }
   return found;
 }
 
 let localPlan: GstElementPlan | undefined;
 
-/**
- * This machine's plan, probed once per process with `gst-inspect-1.0 --exists` (a few short
- * calls at configuration time, never per frame). Synchronous because sources are built and
- * validated synchronously when a configuration is applied.
- */
+/** This machine's plan, probed once per process (a few short calls at configuration time, never per frame). */
 export function localElementPlan(timeoutMs = 5000): GstElementPlan {
-  if (localPlan === undefined) {
-    const found = new Set<string>();
-    for (const name of GST_PROBE_ELEMENTS) {
-      try {
-        execFileSync('gst-inspect-1.0', ['--exists', name], { timeout: timeoutMs, stdio: 'ignore' });
-        found.add(name);
-      } catch {
-        // Not installed (or no gst-inspect-1.0 at all): the software element stands in.
-      }
-    }
-    localPlan = planGstElements(found);
-  }
+  if (localPlan === undefined) localPlan = planGstElements(probeGstElements(GST_PROBE_ELEMENTS, timeoutMs));
   return localPlan;
 }

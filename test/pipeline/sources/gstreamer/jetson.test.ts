@@ -48,7 +48,7 @@ test('software: gst-libav decoders when present, else decodebin; videoconvert/vi
 });
 
 test('on this machine: the probe finds no Jetson elements, and the software fragments run in real GStreamer', async () => {
-  const found = await probeGstElements([...GST_PROBE_ELEMENTS, 'videoconvert', 'linewatch-no-such-element']);
+  const found = probeGstElements([...GST_PROBE_ELEMENTS, 'videoconvert', 'linewatch-no-such-element']);
   assert.ok(found.has('videoconvert'), 'gst-inspect-1.0 finds videoconvert');
   assert.ok(!found.has('linewatch-no-such-element'));
   const plan = planGstElements(found);

@@ -68,15 +68,9 @@ export class SummaryCollector {
   }
 }
 
-export interface SummaryReport {
+/** The counters (received shown as `frames`) plus throughput and latency. */
+export interface SummaryReport extends Omit<CounterSnapshot, 'received'> {
   readonly frames: number;
-  readonly ok: number;
-  readonly reject: number;
-  readonly error: number;
-  readonly dropped: number;
-  readonly inFlight: number;
-  readonly lost: number;
-  readonly late: number;
   readonly seconds: number;
   readonly framesPerS: number;
   readonly latencyP50Ms: number;

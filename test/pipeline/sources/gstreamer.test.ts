@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import type { Subscription } from 'rxjs';
 import { LinewatchError } from '../../../src/errors.js';
 import type { Frame, RawImage } from '../../../src/pipeline/frame.js';
-import type { SourceHealth } from '../../../src/pipeline/source.js';
+import type { SourceHealth, SourceLoss } from '../../../src/pipeline/source.js';
 import {
   createGstreamerSource,
   gstreamerSourceSchema,
@@ -118,8 +118,19 @@ test('a slow consumer never stalls a live camera: the appsink drops and every fr
     maxBuffers: 2,
     input: { preset: 'test', width: 64, height: 48, fps: 200, numBuffers: 60, live: true },
   });
+  // Losses are reported as they become known, never ahead of what lostFrames() can prove.
+  const losses: SourceLoss[] = [];
+  const framesAtReport: number[] = [];
+  let framesSeen = 0;
+  const lsub = src.losses$.subscribe((l) => {
+    losses.push(l);
+    framesAtReport.push(framesSeen);
+    const total = losses.reduce((n, x) => n + x.count, 0);
+    assert.equal(total, src.lostFrames(), 'each report brings the total to what lostFrames() proves');
+  });
   const got = await collect(src, {
     onFrame: () => {
+      framesSeen++;
       const until = Date.now() + 20; // 50 frames/s consumer behind a 200 frames/s camera
       while (Date.now() < until);
     },
@@ -128,6 +139,13 @@ test('a slow consumer never stalls a live camera: the appsink drops and every fr
   assertGapFree(got.frames);
   assert.ok(src.lostFrames() > 10, `lost ${src.lostFrames()}`);
   assert.equal(got.frames.length + src.lostFrames(), 60);
+  lsub.unsubscribe();
+  assert.equal(losses.reduce((n, l) => n + l.count, 0), src.lostFrames(), 'the reports add up to the exact count');
+  assert.ok(framesAtReport.some((n) => n < got.frames.length), 'losses were reported while the camera ran, not only at its end');
+  for (const l of losses) {
+    assert.equal(l.reason, 'appsink-overflow');
+    assert.ok(l.count >= 1 && Number.isFinite(l.atMs));
+  }
 });
 
 test('a finite input is read losslessly at the pace of a slow consumer', async () => {

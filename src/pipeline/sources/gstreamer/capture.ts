@@ -1,7 +1,7 @@
 import type { Subscriber } from 'rxjs';
 import { LinewatchError, errorMessage } from '../../../errors.js';
 import { captureTimeNow, type Frame, type FrameMeta } from '../../frame.js';
-import type { SourceHealth } from '../../source.js';
+import type { LossReason, SourceHealth } from '../../source.js';
 import { backoffDelayMs, type BackoffPolicy } from './backoff.js';
 import { gstreamer, parseRendered, type BusMessage, type GstAppSink, type GstPipeline, type SampleCaps } from './binding.js';
 import { sampleLayout } from './caps.js';
@@ -21,8 +21,12 @@ export interface CaptureHost {
   /** Plan for a (re)start; `imagesStartIndex` moves a multifilesrc past a bad file. */
   plan(imagesStartIndex?: number): LaunchPlan;
   nextSeq(): number;
-  addLost(n: number): void;
+  /** Frames lost outside any run's appsink count (skipped files). */
+  addLost(n: number, reason: LossReason): void;
+  /** A lower bound of what the current run's appsink dropped so far (live inputs). */
   setRunLostEstimate(n: number): void;
+  /** The current run is over: it lost `n` frames in all (replaces its estimate, never below it). */
+  settleRunLost(n: number, reason: LossReason): void;
   setHealth(h: SourceHealth): void;
   readonly ready: (() => Promise<void>) | undefined;
   readonly random: () => number;
@@ -80,6 +84,8 @@ class Run {
   readonly pipeline: GstPipeline;
   readonly sink: GstAppSink;
   delivered = 0;
+  /** Its losses are counted (settleLost): once per run. */
+  settled = false;
   /** Set once we stop it (fault, close): late callbacks are ignored. */
   finished = false;
   /** Non-live fault: keep pulling what already sits in the appsink, then restart. */
@@ -154,7 +160,16 @@ export class Capture {
     if (this.closed) return;
     this.closed = true;
     this.clearTimers();
-    if (this.run !== null) this.stopRun(this.run);
+    const run = this.run;
+    if (run !== null) {
+      // The consumer stops us: what still sits in the appsink was not dropped, only not taken, so
+      // the run ends at its lower bound (no new loss reported).
+      if (!run.settled) {
+        run.settled = true;
+        this.host.settleRunLost(0, 'appsink-overflow');
+      }
+      this.stopRun(run);
+    }
   }
 
   private startRun(imagesStartIndex: number | undefined): void {
@@ -284,11 +299,12 @@ export class Capture {
   }
 
   private endOfStream(run: Run): void {
+    // The appsink hands over all it holds before end of stream: what is missing, it dropped.
+    this.settleLost(run, 'appsink-overflow');
     if (run.plan.restartOnEos) {
       this.fault(run, 'end of stream on a live input (stream lost)', true);
       return;
     }
-    this.settleLost(run);
     this.stopRun(run);
     this.clearTimers();
     this.closed = true;
@@ -299,7 +315,7 @@ export class Capture {
   /** A fault in `run`: transient ones restart after a backoff; others end the stream with an error. */
   private fault(run: Run, reason: string, fromStream: boolean): void {
     if (!run.plan.retryOnError || !fromStream) {
-      this.settleLost(run);
+      this.settleLost(run, 'fault');
       this.stopRun(run);
       this.fail(new LinewatchError('LW_ERR_SOURCE_STREAM', `${this.host.cameraId}: ${reason}`));
       return;
@@ -320,9 +336,9 @@ export class Capture {
 
   /** Stops `run` and schedules the next one; `skip` files are passed over (counted lost). */
   private restartAfter(run: Run, reason: string, skip: number): void {
-    this.settleLost(run);
+    this.settleLost(run, 'restart');
     this.stopRun(run);
-    if (skip > 0) this.host.addLost(skip);
+    if (skip > 0) this.host.addLost(skip, 'unreadable-file');
     const nextIndex = run.plan.startIndex !== null ? run.plan.startIndex + run.delivered + skip : undefined;
     const delay = backoffDelayMs(this.attempt, this.host.backoff, this.host.random);
     this.attempt++;
@@ -331,11 +347,19 @@ export class Capture {
     this.retryTimer = setTimeout(() => this.startRun(nextIndex), delay);
   }
 
-  /** What the appsink took in but we never delivered is lost; counted once per run. */
-  private settleLost(run: Run): void {
+  /**
+   * What the appsink took in but we never delivered is lost; counted once per run, exactly.
+   * `reason` names what the part not yet reported was: at a restart after an error or a stall,
+   * the frames still queued (discarded) and those dropped since the last estimate (up to
+   * maxBuffers) cannot be told apart, and are both `restart`.
+   * (A stop by the consumer — close() — keeps the run's lower bound instead: the frames still
+   * queued then were not dropped, only not taken.)
+   */
+  private settleLost(run: Run, reason: LossReason): void {
+    if (run.settled) return;
+    run.settled = true;
     const rendered = run.rendered();
-    if (rendered > run.delivered) this.host.addLost(rendered - run.delivered);
-    this.host.setRunLostEstimate(0);
+    this.host.settleRunLost(rendered > run.delivered ? rendered - run.delivered : 0, reason);
   }
 
   private stopRun(run: Run): void {

@@ -1,6 +1,6 @@
-import { BehaviorSubject, Observable, distinctUntilChanged, type Observable as Obs } from 'rxjs';
+import { BehaviorSubject, Observable, Subject, distinctUntilChanged, type Observable as Obs } from 'rxjs';
 import type { Frame } from '../../frame.js';
-import type { FrameSource, SourceHealth } from '../../source.js';
+import type { FrameSource, LossReason, SourceHealth, SourceLoss } from '../../source.js';
 import type { BackoffPolicy } from './backoff.js';
 import { Capture, openPipeline, type CaptureHost } from './capture.js';
 import { localElementPlan, type GstElementPlan } from './jetson.js';
@@ -22,20 +22,26 @@ export interface GstreamerSourceOptions {
 /**
  * A camera or file through GStreamer. `seq` counts delivered frames gap-free across restarts;
  * frames lost on the way (appsink drops under a slow consumer, samples discarded by a restart,
- * skipped bad files) are counted in `lostFrames()`.
+ * skipped bad files) are counted in `lostFrames()` and reported on `losses$` as they become known.
  */
 export class GstreamerSource implements FrameSource {
   readonly kind = 'gstreamer';
   readonly cameraId: string;
   readonly health$: Obs<SourceHealth>;
   readonly lostFrames: () => number;
+  readonly losses$: Obs<SourceLoss>;
   private readonly config: GstreamerSourceConfig;
   private readonly options: GstreamerSourceOptions;
   private readonly elements: GstElementPlan;
   private readonly health: BehaviorSubject<SourceHealth>;
   private seq = 0;
+  /** Settled losses: finished runs (exact) and skipped files. */
   private lost = 0;
+  /** Lower bound of the current run's appsink drops (0 between runs). */
   private runLostEstimate = 0;
+  /** Total already reported on losses$: never more than lost + runLostEstimate. */
+  private reported = 0;
+  private readonly lossSubject = new Subject<SourceLoss>();
 
   constructor(cameraId: string, config: GstreamerSourceConfig, options: GstreamerSourceOptions = {}) {
     this.cameraId = cameraId;
@@ -45,6 +51,7 @@ export class GstreamerSource implements FrameSource {
     this.health = new BehaviorSubject<SourceHealth>({ state: 'starting' });
     this.health$ = this.health.pipe(distinctUntilChanged(sameHealth));
     this.lostFrames = () => this.lost + this.runLostEstimate;
+    this.losses$ = this.lossSubject.asObservable();
   }
 
   /** The launch description this source runs (for logs and `config validate`). */
@@ -81,16 +88,38 @@ export class GstreamerSource implements FrameSource {
       plan: (imagesStartIndex?: number): LaunchPlan =>
         buildLaunch(this.config, imagesStartIndex === undefined ? { elements: this.elements } : { imagesStartIndex, elements: this.elements }),
       nextSeq: () => this.seq++,
-      addLost: (n: number) => {
+      addLost: (n: number, reason: LossReason) => {
         this.lost += n;
+        this.reportLosses(reason);
       },
       setRunLostEstimate: (n: number) => {
-        this.runLostEstimate = n;
+        // A lower bound only grows during a run; a smaller reading (it can lag) is ignored.
+        if (n > this.runLostEstimate) this.runLostEstimate = n;
+        this.reportLosses('appsink-overflow');
+      },
+      settleRunLost: (n: number, reason: LossReason) => {
+        // Never below the lower bound already reported, so the reported total stays ≤ lostFrames().
+        this.lost += Math.max(n, this.runLostEstimate);
+        this.runLostEstimate = 0;
+        this.reportLosses(reason);
       },
       setHealth: (h: SourceHealth) => this.health.next(h),
       ready: this.options.ready,
       random: this.options.random ?? Math.random,
     };
+  }
+
+  /**
+   * Reports what is known lost beyond what was reported already. The estimate is a lower bound
+   * and the settled figure exact (≥ it), so the reported total reaches the exact figure when a
+   * run ends and never passes it.
+   */
+  private reportLosses(reason: LossReason): void {
+    const known = this.lost + this.runLostEstimate;
+    if (known <= this.reported) return;
+    const count = known - this.reported;
+    this.reported = known;
+    this.lossSubject.next({ count, reason, atMs: Date.now() });
   }
 }
 

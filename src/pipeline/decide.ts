@@ -14,6 +14,8 @@ export const REASON = {
   DROPPED: 'FRAME_DROPPED',
   /** A PLC trigger whose frame never came: the part was not inspected. */
   NO_FRAME: 'TRIGGER_WITHOUT_FRAME',
+  /** A frame the camera source lost (appsink overflow, restart, unreadable file): never inspected. */
+  LOST: 'FRAME_LOST',
   FAILSAFE_REJECT: 'FAILSAFE_REJECT',
   FAILSAFE_PASS: 'FAILSAFE_PASS',
 } as const;

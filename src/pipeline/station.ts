@@ -23,7 +23,7 @@ import {
   type JudgedFrame,
   type RuleSet,
 } from './operators/judge-batch.js';
-import type { FrameSource, SourceHealth } from './source.js';
+import type { FrameSource, LossReason, SourceHealth, SourceLoss } from './source.js';
 import { attachTriggers, type Trigger, type TriggerCounts } from './triggers.js';
 import { createSource } from './sources/index.js';
 import type { Verdict } from './verdict.js';
@@ -110,7 +110,9 @@ interface CameraRun {
   readonly done: Promise<void>;
   health: SourceHealth;
   healthSub: Subscription | null;
-  /** Frames the source itself lost (appsink drops), when it can tell. */
+  /** The source's `losses$`, counted (and judged) as they come; ended with the camera. */
+  lossSub: Subscription | null;
+  /** Frames the source itself lost, polled: only for a source that can tell but has no `losses$`. */
   readonly lostFrames: (() => number) | null;
   /** Live trigger pairing counts (updated in place), when triggers are enabled for the camera. */
   triggers: Readonly<TriggerCounts> | null;
@@ -383,6 +385,7 @@ export class Station {
     await Promise.all(this.cameras.map((c) => c.done));
     for (const c of this.cameras) {
       c.healthSub?.unsubscribe();
+      c.lossSub?.unsubscribe();
       if (c.triggers !== null) addTriggerCounts(this.retiredTriggers, c.triggers);
       c.triggers = null;
     }
@@ -414,7 +417,8 @@ export class Station {
       done,
       health: { state: 'starting' },
       healthSub: null,
-      lostFrames: source.lostFrames ?? null,
+      lossSub: null,
+      lostFrames: source.losses$ === undefined ? (source.lostFrames ?? null) : null,
       triggers: null,
     };
     const trig = cam.triggers;
@@ -440,6 +444,29 @@ export class Station {
     run.healthSub =
       source.health$?.subscribe((h) => {
         run.health = h;
+      }) ?? null;
+    // Frames the source lost are counted in `lost` (kept across restarts) and, on an area-scan
+    // camera without triggers, each becomes a `dropped` verdict (FRAME_LOST) judged by failSafe:
+    // received + dropped, so the identity holds. Not the others:
+    // - with triggers, the trigger is the part's identity: a lost frame leaves its trigger without
+    //   a frame, which becomes the TRIGGER_WITHOUT_FRAME verdict (with the partId) after timeoutMs.
+    //   A FRAME_LOST verdict as well would judge that part twice, so there it is only counted;
+    // - line-scan: `received` counts segments, and a lost buffer is a gap of lines inside one, not
+    //   a part of its own; it is counted and logged.
+    const judgeLosses = cam.lineScan === undefined && (trig === undefined || !trig.enabled);
+    run.lossSub =
+      source.losses$?.subscribe((loss) => {
+        this.counts.addLost(loss.count);
+        if (!judgeLosses) {
+          if (cam.lineScan !== undefined) this.logger.warn({ camera: cam.id, count: loss.count, reason: loss.reason }, 'line-scan buffers lost');
+          return;
+        }
+        const rules = this.ruleSet;
+        const modelVersion = this.slot.bundle.manifest.version;
+        for (let i = 0; i < loss.count; i++) {
+          this.counts.receiveUnseen();
+          this.emit(lostVerdict(cam.id, loss, rules, modelVersion));
+        }
       }) ?? null;
     const bounded = source.frames().pipe(this.maxFrames !== undefined ? take(this.maxFrames) : identity, takeUntil(stop$));
     // Line-scan: `received` counts segments (each decided segment, or unusable buffer, is received
@@ -493,6 +520,35 @@ function orphanVerdict(cameraId: string, t: Trigger, rules: RuleSet, modelVersio
     configVersion: rules.configVersion,
     capturedAtMs: t.at,
     meta: { ...(t.encoderPos !== undefined ? { encoderPos: t.encoderPos } : {}), triggerId: t.triggerId ?? t.partId },
+  };
+}
+
+const LOSS_CAUSE: Record<LossReason, string> = {
+  'appsink-overflow': 'dropped by the appsink (linewatch fell behind the camera)',
+  restart: 'discarded when the camera pipeline was restarted',
+  fault: 'discarded when the camera stream failed',
+  'unreadable-file': 'an image file that could not be read was skipped',
+};
+
+/**
+ * Verdict for one frame the source lost: `dropped`, seq -1 (no frame of it exists, so no seq
+ * either: seq stays gap-free over delivered frames), no partId, captured when the loss became known.
+ */
+function lostVerdict(cameraId: string, loss: SourceLoss, rules: RuleSet, modelVersion: string): Verdict {
+  const cause = { code: REASON.LOST, message: `camera ${cameraId}: frame lost, ${LOSS_CAUSE[loss.reason]}; not inspected` };
+  return {
+    seq: -1,
+    cameraId,
+    verdict: 'dropped',
+    score: null,
+    normScore: null,
+    defects: [],
+    reasons: failSafeReasons('dropped', rules.decide.failSafe, cause),
+    timings: { captureToInferMs: 0, inferMs: 0, postMs: 0, totalMs: Math.max(0, Date.now() - loss.atMs) },
+    modelVersion,
+    configVersion: rules.configVersion,
+    capturedAtMs: loss.atMs,
+    meta: { lost: loss.reason },
   };
 }
 

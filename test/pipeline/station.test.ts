@@ -96,6 +96,18 @@ test('folder of PNGs through the tiny bundle: good ok, defects rejected, a corru
   assert.equal(station.health().lifecycle, 'stopped');
 });
 
+test('folder preload: the same verdicts and scores as decoding each file, raw frames, and the corrupt file is still an error', async () => {
+  const plain = await runToEnd(await Station.start(config(), { logger: quiet }));
+  const preloaded = await Station.start(config({ cameras: [{ id: 'cam1', source: { type: 'folder', path: dir, preload: true } }] }), { logger: quiet });
+  const replay = await runToEnd(preloaded);
+  assert.deepEqual(replay.map((v) => [v.partId, v.verdict]), plain.map((v) => [v.partId, v.verdict]));
+  for (let i = 0; i < plain.length; i++) assert.equal(replay[i]!.score, plain[i]!.score, `${plain[i]!.partId}: bit-identical score`);
+  const bad = replay.find((v) => v.partId === 'c-corrupt')!;
+  assert.equal(bad.reasons[0]?.code, 'LW_ERR_FRAME_DECODE');
+  assert.match(bad.reasons[0]!.message, /c-corrupt\.png/);
+  assert.ok(identityHolds(preloaded.counters()));
+});
+
 test('hot, warm and refused changes while running', async () => {
   const station = await Station.start(config({ cameras: [{ id: 'cam1', source: { type: 'folder', path: dir, loop: true, fps: 100 } }] }), {
     logger: quiet,

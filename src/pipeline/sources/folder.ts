@@ -2,8 +2,9 @@ import type { Dirent } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join, parse } from 'node:path';
 import { Observable } from 'rxjs';
+import sharp from 'sharp';
 import { LinewatchError, errorMessage } from '../../errors.js';
-import { captureTimeNow, type Frame } from '../frame.js';
+import { captureTimeNow, type Frame, type FrameImage } from '../frame.js';
 import type { FrameSource } from '../source.js';
 import { createPacer } from './pacing.js';
 import type { FolderSourceConfig } from './schema.js';
@@ -36,11 +37,59 @@ export async function listImages(dir: string): Promise<string[]> {
   return files;
 }
 
+/** Pixels `preload` may hold before it refuses the folder. */
+const PRELOAD_LIMIT_BYTES = 2 * 2 ** 30;
+
+/** A file's bytes, or an empty buffer when it cannot be read (sent on so that it becomes an `error` verdict). */
+async function readOrEmpty(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch {
+    return Buffer.alloc(0);
+  }
+}
+
+/**
+ * A file as a camera would deliver it: raw GRAY8 (grey images) or RGB pixels. What sharp cannot
+ * decode stays encoded, so preprocess turns it into the same `error` verdict as without preload.
+ */
+async function decodeOnce(path: string): Promise<FrameImage> {
+  const data = await readOrEmpty(path);
+  if (data.length === 0) return { kind: 'encoded', data, origin: path };
+  try {
+    const img = sharp(data, { failOn: 'error' });
+    const meta = await img.metadata();
+    const grey = meta.channels !== undefined && meta.channels <= 2;
+    const out = await (grey ? img.toColourspace('b-w') : img.toColourspace('srgb')).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    return { kind: 'raw', format: out.info.channels === 1 ? 'GRAY8' : 'RGB', width: out.info.width, height: out.info.height, data: out.data };
+  } catch {
+    return { kind: 'encoded', data, origin: path };
+  }
+}
+
+/** Every file decoded once (see `preload`), refused whole when the pixels would not fit the limit. */
+async function preloadImages(dir: string, files: readonly string[]): Promise<FrameImage[]> {
+  const images: FrameImage[] = [];
+  let bytes = 0;
+  for (const name of files) {
+    const image = await decodeOnce(join(dir, name));
+    bytes += image.data.length;
+    if (bytes > PRELOAD_LIMIT_BYTES) {
+      throw new LinewatchError(
+        'LW_ERR_SOURCE_OPEN',
+        `folder source ${dir}: preload would hold more than ${PRELOAD_LIMIT_BYTES / 2 ** 20} MiB of pixels (at ${name}); set preload: false`,
+      );
+    }
+    images.push(image);
+  }
+  return images;
+}
+
 /**
  * Images in a folder, sorted, once or looped; the file name without extension becomes partId.
  * Frames carry the still-encoded bytes: decoding happens in preprocess, so a corrupt file becomes
  * an `error` verdict there and the stream goes on. An unreadable file is sent as an empty image
- * for the same reason.
+ * for the same reason. With `preload` the files are decoded once at start and sent as raw pixels.
  */
 export class FolderSource implements FrameSource {
   readonly kind = 'folder';
@@ -60,6 +109,7 @@ export class FolderSource implements FrameSource {
       const run = async (): Promise<void> => {
         const dir = this.config.path;
         const files = await listImages(dir);
+        const preloaded = this.config.preload ? await preloadImages(dir, files) : null;
         const pacer = createPacer(this.config.fps, this.ready);
         let seq = 0;
         do {
@@ -69,18 +119,13 @@ export class FolderSource implements FrameSource {
             const name = files[i]!;
             const path = join(dir, name);
             const capturedAt = captureTimeNow();
-            let data: Buffer;
-            try {
-              data = await readFile(path);
-            } catch {
-              data = Buffer.alloc(0);
-            }
+            const image: FrameImage = preloaded !== null ? preloaded[i]! : { kind: 'encoded', data: await readOrEmpty(path), origin: path };
             if (stopped) return;
             sub.next({
               seq: seq++,
               cameraId: this.cameraId,
               capturedAt,
-              image: { kind: 'encoded', data, origin: path },
+              image,
               meta: { partId: parse(name).name, file: path },
             });
           }

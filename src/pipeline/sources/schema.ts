@@ -12,6 +12,13 @@ export const folderSourceSchema = z.object({
   loop: z.boolean().default(false),
   /** Frames per second; 0 = as fast as the pipeline takes them, never dropping (lossless). */
   fps: z.number().nonnegative().default(0),
+  /**
+   * Decode every image once at start and deliver raw pixels, as a camera does: replays a set at a
+   * camera's pace without paying the decode per frame (benchmarks, soak runs). Holds all pixels
+   * in memory (refused above 2 GiB); a file that does not decode is still sent as it is, so it
+   * becomes an `error` verdict like any corrupt frame.
+   */
+  preload: z.boolean().default(false),
 });
 
 export const syntheticSourceSchema = z.object({

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { firstValueFrom, toArray } from 'rxjs';
+import sharp from 'sharp';
 import { LinewatchError } from '../../../src/errors.js';
 import { createSource } from '../../../src/pipeline/sources/index.js';
 import { folderSourceSchema, syntheticSourceSchema } from '../../../src/pipeline/sources/schema.js';
@@ -30,6 +31,23 @@ test('folder: images only, sorted, file name as partId, looped, seq gap-free', a
       });
     });
     assert.deepEqual(seven, ['a', 'b', 'c', 'a', 'b', 'c', 'a']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('folder preload: decoded once into raw pixels as a camera sends them (RGB or GRAY8); what does not decode stays as it was', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'lw-preload-'));
+  try {
+    await sharp({ create: { width: 5, height: 4, channels: 3, background: { r: 200, g: 10, b: 30 } } }).png().toFile(join(dir, 'a.png'));
+    await sharp(Buffer.alloc(18, 77), { raw: { width: 6, height: 3, channels: 1 } }).toColourspace('b-w').png().toFile(join(dir, 'b.png'));
+    await writeFile(join(dir, 'c.png'), 'not a png');
+    const frames = await firstValueFrom(createSource('cam', folderSourceSchema.parse({ type: 'folder', path: dir, preload: true })).frames().pipe(toArray()));
+    const [a, b, c] = frames.map((f) => f.image);
+    assert.ok(a?.kind === 'raw' && a.format === 'RGB' && a.width === 5 && a.height === 4);
+    assert.deepEqual([...a.data.subarray(0, 3)], [200, 10, 30]);
+    assert.ok(b?.kind === 'raw' && b.format === 'GRAY8' && b.width === 6 && b.data.length === 18 && b.data[0] === 77);
+    assert.ok(c?.kind === 'encoded' && c.data.toString() === 'not a png' && c.origin === join(dir, 'c.png'));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

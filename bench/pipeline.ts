@@ -1,19 +1,26 @@
 /**
  * End-to-end benchmark, in one process: a bare `session.run` loop (the baseline: what the model
- * alone can do here) against the full pipeline (synthetic camera → bounded queue → preprocess →
- * engine worker → post-process → decide) with the same model, batch and threads. Rounds alternate
- * so that both sides see the same machine; figures are medians over rounds.
+ * alone can do here) against the full pipeline (camera → bounded queue → preprocess → engine
+ * worker → post-process → decide) with the same model, batch and threads. Rounds alternate so that
+ * both sides see the same machine; figures are medians over rounds.
  *
- *   linewatch bench --model DIR [--frames N] [--batch B] [--threads T] [--rounds R]
+ * The camera replays images from the model's own distribution when it has any (`--frames-from`,
+ * default the bundle's `samples/`), decoded once and sent raw as a camera sends them: frames the
+ * model has never seen the like of light up the whole map, and the post-processing then measures
+ * a flood fill no line would pay. Without such a folder it falls back to the synthetic source.
+ *
+ *   linewatch bench --model DIR [--frames N] [--batch B] [--threads T] [--rounds R] [--frames-from DIR]
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { firstValueFrom, toArray } from 'rxjs';
+import { firstValueFrom, take, toArray } from 'rxjs';
 import { parseConfig } from '../src/config/load.js';
 import { loadBundle, type Bundle } from '../src/models/bundle.js';
 import { createSessionWithFallback, normalizeProvider, type ProviderConfig } from '../src/models/providers.js';
 import { allocateBatch, preparePixels, writeTensor } from '../src/pipeline/preprocess/index.js';
-import { SyntheticSource } from '../src/pipeline/sources/synthetic.js';
-import { syntheticSourceSchema } from '../src/pipeline/sources/schema.js';
+import { createSource } from '../src/pipeline/sources/index.js';
+import { sourceConfigSchema, type SourceConfig } from '../src/pipeline/sources/schema.js';
 import { Station } from '../src/pipeline/station.js';
 import type { Verdict } from '../src/pipeline/verdict.js';
 
@@ -26,7 +33,12 @@ export interface BenchOptions {
   readonly intraOpThreads?: number;
   /** Alternating bare/pipeline rounds. Default 3. */
   readonly rounds?: number;
-  /** Synthetic camera image size. Default 256 × 256. */
+  /**
+   * Folder of images the camera replays (decoded once, sent raw, looped). Default: the bundle's
+   * `samples/` when it has one; null forces the synthetic camera.
+   */
+  readonly framesFrom?: string | null;
+  /** Synthetic camera image size (when no folder is replayed). Default 256 × 256. */
   readonly cameraWidth?: number;
   readonly cameraHeight?: number;
   /** Pipeline preprocessing threads. Default 1. */
@@ -56,6 +68,11 @@ export interface BenchReport {
   readonly latencyAtFps: number;
   readonly latencyMsP50: number;
   readonly latencyMsP99: number;
+  /** Per verdict, capture → verdict minus its own inference time: what the pipeline adds. */
+  readonly overheadMsP50: number;
+  readonly overheadMsP99: number;
+  /** Inference time inside the pipeline (worker's session.run) at that rate. */
+  readonly inferMsP99: number;
   readonly latencyDropped: number;
   /** Resident memory (MiB) a quarter of the way into the last pipeline round, and at its end. */
   readonly rssAfterWarmupMiB: number;
@@ -71,12 +88,26 @@ function percentile(values: ArrayLike<number>, p: number): number {
 const median = (xs: number[]): number => percentile(xs, 50);
 const mib = (): number => process.memoryUsage.rss() / 2 ** 20;
 
-/** One real batch made by the runtime's own preprocess from synthetic frames. */
-async function sampleBatch(bundle: Bundle, batch: number, width: number, height: number): Promise<Uint8Array | Float32Array> {
-  const src = new SyntheticSource('bench', syntheticSourceSchema.parse({ type: 'synthetic', width, height, count: batch, seed: 3 }));
-  const frames = await firstValueFrom(src.frames().pipe(toArray()));
-  const t = allocateBatch(bundle.manifest, batch);
-  for (let i = 0; i < frames.length; i++) writeTensor(await preparePixels(frames[i]!, bundle.manifest), bundle.manifest, t, i);
+/** The camera the pipeline side reads: the replayed folder, or the synthetic parts. */
+function cameraSource(opts: BenchOptions, count: number, fps: number, seed: number): SourceConfig {
+  const folder = framesFolder(opts);
+  if (folder !== null) return sourceConfigSchema.parse({ type: 'folder', path: folder, loop: true, preload: true, fps });
+  return sourceConfigSchema.parse({ type: 'synthetic', width: opts.cameraWidth ?? 256, height: opts.cameraHeight ?? 256, count, fps, seed });
+}
+
+function framesFolder(opts: BenchOptions): string | null {
+  if (opts.framesFrom === null) return null;
+  if (opts.framesFrom !== undefined) return opts.framesFrom;
+  const samples = join(opts.modelDir, 'samples');
+  return existsSync(samples) ? samples : null;
+}
+
+/** One real batch made by the runtime's own preprocess from the bench camera's first frames. */
+async function sampleBatch(bundle: Bundle, opts: BenchOptions): Promise<Uint8Array | Float32Array> {
+  const src = createSource('bench', cameraSource(opts, opts.batch, 0, 3));
+  const frames = await firstValueFrom(src.frames().pipe(take(opts.batch), toArray()));
+  const t = allocateBatch(bundle.manifest, opts.batch);
+  for (let i = 0; i < opts.batch; i++) writeTensor(await preparePixels(frames[i % frames.length]!, bundle.manifest), bundle.manifest, t, i);
   return t;
 }
 
@@ -118,6 +149,8 @@ async function bareLoop(bundle: Bundle, opts: BenchOptions, data: Uint8Array | F
 interface PipelineResult {
   readonly fps: number;
   readonly latencies: number[];
+  readonly overheads: number[];
+  readonly inferMs: number[];
   readonly dropped: number;
   readonly rssWarm: number;
   readonly rssEnd: number;
@@ -133,15 +166,19 @@ async function pipelineRun(opts: BenchOptions, frames: number, fps: number): Pro
         ...(opts.intraOpThreads !== undefined ? { intraOpThreads: opts.intraOpThreads } : {}),
         executionProviders: opts.executionProviders ?? ['cpu'],
       },
-      cameras: [
-        { id: 'bench', source: { type: 'synthetic', width: opts.cameraWidth ?? 256, height: opts.cameraHeight ?? 256, count: warm + frames, fps, seed: 5 } },
-      ],
+      cameras: [{ id: 'bench', source: cameraSource(opts, warm + frames, fps, 5) }],
       inference: { batchSize: opts.batch, batchWaitMs: 2, maxQueuedFrames: Math.max(8, 2 * opts.batch), preprocessWorkers: opts.preprocessWorkers ?? 1 },
     },
     'bench configuration',
   );
-  const station = await Station.start(config, { logger: { info: () => {}, warn: () => {}, error: () => {} } });
+  const station = await Station.start(config, {
+    logger: { info: () => {}, warn: () => {}, error: () => {} },
+    // A replayed folder loops: the run ends after the same number of frames as the synthetic one.
+    maxFramesPerCamera: warm + frames,
+  });
   const latencies: number[] = [];
+  const overheads: number[] = [];
+  const inferMs: number[] = [];
   let seen = 0;
   let tWarm = 0;
   let tEnd = 0;
@@ -158,14 +195,18 @@ async function pipelineRun(opts: BenchOptions, frames: number, fps: number): Pro
     } else if (seen > warm) {
       tEnd = performance.now();
       if (v.verdict === 'dropped') dropped++;
-      else if (v.verdict !== 'error') latencies.push(v.timings.totalMs);
+      else if (v.verdict !== 'error') {
+        latencies.push(v.timings.totalMs);
+        overheads.push(v.timings.totalMs - v.timings.inferMs);
+        inferMs.push(v.timings.inferMs);
+      }
     }
   });
   await station.ended();
   const rssEnd = mib();
   await station.stop();
   sub.unsubscribe();
-  return { fps: ((seen - warm) * 1000) / (tEnd - tWarm), latencies, dropped, rssWarm, rssEnd };
+  return { fps: ((seen - warm) * 1000) / (tEnd - tWarm), latencies, overheads, inferMs, dropped, rssWarm, rssEnd };
 }
 
 /**
@@ -178,7 +219,8 @@ export async function runPipelineBench(opts: BenchOptions): Promise<BenchReport>
   const rounds = opts.rounds ?? 3;
   const w = opts.cameraWidth ?? 256;
   const h = opts.cameraHeight ?? 256;
-  const data = await sampleBatch(bundle, opts.batch, w, h);
+  const folder = framesFolder(opts);
+  const data = await sampleBatch(bundle, opts);
   const bare: number[] = [];
   const piped: number[] = [];
   let runMs: number[] = [];
@@ -203,7 +245,7 @@ export async function runPipelineBench(opts: BenchOptions): Promise<BenchReport>
     threads: opts.intraOpThreads ?? 'default',
     frames: opts.frames,
     rounds,
-    camera: `synthetic ${w}x${h}`,
+    camera: folder !== null ? `replay of ${folder} (decoded once, raw)` : `synthetic ${w}x${h}`,
     preprocessWorkers: opts.preprocessWorkers ?? 1,
     bareFps: median(bare),
     pipelineFps,
@@ -213,24 +255,44 @@ export async function runPipelineBench(opts: BenchOptions): Promise<BenchReport>
     latencyAtFps: atFps,
     latencyMsP50: percentile(lat.latencies, 50),
     latencyMsP99: percentile(lat.latencies, 99),
+    overheadMsP50: percentile(lat.overheads, 50),
+    overheadMsP99: percentile(lat.overheads, 99),
+    inferMsP99: percentile(lat.inferMs, 99),
     latencyDropped: lat.dropped,
     rssAfterWarmupMiB: last!.rssWarm,
     rssAfterMiB: last!.rssEnd,
   };
 }
 
+/**
+ * The latency target, "p99 ≤ model time + 5 ms", read two ways, both printed: per frame (what the
+ * pipeline adds around each frame's own inference, p99 ≤ 5 ms) and like for like (the pipeline's
+ * p99 against the bare model's p99 + 5 ms). The model's own spread is not the pipeline's to
+ * remove, so neither compares a p99 with the model's median; that stricter figure is printed too.
+ */
+export function latencyTargets(r: BenchReport): { perFrame: boolean; likeForLike: boolean; againstMedian: boolean } {
+  return {
+    perFrame: r.overheadMsP99 <= 5,
+    likeForLike: r.latencyMsP99 <= r.modelMsP99 + 5,
+    againstMedian: r.latencyMsP99 <= r.modelMsP50 + 5,
+  };
+}
+
 export function formatBenchReport(r: BenchReport): string {
   const f = (x: number, d = 1): string => x.toFixed(d);
-  const latencyOk = r.latencyMsP99 <= r.modelMsP50 + 5;
+  const met = (ok: boolean): string => (ok ? 'met' : 'NOT met');
+  const t = latencyTargets(r);
   return [
     `linewatch bench: ${r.model}`,
     `  provider ${r.provider}, batch ${r.batch}, threads ${r.threads}, ${r.frames} frames × ${r.rounds} rounds, camera ${r.camera}, ${r.preprocessWorkers} preprocess worker(s)`,
     `  bare session.run loop   ${f(r.bareFps)} frames/s (model ${f(r.modelMsP50, 2)} ms p50, ${f(r.modelMsP99, 2)} ms p99 per batch)`,
     `  full pipeline           ${f(r.pipelineFps)} frames/s`,
-    `  ratio pipeline/bare     ${f(r.ratio, 3)} (target ≥ 0.95: ${r.ratio >= 0.95 ? 'met' : 'NOT met'});` +
+    `  ratio pipeline/bare     ${f(r.ratio, 3)} (target ≥ 0.95: ${met(r.ratio >= 0.95)});` +
       ` pipeline cost beyond the model ${f(1000 / r.pipelineFps - 1000 / r.bareFps, 2)} ms per frame`,
-    `  latency at ${r.latencyAtFps} frames/s (80 % of saturation): p50 ${f(r.latencyMsP50, 2)} ms, p99 ${f(r.latencyMsP99, 2)} ms, dropped ${r.latencyDropped}` +
-      ` (target p99 ≤ model p50 + 5 ms = ${f(r.modelMsP50 + 5, 2)} ms: ${latencyOk ? 'met' : 'NOT met'})`,
+    `  latency at ${r.latencyAtFps} frames/s (80 % of saturation): p50 ${f(r.latencyMsP50, 2)} ms, p99 ${f(r.latencyMsP99, 2)} ms, dropped ${r.latencyDropped}`,
+    `    added by the pipeline per frame (latency − its inference): p50 ${f(r.overheadMsP50, 2)} ms, p99 ${f(r.overheadMsP99, 2)} ms (target ≤ 5 ms: ${met(t.perFrame)})`,
+    `    p99 against the bare model's p99 + 5 ms = ${f(r.modelMsP99 + 5, 2)} ms: ${met(t.likeForLike)};` +
+      ` against its p50 + 5 ms = ${f(r.modelMsP50 + 5, 2)} ms: ${met(t.againstMedian)} (inference inside the pipeline p99 ${f(r.inferMsP99, 2)} ms)`,
     `  resident memory: ${f(r.rssAfterWarmupMiB)} MiB after warm-up (a quarter in), ${f(r.rssAfterMiB)} MiB after ${r.frames} frames (Δ ${f(r.rssAfterMiB - r.rssAfterWarmupMiB)} MiB)`,
   ].join('\n');
 }

@@ -159,17 +159,19 @@ export function buildProgram(): Command {
     .action((opts: RunOptions) => run(opts));
   program
     .command('bench')
-    .description('bare session.run loop vs the full pipeline on the synthetic source: throughput ratio, latency, memory')
+    .description('bare session.run loop vs the full pipeline on the same frames: throughput ratio, latency, memory')
     .requiredOption('-m, --model <dir>', 'model bundle folder')
     .option('--frames <n>', 'frames per measurement', positiveInt, 2000)
     .option('--batch <b>', 'batch size', positiveInt, 1)
     .option('--threads <t>', 'ONNX Runtime intra-op threads (both sides)', positiveInt)
     .option('--rounds <r>', 'alternating bare/pipeline rounds (medians reported)', positiveInt, 3)
     .option('--camera <WxH>', 'synthetic camera image size', cameraSize, { width: 256, height: 256 })
+    .option('--frames-from <dir>', "images the camera replays (decoded once, sent raw); default the bundle's samples/, else the synthetic camera")
+    .option('--synthetic', 'use the synthetic camera even when the bundle has samples/')
     .option('--preprocess-workers <n>', 'pipeline preprocessing threads (0 = main thread)', nonNegativeInt, 1)
     .option('--soak', 'memory soak instead: the pipeline alone for --frames frames, resident memory every tenth')
     .option('--json', 'print the figures as one JSON object')
-    .action(async (opts: { model: string; frames: number; batch: number; threads?: number; rounds: number; camera: { width: number; height: number }; preprocessWorkers: number; soak?: boolean; json?: boolean }) => {
+    .action(async (opts: { model: string; frames: number; batch: number; threads?: number; rounds: number; camera: { width: number; height: number }; preprocessWorkers: number; framesFrom?: string; synthetic?: boolean; soak?: boolean; json?: boolean }) => {
       if (opts.soak === true) {
         const { runSoak, formatSoakSample } = await import('../bench/soak.js');
         try {
@@ -195,6 +197,7 @@ export function buildProgram(): Command {
           cameraWidth: opts.camera.width,
           cameraHeight: opts.camera.height,
           preprocessWorkers: opts.preprocessWorkers,
+          ...(opts.synthetic === true ? { framesFrom: null } : opts.framesFrom !== undefined ? { framesFrom: opts.framesFrom } : {}),
           ...(opts.threads !== undefined ? { intraOpThreads: opts.threads } : {}),
         });
         process.stdout.write(opts.json === true ? `${JSON.stringify(report)}\n` : `${formatBenchReport(report)}\n`);

@@ -1,0 +1,29 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { formatBenchReport, runPipelineBench } from '../../bench/pipeline.js';
+
+const TINY = fileURLToPath(new URL('../../../test/fixtures/models/tiny-inp/', import.meta.url));
+
+// Not a timed test: it checks that `linewatch bench` measures what it says on the frames it says.
+test('bench replays the bundle samples raw by default and reports throughput, latency split and memory', async () => {
+  const r = await runPipelineBench({ modelDir: TINY, frames: 60, batch: 1, rounds: 1, intraOpThreads: 1 });
+  assert.match(r.camera, /^replay of .*samples/);
+  for (const [k, v] of Object.entries(r)) if (typeof v === 'number') assert.ok(Number.isFinite(v), `${k} = ${v}`);
+  assert.ok(r.bareFps > 0 && r.pipelineFps > 0 && Math.abs(r.ratio - r.pipelineFps / r.bareFps) < 1e-9);
+  assert.ok(r.overheadMsP99 >= 0 && r.overheadMsP99 <= r.latencyMsP99, 'what the pipeline adds is part of the latency');
+  assert.ok(r.latencyMsP50 <= r.latencyMsP99 && r.modelMsP50 <= r.modelMsP99);
+  const text = formatBenchReport(r);
+  assert.match(text, /added by the pipeline per frame .* p99 [\d.]+ ms \(target ≤ 5 ms: (met|NOT met)\)/);
+  assert.match(text, /against the bare model's p99 \+ 5 ms/);
+});
+
+test('bench --synthetic (framesFrom null) and --frames-from a folder choose the camera', async () => {
+  const synth = await runPipelineBench({ modelDir: TINY, frames: 40, batch: 2, rounds: 1, intraOpThreads: 1, framesFrom: null, cameraWidth: 80, cameraHeight: 60 });
+  assert.equal(synth.camera, 'synthetic 80x60');
+  assert.equal(synth.batch, 2);
+  const folder = join(TINY, 'samples');
+  const replay = await runPipelineBench({ modelDir: TINY, frames: 40, batch: 1, rounds: 1, intraOpThreads: 1, framesFrom: folder });
+  assert.equal(replay.camera, `replay of ${folder} (decoded once, raw)`);
+});

@@ -341,6 +341,7 @@ def export_bundle(
                 "encoder": config.model.encoder.size,
                 "embedDim": config.model.embed_dim,
                 "encoderWeights": config.model.encoder.weights,
+                "encoderStem": config.model.encoder.stem,
                 "targetLayers": config.model.target_layers,
                 "prototypes": config.model.num_prototypes,
             },

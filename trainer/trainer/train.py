@@ -274,6 +274,11 @@ def build_config(args: argparse.Namespace) -> InpFormerConfig:
         overrides["embed_dim"] = args.embed_dim
     if args.heads:
         overrides["num_heads"] = args.heads
+    pretrained = bool(args.encoder_weights) and args.encoder_weights != "none"
+    if getattr(args, "ssl", "pca") == "conv":
+        if pretrained:
+            raise ValueError("--ssl conv builds its own convolutional stem: it is for --encoder-weights none only")
+        overrides["stem"] = "conv"
     encoder = EncoderConfig.for_size(args.encoder, **overrides)
     if encoder.embed_dim % encoder.num_heads:
         raise ValueError(f"--embed-dim {encoder.embed_dim} is not a multiple of --heads {encoder.num_heads}")
@@ -372,10 +377,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoder-weights", default="none",
                         help="official DINOv2 checkpoint file, or 'none' to start random (default none)")
     parser.add_argument("--ssl", default="pca", choices=METHODS,
-                        help="how to make a random encoder useful without weights (default pca; see ssl.py)")
+                        help="how to make a random encoder useful without weights: pca (textures), conv (real objects), "
+                             "none (default pca; see ssl.py)")
     parser.add_argument("--layer-scale", type=float, default=0.1, help="LayerScale of the ssl encoder's blocks (0.1)")
-    parser.add_argument("--whiten", type=float, default=1.5,
-                        help="ssl pca: component k scaled by (λk + λ̄)^(-w/2); 0 raw, 1 partial, 2 flattens the top (default 1.5)")
+    parser.add_argument("--whiten", type=float, default=None,
+                        help="ssl: component k scaled by (λk + λ̄)^(-w/2); 0 raw, 1 partial, 2 flattens the top "
+                             "(default 1.5 for pca, 1 for conv)")
     parser.add_argument("--resize", type=int, default=448, help="resize side in px (default 448)")
     parser.add_argument("--crop", type=int, default=392, help="centre crop side in px, a multiple of 14 (default 392)")
     parser.add_argument("--iterations", type=int, default=d.iterations, help=f"optimiser steps (default {d.iterations})")

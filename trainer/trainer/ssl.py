@@ -27,6 +27,8 @@ seconds, without gradient steps:
     weights, so nothing changes at run time); the stem's 1×1 projection to the embedding width
     becomes the whitened principal components of its features (``whiten`` as above, default 1).
     The rest as ``pca``. The stem adds about 0.2 GMAC at 224 px, less than two ViT-S blocks.
+    MVTec bottle (392 px, 600 steps): I-AUROC 0.98 / P-AUROC 0.94. On fine textures ``pca`` stays
+    better (synthetic surface: 0.85 / 0.92 with ``conv`` against 0.997 / 0.985).
 
 ``none``
     Leave the encoder as initialised (for comparison).

@@ -21,6 +21,10 @@ from scipy import ndimage
 METRIC_NAMES = ("I-AUROC", "I-AP", "I-F1max", "P-AUROC", "P-AP", "P-F1max", "AUPRO")
 
 
+# NumPy 2 renamed trapz to trapezoid (and 2.4 removed the old name); Debian's NumPy 1.24 has only trapz.
+_trapezoid = getattr(np, "trapezoid", None) or getattr(np, "trapz")
+
+
 def _ranked_counts(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """True and false positives at each distinct threshold, highest threshold first."""
     labels = np.asarray(labels).ravel().astype(bool)
@@ -118,7 +122,7 @@ def aupro(masks: np.ndarray, maps: np.ndarray, max_fpr: float = 0.3, steps: int 
     fpr, pro = fpr[keep], pro[keep]
     fpr = (fpr - fpr.min()) / (fpr.max() - fpr.min())
     # FPR falls as the threshold rises: reverse (not sort) so tied FPRs keep the curve's order.
-    return float(np.trapz(pro[::-1], fpr[::-1]))
+    return float(_trapezoid(pro[::-1], fpr[::-1]))
 
 
 @dataclass

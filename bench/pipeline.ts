@@ -74,6 +74,9 @@ export interface BenchReport {
   readonly overheadMsP99: number;
   /** Inference time inside the pipeline (worker's session.run) at that rate. */
   readonly inferMsP99: number;
+  /** session.run time per batch when paced at the latency run's rate (bare, same process). */
+  readonly pacedModelMsP50: number;
+  readonly pacedModelMsP99: number;
   /**
    * p99 of a pipeline that costs nothing, fed at the same rate with the bare loop's own run times
    * (bench/queue.ts): the queueing behind the model's slow runs that no pipeline can avoid.
@@ -123,7 +126,13 @@ interface BareResult {
   readonly provider: string;
 }
 
-async function bareLoop(bundle: Bundle, opts: BenchOptions, data: Uint8Array | Float32Array): Promise<BareResult> {
+/**
+ * `session.run` in a loop: back to back (saturation), or paced at `fps` batches' worth of frames
+ * per second. Paced matters: a CPU that idles between runs runs the model slower (clocks and
+ * caches cool down; here p50 21.5 → 25 ms with 5 ms gaps), so latency at 80 % of saturation is
+ * compared with the model's own time at that pace.
+ */
+async function bareLoop(bundle: Bundle, opts: BenchOptions, data: Uint8Array | Float32Array, fps = 0, frames = opts.frames): Promise<BareResult> {
   const m = bundle.manifest;
   const created = await createSessionWithFallback(ort, bundle.onnxPath, m.sha256, (opts.executionProviders ?? ['cpu']).map(normalizeProvider), {
     ...(opts.intraOpThreads !== undefined ? { intraOpNumThreads: opts.intraOpThreads } : {}),
@@ -135,11 +144,14 @@ async function bareLoop(bundle: Bundle, opts: BenchOptions, data: Uint8Array | F
   const dims = i.layout === 'NHWC' ? [opts.batch, i.height, i.width, i.channels] : [opts.batch, i.channels, i.height, i.width];
   const feed = (): Record<string, ort.Tensor> => ({ [i.name]: new ort.Tensor(i.dtype === 'uint8' ? 'uint8' : 'float32', data, dims) });
   for (let k = 0; k < 5; k++) await s.run(feed());
-  const runs = Math.max(1, Math.ceil(opts.frames / opts.batch));
+  const runs = Math.max(1, Math.ceil(frames / opts.batch));
   const runMs: number[] = [];
   let sink = 0;
   const t0 = performance.now();
+  const intervalMs = fps > 0 ? (opts.batch * 1000) / fps : 0;
   for (let k = 0; k < runs; k++) {
+    const due = t0 + k * intervalMs - performance.now();
+    if (due > 0) await new Promise((resolve) => setTimeout(resolve, due));
     const a = performance.now();
     const out = await s.run(feed());
     runMs.push(performance.now() - a);
@@ -243,6 +255,7 @@ export async function runPipelineBench(opts: BenchOptions): Promise<BenchReport>
   const pipelineFps = median(piped);
   const atFps = Math.max(1, Math.round(pipelineFps * 0.8));
   const latFrames = Math.max(100, Math.min(opts.frames, atFps * 20));
+  const paced = await bareLoop(bundle, opts, data, atFps, latFrames);
   const lat = await pipelineRun(opts, latFrames, atFps);
   return {
     model: `${bundle.manifest.architecture} ${bundle.manifest.version} (${bundle.dir})`,
@@ -265,7 +278,9 @@ export async function runPipelineBench(opts: BenchOptions): Promise<BenchReport>
     overheadMsP99: percentile(lat.overheads, 99),
     inferMsP99: percentile(lat.inferMs, 99),
     // Batches as the units (a batch of B frames every B intervals); the wait to fill one is not counted.
-    idealMsP99: percentile(idealLatencies(runMs, (opts.batch * 1000) / atFps, runMs.length), 99),
+    pacedModelMsP50: percentile(paced.runMs, 50),
+    pacedModelMsP99: percentile(paced.runMs, 99),
+    idealMsP99: percentile(idealLatencies(paced.runMs, (opts.batch * 1000) / atFps, paced.runMs.length), 99),
     latencyDropped: lat.dropped,
     rssAfterWarmupMiB: last!.rssWarm,
     rssAfterMiB: last!.rssEnd,
@@ -273,14 +288,22 @@ export async function runPipelineBench(opts: BenchOptions): Promise<BenchReport>
 }
 
 /**
- * The latency target, "p99 ≤ model time + 5 ms", read two ways, both printed: per frame (what the
- * pipeline adds around each frame's own inference, p99 ≤ 5 ms) and like for like (the pipeline's
- * p99 against the bare model's p99 + 5 ms). The model's own spread is not the pipeline's to
- * remove, so neither compares a p99 with the model's median; that stricter figure is printed too.
+ * The latency target, "p99 ≤ model time + 5 ms", read several ways, all printed: per frame (what
+ * the pipeline adds around each frame's own inference, p99 ≤ 5 ms); against the bare model paced
+ * at the same rate (the model time at that load: the main reading); against a zero-cost pipeline
+ * at that rate (adds the queueing behind slow runs); against the back-to-back bare loop's p99 and,
+ * strictest, its median.
  */
-export function latencyTargets(r: BenchReport): { perFrame: boolean; againstIdeal: boolean; likeForLike: boolean; againstMedian: boolean } {
+export function latencyTargets(r: BenchReport): {
+  perFrame: boolean;
+  againstPaced: boolean;
+  againstIdeal: boolean;
+  likeForLike: boolean;
+  againstMedian: boolean;
+} {
   return {
     perFrame: r.overheadMsP99 <= 5,
+    againstPaced: r.latencyMsP99 <= r.pacedModelMsP99 + 5,
     againstIdeal: r.latencyMsP99 <= r.idealMsP99 + 5,
     likeForLike: r.latencyMsP99 <= r.modelMsP99 + 5,
     againstMedian: r.latencyMsP99 <= r.modelMsP50 + 5,
@@ -300,7 +323,8 @@ export function formatBenchReport(r: BenchReport): string {
       ` pipeline cost beyond the model ${f(1000 / r.pipelineFps - 1000 / r.bareFps, 2)} ms per frame`,
     `  latency at ${r.latencyAtFps} frames/s (80 % of saturation): p50 ${f(r.latencyMsP50, 2)} ms, p99 ${f(r.latencyMsP99, 2)} ms, dropped ${r.latencyDropped}`,
     `    added by the pipeline per frame (latency − its inference): p50 ${f(r.overheadMsP50, 2)} ms, p99 ${f(r.overheadMsP99, 2)} ms (target ≤ 5 ms: ${met(t.perFrame)})`,
-    `    p99 against a zero-cost pipeline at that rate with the bare model's run times (queueing only): p99 ${f(r.idealMsP99, 2)} + 5 ms: ${met(t.againstIdeal)}`,
+    `    p99 against the bare model paced at the same rate (${f(r.pacedModelMsP50, 2)} ms p50, ${f(r.pacedModelMsP99, 2)} ms p99) + 5 ms = ${f(r.pacedModelMsP99 + 5, 2)} ms: ${met(t.againstPaced)}`,
+    `    p99 against a zero-cost pipeline at that rate with the bare model's run times (queueing only, paced run times): p99 ${f(r.idealMsP99, 2)} + 5 ms: ${met(t.againstIdeal)}`,
     `    p99 against the bare model's p99 + 5 ms = ${f(r.modelMsP99 + 5, 2)} ms: ${met(t.likeForLike)};` +
       ` against its p50 + 5 ms = ${f(r.modelMsP50 + 5, 2)} ms: ${met(t.againstMedian)} (inference inside the pipeline p99 ${f(r.inferMsP99, 2)} ms)`,
     `  resident memory: ${f(r.rssAfterWarmupMiB)} MiB after warm-up (a quarter in), ${f(r.rssAfterMiB)} MiB after ${r.frames} frames (Δ ${f(r.rssAfterMiB - r.rssAfterWarmupMiB)} MiB)`,

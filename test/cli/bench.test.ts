@@ -17,8 +17,10 @@ test('bench replays the bundle samples raw by default and reports throughput, la
   const text = formatBenchReport(r);
   assert.match(text, /added by the pipeline per frame .* p99 [\d.]+ ms \(target ≤ 5 ms: (met|NOT met)\)/);
   assert.match(text, /against the bare model's p99 \+ 5 ms/);
-  assert.ok(r.idealMsP99 >= r.modelMsP99 - 1e-9, 'queueing never makes the ideal faster than the model');
+  assert.ok(r.idealMsP99 >= r.pacedModelMsP99 - 1e-9, 'queueing never makes the ideal faster than the model');
   assert.match(text, /zero-cost pipeline at that rate .* p99 [\d.]+ \+ 5 ms: (met|NOT met)/);
+  assert.ok(r.pacedModelMsP50 > 0 && r.pacedModelMsP50 <= r.pacedModelMsP99);
+  assert.match(text, /against the bare model paced at the same rate/);
 });
 
 test('bench --synthetic (framesFrom null) and --frames-from a folder choose the camera', async () => {

@@ -224,3 +224,15 @@ def test_wrapped_and_dataparallel_checkpoints(tmp_path) -> None:
     cfg = io.import_official(tmp_path / "wrapped.pth", "custom", tmp_path / "run",
                              geometry=__import__("trainer.model", fromlist=["Geometry"]).Geometry(64, 64, 56, 56))
     assert cfg.model.embed_dim == D and (tmp_path / "run" / "checkpoint.pt").is_file()
+
+
+class _Payload:
+    """Anything that is not a tensor or a plain container: what a tampered checkpoint would carry."""
+
+
+@pytest.mark.skipif(int(torch.__version__.split(".")[0]) < 2, reason="PyTorch 1.13 has no usable weights-only reader")
+def test_a_checkpoint_carrying_objects_is_refused_on_torch2(tmp_path) -> None:
+    path = tmp_path / "tampered.pth"
+    torch.save({"model": {"w": torch.zeros(2)}, "extra": _Payload()}, path)
+    with pytest.raises(io.CheckpointError, match="tampered.pth: cannot read checkpoint"):
+        io.read_state_dict(path)

@@ -29,6 +29,7 @@ from .model import (
     InpFormer,
     InpFormerConfig,
     RecipeConfig,
+    load_tensors,
 )
 from .run import RunConfig, create_run
 
@@ -47,7 +48,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         msg = f"{path}: checkpoint not found"
         raise CheckpointError(msg)
     try:
-        obj = torch.load(str(path), map_location="cpu")
+        obj = load_tensors(path)
     except Exception as e:  # noqa: BLE001 - torch.load raises many kinds
         msg = f"{path}: cannot read checkpoint ({e})"
         raise CheckpointError(msg) from e

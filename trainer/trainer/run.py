@@ -36,7 +36,7 @@ from typing import Any
 
 import torch
 
-from .model import Geometry, InpFormer, InpFormerConfig, RecipeConfig
+from .model import Geometry, InpFormer, InpFormerConfig, RecipeConfig, load_tensors
 
 RUN_FORMAT = "linewatch-run/1"
 CONFIG_FILE = "config.json"
@@ -158,7 +158,7 @@ def load_checkpoint(run_dir: str | Path) -> dict[str, Any]:
         msg = f"{path}: not found"
         raise RunError(msg)
     try:
-        ckpt = torch.load(str(path), map_location="cpu")
+        ckpt = load_tensors(path)
     except Exception as e:  # noqa: BLE001 - torch raises many kinds
         msg = f"{path}: cannot read checkpoint ({e})"
         raise RunError(msg) from e

@@ -15,6 +15,7 @@ from .encoder import (
     DinoV2Encoder,
     EncoderConfig,
     load_dinov2_weights,
+    load_tensors,
 )
 from .inp_former import (
     InpFormer,
@@ -60,6 +61,7 @@ __all__ = [
     "group_maps",
     "image_score",
     "load_dinov2_weights",
+    "load_tensors",
     "load_image",
     "map_steps",
     "normalize",

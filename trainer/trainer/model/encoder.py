@@ -334,6 +334,18 @@ class DinoV2Encoder(nn.Module):
         return out
 
 
+def load_tensors(path: str | Path) -> Any:
+    """``torch.load`` on the CPU for files that should hold only tensors and plain containers.
+
+    On PyTorch 2.x only those are unpickled (``weights_only``): a checkpoint from elsewhere cannot
+    run code when it is read. PyTorch 1.13's weights-only reader cannot read ordinary checkpoints
+    (it stops at a persistent-id opcode), so there the full unpickler is used, as before.
+    """
+    if int(torch.__version__.split(".")[0]) >= 2:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    return torch.load(str(path), map_location="cpu")
+
+
 def load_dinov2_weights(encoder: DinoV2Encoder, path: str | Path) -> None:
     """Load an official DINOv2 checkpoint file (e.g. ``dinov2_vitb14_reg4_pretrain.pth``).
 
@@ -345,7 +357,7 @@ def load_dinov2_weights(encoder: DinoV2Encoder, path: str | Path) -> None:
     if not path.is_file():
         msg = f"{path}: encoder weights file not found"
         raise FileNotFoundError(msg)
-    obj = torch.load(str(path), map_location="cpu")
+    obj = load_tensors(path)
     if isinstance(obj, dict):
         for key in ("model", "state_dict", "teacher"):
             if key in obj and isinstance(obj[key], dict):

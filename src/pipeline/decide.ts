@@ -16,6 +16,12 @@ export const REASON = {
   NO_FRAME: 'TRIGGER_WITHOUT_FRAME',
   /** A frame the camera source lost (appsink overflow, restart, unreadable file): never inspected. */
   LOST: 'FRAME_LOST',
+  /**
+   * On a camera with triggers, a frame no PLC trigger claimed (a spurious or double exposure, or a
+   * trigger lost on the way): judged like any frame, but its partId is not the PLC's. Informative:
+   * it never changes the verdict.
+   */
+  NO_TRIGGER: 'FRAME_WITHOUT_TRIGGER',
   FAILSAFE_REJECT: 'FAILSAFE_REJECT',
   FAILSAFE_PASS: 'FAILSAFE_PASS',
 } as const;

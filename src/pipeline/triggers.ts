@@ -98,7 +98,7 @@ export class TriggerMatcher {
           // Fired after this frame was taken: this frame's own trigger never came.
           this.frames.shift();
           this.counts.unmatchedFrames++;
-          out.push({ kind: 'frame', frame: f, trigger: null });
+          out.push({ kind: 'frame', frame: withoutTrigger(f), trigger: null });
         } else {
           this.frames.shift();
           this.triggers.shift();
@@ -110,7 +110,7 @@ export class TriggerMatcher {
       if (f !== undefined && nowMs >= f.capturedAt.wallMs + this.timeoutMs) {
         this.frames.shift();
         this.counts.unmatchedFrames++;
-        out.push({ kind: 'frame', frame: f, trigger: null });
+        out.push({ kind: 'frame', frame: withoutTrigger(f), trigger: null });
         continue;
       }
       if (t !== undefined && nowMs >= t.at + this.timeoutMs) {
@@ -122,6 +122,11 @@ export class TriggerMatcher {
       return out;
     }
   }
+}
+
+/** Marks a frame no trigger claimed (`meta.triggerMissing`), so its verdict can say so. */
+function withoutTrigger(frame: Frame): Frame {
+  return { ...frame, meta: { ...frame.meta, triggerMissing: true } };
 }
 
 function withTrigger(frame: Frame, t: Trigger): Frame {

@@ -108,6 +108,21 @@ test('folder preload: the same verdicts and scores as decoding each file, raw fr
   assert.ok(identityHolds(preloaded.counters()));
 });
 
+test('triggers on but none comes: each frame is judged as without triggers and says FRAME_WITHOUT_TRIGGER', async () => {
+  const plain = await runToEnd(await Station.start(config(), { logger: quiet }));
+  const waiting = await Station.start(config({ cameras: [{ id: 'cam1', source: { type: 'folder', path: dir }, triggers: { timeoutMs: 50 } }] }), { logger: quiet });
+  const untriggered = await runToEnd(waiting);
+  assert.deepEqual(untriggered.map((v) => [v.partId, v.verdict, v.score]), plain.map((v) => [v.partId, v.verdict, v.score]), 'judged the same');
+  for (let i = 0; i < plain.length; i++) {
+    const codes = untriggered[i]!.reasons.map((r) => r.code);
+    assert.deepEqual(codes, [...plain[i]!.reasons.map((r) => r.code), 'FRAME_WITHOUT_TRIGGER'], `${plain[i]!.partId}: the deciding reasons first`);
+  }
+  assert.match(untriggered[0]!.reasons.at(-1)!.message, /frame 0 of cam1: no PLC trigger claimed it/);
+  const c = waiting.counters();
+  assert.equal(c.framesWithoutTrigger, plain.length);
+  assert.ok(identityHolds(c));
+});
+
 test('hot, warm and refused changes while running', async () => {
   const station = await Station.start(config({ cameras: [{ id: 'cam1', source: { type: 'folder', path: dir, loop: true, fps: 100 } }] }), {
     logger: quiet,

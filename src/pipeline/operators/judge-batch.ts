@@ -73,6 +73,12 @@ function partIdOf(frame: Frame): string | undefined {
   return typeof p === 'string' ? p : undefined;
 }
 
+/** A frame no PLC trigger claimed says so in its reasons (informative: the verdict is unchanged). */
+function withTriggerNote(reasons: readonly Reason[], frame: Frame): Reason[] {
+  if (frame.meta.triggerMissing !== true) return reasons as Reason[];
+  return [...reasons, { code: REASON.NO_TRIGGER, message: `frame ${frame.seq} of ${frame.cameraId}: no PLC trigger claimed it, so its partId is not the PLC's` }];
+}
+
 function unjudged(
   frame: Frame,
   kind: Extract<VerdictKind, 'error' | 'dropped'>,
@@ -90,7 +96,7 @@ function unjudged(
     score: null,
     normScore: null,
     defects: [],
-    reasons: failSafeReasons(kind, rules.decide.failSafe, cause),
+    reasons: withTriggerNote(failSafeReasons(kind, rules.decide.failSafe, cause), frame),
     timings: { captureToInferMs: 0, inferMs: 0, postMs: 0, totalMs: total },
     modelVersion,
     configVersion: rules.configVersion,
@@ -208,7 +214,7 @@ function judgeResults(
       score,
       normScore,
       defects: reported,
-      reasons: decision.reasons,
+      reasons: withTriggerNote(decision.reasons, frame),
       timings: {
         captureToInferMs: msSince(frame.capturedAt.monoNs, inferAt),
         inferMs: result.inferMs,

@@ -77,6 +77,7 @@ test('PLC triggers on <root>/trigger, fired before their frames, give the verdic
     assert.deepEqual(triggered.map((v) => v.seq), [0, 1, 2]);
     assert.deepEqual(triggered.map((v) => v.meta?.['encoderPos']), [1000, 2000, 3000]);
     for (const v of triggered) assert.ok(v.verdict === 'ok' || v.verdict === 'reject', `P-x judged: ${v.verdict}`);
+    for (const v of triggered) assert.ok(!v.reasons.some((r) => r.code === 'FRAME_WITHOUT_TRIGGER'), `${v.partId} was claimed by its trigger`);
     // Frames after them had no trigger: they keep the source's own partId (the file name).
     for (const v of framed.slice(3)) assert.ok(!String(v.partId).startsWith('P-'), `seq ${v.seq} has no PLC part`);
 

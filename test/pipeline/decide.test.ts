@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { decideConfigSchema } from '../../src/config/sections.js';
 import { REASON, decide, ejects, failSafeReasons, normalizedToRaw, rawPixelThreshold } from '../../src/pipeline/decide.js';
@@ -69,4 +70,10 @@ test('failSafe: error and dropped frames eject under reject, pass through under 
   assert.equal(ejects({ verdict: 'dropped', reasons: pass }), false);
   assert.equal(ejects({ verdict: 'reject', reasons: [] }), true);
   assert.equal(ejects({ verdict: 'ok', reasons: [] }), false);
+});
+
+test('docs/mqtt.md lists every reason code a verdict can carry', () => {
+  const doc = readFileSync(new URL('../../../docs/mqtt.md', import.meta.url), 'utf8');
+  const missing = Object.values(REASON).filter((code) => !doc.includes(`\`${code}\``));
+  assert.deepEqual(missing, [], 'reason codes missing from docs/mqtt.md');
 });

@@ -105,6 +105,7 @@ function infer(band: Band, blind: (tileIndex: number) => boolean): Float32Array[
 function runWeb(
   blind: (tileIndex: number) => boolean,
   buffers: readonly Uint8Array[] = splitWeb(),
+  cropMargin: number | null = null,
 ): { defects: LineDefect[]; segments: SegmentDecision[]; bands: number } {
   const tiler = new LineScanTiler({
     width: WIDTH,
@@ -119,6 +120,7 @@ function runWeb(
     segmentLengthMm: 50,
     minDefectAreaPx: 20,
   });
+  tiler.keepCrops(cropMargin);
   const defects: LineDefect[] = [];
   const segments: SegmentDecision[] = [];
   let bands = 0;
@@ -178,6 +180,70 @@ test('segments of web are decided once each, in order, reject where a large enou
       [3, 150, 200, 'reject', 1],
     ],
   );
+});
+
+test('NG crops: off by default (no crops); on, each rejected segment carries its defect cut out of the strip and the merged map, box plus margin clamped to the strip', () => {
+  assert.ok(runWeb(() => false).segments.every((s) => s.crops === undefined));
+  const margin = 16;
+  const { segments } = runWeb(() => false, splitWeb(), margin);
+  const px = web();
+  assert.deepEqual(
+    segments.map((s) => [s.verdict, s.crops?.length ?? 0]),
+    [['reject', 1], ['ok', 0], ['reject', 1], ['reject', 1]],
+  );
+  const windows = [];
+  for (const s of segments) {
+    for (const c of s.crops ?? []) {
+      windows.push([c.x, c.line, c.width, c.height]);
+      assert.equal(c.defect, s.defects[0], 'the crop of the segment\'s defect');
+      for (let y = 0; y < c.height; y++) {
+        for (let x = 0; x < c.width; x++) {
+          const v = px[(c.line + y) * WIDTH + c.x + x]!;
+          assert.equal(c.pixels[y * c.width + x], v);
+          assert.equal(c.map[y * c.width + x], Math.fround(v / 255), 'the merged map (this "model" maps each pixel to itself)');
+        }
+      }
+    }
+  }
+  assert.deepEqual(windows, [
+    [0, 44, 36, 42], // x clamped at 0
+    [74, 184, 52, 38],
+    [224, 284, 32, 36], // clamped at the right edge and at the end of the strip
+  ]);
+});
+
+test('NG crops keep memory bounded: a streak along the whole web holds at most 8 tile heights of strip, and its crop shows its last lines', () => {
+  const W = 64;
+  const T = 32;
+  const tiler = new LineScanTiler({
+    width: W,
+    channels: 1,
+    tileWidth: T,
+    tileHeight: T,
+    threshold: 0.5,
+    mmPerPixel: 1,
+    resolution: { kind: 'fixed', mmPerLine: 1 },
+    segmentLengthMm: 10_000,
+  });
+  tiler.keepCrops(8);
+  const held = () => (tiler as unknown as { heldLines: number }).heldLines;
+  let most = 0;
+  const segments: SegmentDecision[] = [];
+  for (let b = 0; b < 100; b++) {
+    const buf = new Uint8Array(W * T).fill(40);
+    for (let y = 0; y < T; y++) if (b * T + y >= 100 && b * T + y < 3000) buf.fill(255, y * W + 10, y * W + 13);
+    for (const band of tiler.push(buf, T)) segments.push(...tiler.addMaps(band, band.tiles.map((t) => Float32Array.from(t.data, (v) => v / 255))).segments);
+    most = Math.max(most, held());
+  }
+  tiler.end();
+  segments.push(...tiler.finish().segments);
+  assert.ok(most <= 8 * T + 2 * T, `strip lines held at most ${most}`);
+  const crops = segments.flatMap((s) => s.crops ?? []);
+  assert.equal(crops.length, 1);
+  const c = crops[0]!;
+  assert.deepEqual([c.defect.y, c.defect.h, c.x, c.width], [100, 2900, 2, 19]);
+  assert.equal(c.line + c.height, 3008, 'ends at the streak end plus the margin');
+  assert.ok(c.height <= 9 * T, `crop of ${c.height} lines`);
 });
 
 test('a strip read through GStreamer (filesrc → rawvideoparse, 64-line buffers) into the tiler: the same defects, once each', async () => {

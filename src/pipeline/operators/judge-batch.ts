@@ -47,6 +47,35 @@ export interface JudgedFrame {
   readonly mapHeight: number;
   readonly mapWidth: number;
   readonly geometry: FrameGeometry;
+  /**
+   * Line-scan: this is the NG crop of one defect of a rejected segment (frame = the crop's pixels,
+   * map = its merged map, geometry = the crop itself); see src/pipeline/operators/line-scan.ts.
+   */
+  readonly lineScan?: LineScanCropInfo;
+}
+
+/** Where a line-scan NG crop lies: its segment, its defect (strip coordinates and mm) and the crop window. */
+export interface LineScanCropInfo {
+  readonly segment: number;
+  readonly startMm: number;
+  readonly endMm: number;
+  /** Index of this defect among the segment's crops, and how many there are. */
+  readonly defect: number;
+  readonly defects: number;
+  /** The defect box: first absolute line and lines along, left pixel and pixels across. */
+  readonly line: number;
+  readonly lines: number;
+  readonly x: number;
+  readonly w: number;
+  readonly area: number;
+  readonly maxScore: number;
+  /** Along/across the web in mm (alongMm is NaN with an encoder before its first count). */
+  readonly alongMm: number;
+  readonly acrossMm: number;
+  readonly lengthMm: number;
+  readonly widthMm: number;
+  /** The crop window in strip coordinates (pixels across, absolute lines along). */
+  readonly crop: { readonly x: number; readonly line: number; readonly width: number; readonly height: number };
 }
 
 export interface JudgeContext {

@@ -5,11 +5,11 @@ import type { Frame, PixelFormat } from '../frame.js';
 import type { FrameGeometry } from '../geometry.js';
 import { normalizeScore } from '../postprocess/index.js';
 import { allocateBatch, writeTensor, type PreparedPixels } from '../preprocess/index.js';
-import { LineScanTiler, type Band, type LineDefect, type MapsResult, type SegmentDecision } from '../tiler/index.js';
+import { LineScanTiler, type Band, type DefectCrop, type LineDefect, type MapsResult, type SegmentDecision } from '../tiler/index.js';
 import type { LineScanConfig } from '../tiler/schema.js';
 import type { Defect, Verdict } from '../verdict.js';
 import type { RoomGate } from './bounded-batch.js';
-import { errorVerdict, type JudgeContext } from './judge-batch.js';
+import { errorVerdict, type JudgeContext, type JudgedFrame, type LineScanCropInfo } from './judge-batch.js';
 
 /**
  * Line-scan camera → one verdict per decided segment of web. Each buffer is stitched into the
@@ -50,6 +50,9 @@ function tileToMapIndex(g: FrameGeometry, mapWidth: number, mapHeight: number, t
   }
   return lut;
 }
+
+/** Pixels around each defect box in its NG crop (clamped to the strip). */
+export const NG_CROP_MARGIN_PX = 32;
 
 export class LineScanJudge {
   private readonly ctx: JudgeContext;
@@ -124,6 +127,9 @@ export class LineScanJudge {
     } else if (ch !== this.channels || img.format !== this.format) {
       throw new LinewatchError('LW_ERR_FRAME_INVALID', `line-scan buffer ${frame.seq}: format ${img.format} after ${this.format}`);
     }
+    // NG crops only while someone takes judged frames (the NG image sink, MQTT heatmaps): otherwise
+    // the tiler holds and copies nothing more than it needs.
+    this.tiler.keepCrops(this.ctx.judged() !== null ? NG_CROP_MARGIN_PX : null);
     const enc = frame.meta.encoderPos;
     return this.tiler.push(img.data, c.bufferLines, typeof enc === 'number' ? enc : undefined);
   }
@@ -206,7 +212,7 @@ export class LineScanJudge {
     const total = Number(process.hrtime.bigint() - last.capturedAt.monoNs) / 1e6;
     const defects: Defect[] = [];
     for (const d of s.defects) defects.push({ x: d.x, y: d.y, w: d.w, h: d.h, area: d.area, maxScore: d.maxScore });
-    return {
+    const verdict: Verdict = {
       seq,
       cameraId: this.o.cameraId,
       verdict: s.verdict,
@@ -223,6 +229,64 @@ export class LineScanJudge {
       capturedAtMs: last.capturedAt.wallMs,
       meta: { segment: s.index, startMm: s.startMm, endMm: s.endMm, lineDefects: s.defects.map(lineDefectMeta) },
     };
+    if (s.crops !== undefined) this.offerCrops(verdict, s, s.crops);
+    return verdict;
+  }
+
+  /** One judged frame per defect crop of a rejected segment, to whoever takes them (NG image sink). */
+  private offerCrops(verdict: Verdict, s: SegmentDecision, crops: readonly DefectCrop[]): void {
+    const take = this.ctx.judged();
+    if (take === null) return;
+    const last = this.last!;
+    for (let k = 0; k < crops.length; k++) {
+      const c = crops[k]!;
+      const d = c.defect;
+      let pixels = Buffer.from(c.pixels.buffer, c.pixels.byteOffset, c.pixels.byteLength);
+      if (this.format === 'BGR') {
+        pixels = Buffer.from(pixels);
+        for (let i = 0; i < pixels.length; i += 3) {
+          const b = pixels[i]!;
+          pixels[i] = pixels[i + 2]!;
+          pixels[i + 2] = b;
+        }
+      }
+      const size = { width: c.width, height: c.height };
+      const whole = { x: 0, y: 0, ...size };
+      const lineScan: LineScanCropInfo = {
+        segment: s.index,
+        startMm: s.startMm,
+        endMm: s.endMm,
+        defect: k,
+        defects: crops.length,
+        line: d.y,
+        lines: d.h,
+        x: d.x,
+        w: d.w,
+        area: d.area,
+        maxScore: d.maxScore,
+        alongMm: d.alongMm,
+        acrossMm: d.acrossMm,
+        lengthMm: d.lengthMm,
+        widthMm: d.widthMm,
+        crop: { x: c.x, line: c.line, width: c.width, height: c.height },
+      };
+      const j: JudgedFrame = {
+        frame: {
+          seq: verdict.seq,
+          cameraId: this.o.cameraId,
+          capturedAt: last.capturedAt,
+          image: { kind: 'raw', format: this.channels === 1 ? 'GRAY8' : 'RGB', ...size, data: pixels },
+          meta: {},
+        },
+        verdict,
+        map: c.map,
+        mapHeight: c.height,
+        mapWidth: c.width,
+        geometry: { source: size, roi: whole, resize: size, crop: whole },
+        lineScan,
+      };
+      take(j);
+    }
   }
 
   private error(frame: Frame, err: unknown, where: Readonly<Record<string, number>> = {}): Verdict {

@@ -11,6 +11,11 @@ import type { JudgedFrame } from '../operators/judge-batch.js';
  * anomaly map laid over it, as JPEGs in a ring folder (the oldest pairs are deleted beyond
  * `maxFrames`). Writing never holds up inspection: when the disk is slower than the rejects, the
  * extra images are skipped and counted.
+ *
+ * Line-scan cameras: a rejected segment comes as one judged frame per defect (`j.lineScan`): the
+ * crop of the strip around it, written the same way (one ring entry per crop) with its place in
+ * the name (`…-seg000003-d00-line000123-x0045-ng.jpg`) and a JSON sidecar (`….json`) holding the
+ * segment, the defect's box in strip lines/pixels and mm, and the crop window.
  */
 export interface NgImageSinkOptions {
   readonly dir: string;
@@ -27,6 +32,7 @@ export interface NgImageSinkOptions {
 
 const NG_SUFFIX = '-ng.jpg';
 const HEAT_SUFFIX = '-heatmap.jpg';
+const SIDECAR_SUFFIX = '.json';
 
 /** Map values → RGBA heat (blue → red), alpha growing with the value. */
 export function heatRgba(map: Float32Array, min: number, max: number): Buffer {
@@ -54,6 +60,11 @@ function cameraImage(j: JudgedFrame): ReturnType<typeof sharp> {
   return sharp(tight, { raw: { width: img.width, height: img.height, channels: ch as 1 | 3 | 4 } });
 }
 
+/** mm along the web is NaN with an encoder before its first count: null in JSON. */
+function finite(v: number): number | null {
+  return Number.isFinite(v) ? v : null;
+}
+
 function repack(data: Buffer, row: number, stride: number, height: number): Buffer {
   const out = Buffer.allocUnsafe(row * height);
   for (let y = 0; y < height; y++) data.copy(out, y * row, y * stride, y * stride + row);
@@ -67,6 +78,8 @@ export class NgImageSink {
   private skipped: number;
   private written: number;
   private ready: Promise<void>;
+  /** The line-scan segment (camera#seq) whose crops are being admitted: its other crops come in too. */
+  private admitted = '';
 
   constructor(opts: NgImageSinkOptions) {
     this.opts = opts;
@@ -85,10 +98,14 @@ export class NgImageSink {
   /** Take a judged frame (only rejects are written). Returns at once. */
   offer(j: JudgedFrame): void {
     if (j.verdict.verdict !== 'reject') return;
-    if (this.pending >= (this.opts.maxPendingWrites ?? 2)) {
+    // The crops of one line-scan segment arrive together: once its first is taken, so are the rest
+    // (the tiler bounds how many there are).
+    const group = j.lineScan === undefined ? '' : `${j.verdict.cameraId}#${j.verdict.seq}`;
+    if ((group === '' || group !== this.admitted) && this.pending >= (this.opts.maxPendingWrites ?? 2)) {
       this.skipped++;
       return;
     }
+    this.admitted = group;
     this.pending++;
     void this.write(j)
       .catch((err: unknown) => {
@@ -114,7 +131,14 @@ export class NgImageSink {
   private async write(j: JudgedFrame): Promise<void> {
     await this.ready;
     const v = j.verdict;
-    const stem = `${new Date(v.capturedAtMs).toISOString().replace(/[:.]/g, '-')}-${v.cameraId}-${String(v.seq).padStart(8, '0')}`;
+    const ls = j.lineScan;
+    let sidecarText: string | null = null;
+    let stem = `${new Date(v.capturedAtMs).toISOString().replace(/[:.]/g, '-')}-${v.cameraId}-${String(v.seq).padStart(8, '0')}`;
+    if (ls !== undefined) {
+      stem += `-seg${String(ls.segment).padStart(6, '0')}-d${String(ls.defect).padStart(2, '0')}-line${String(ls.line).padStart(6, '0')}-x${String(ls.x).padStart(4, '0')}`;
+      const sidecar = { cameraId: v.cameraId, seq: v.seq, score: v.score, normScore: v.normScore, capturedAtMs: v.capturedAtMs, ...ls, alongMm: finite(ls.alongMm), lengthMm: finite(ls.lengthMm) };
+      sidecarText = `${JSON.stringify(sidecar, null, 2)}\n`;
+    }
     const base = cameraImage(j).removeAlpha().toColourspace('srgb');
     const { data, info } = await base.raw().toBuffer({ resolveWithObject: true });
     const raw = { raw: { width: info.width, height: info.height, channels: info.channels } };
@@ -132,12 +156,14 @@ export class NgImageSink {
       join(this.opts.dir, `${stem}${HEAT_SUFFIX}`),
       await sharp(data, raw).composite([{ input: heat, left: where.x, top: where.y }]).jpeg(q).toBuffer(),
     );
+    if (sidecarText !== null) await writeFile(join(this.opts.dir, `${stem}${SIDECAR_SUFFIX}`), sidecarText);
     this.written++;
     this.ring.push(stem);
     while (this.ring.length > this.opts.maxFrames) {
       const old = this.ring.shift()!;
       await rm(join(this.opts.dir, `${old}${NG_SUFFIX}`), { force: true });
       await rm(join(this.opts.dir, `${old}${HEAT_SUFFIX}`), { force: true });
+      await rm(join(this.opts.dir, `${old}${SIDECAR_SUFFIX}`), { force: true });
     }
   }
 }

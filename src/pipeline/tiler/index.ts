@@ -1,4 +1,5 @@
 import { LinewatchError } from '../../errors.js';
+import { cropWindow, type DefectCrop } from './crops.js';
 import { MapWindow } from './merge.js';
 import { LinePositions, type WebResolution } from './position.js';
 import { StreamingRegions } from './regions.js';
@@ -10,6 +11,7 @@ export { MapWindow } from './merge.js';
 export { StreamingRegions, type StripRegion } from './regions.js';
 export { LinePositions, type WebResolution } from './position.js';
 export { SegmentJudge, type SegmentDecision } from './segments.js';
+export { cropWindow, type DefectCrop } from './crops.js';
 
 /**
  * Line-scan: buffers of N lines are stitched into one endless strip, cut into model-sized tiles
@@ -79,6 +81,14 @@ export interface MapsResult {
   readonly segments: readonly SegmentDecision[];
 }
 
+/** Crops held at most (cut, or waiting for their lines) while segments are undecided; beyond, a defect gets none. */
+const MAX_HELD_CROPS = 64;
+/**
+ * Lines held back for crops at most, in tile heights: a defect longer than that (a streak along the
+ * web) gets a crop of its last lines only, so that memory stays bounded whatever the web.
+ */
+const MAX_CROP_TILES = 8;
+
 export class LineScanTiler {
   private readonly o: Required<TilerOptions>;
   private readonly starts: readonly number[];
@@ -98,6 +108,12 @@ export class LineScanTiler {
   private readonly positions: LinePositions;
   private readonly segments: SegmentJudge;
   private ended = false;
+  /** Crop margin in pixels while NG crops are wanted (keepCrops); null: no crops, no extra lines held. */
+  private cropMargin: number | null = null;
+  /** Defects whose crop is not cut yet (their bottom margin is not final), oldest first. */
+  private uncut: LineDefect[] = [];
+  private readonly crops = new Map<LineDefect, DefectCrop | null>();
+  private cropsSkipped = 0;
 
   constructor(options: TilerOptions) {
     this.o = { overlapAcrossPx: 0, overlapAlongLines: 0, minDefectAreaPx: 1, ...options };
@@ -115,6 +131,25 @@ export class LineScanTiler {
     this.regions = new StreamingRegions(o.threshold);
     this.positions = new LinePositions(o.resolution);
     this.segments = new SegmentJudge(o.segmentLengthMm, o.minDefectAreaPx);
+  }
+
+  /**
+   * NG crops on (`margin` pixels around each defect box) or off (null, the default). While on, the
+   * strip pixels and merged map rows from the oldest defect not yet cut (less the margin) are held
+   * a little longer, and rejected segments carry `crops`; off, nothing is copied or held.
+   */
+  keepCrops(margin: number | null): void {
+    if (margin === this.cropMargin) return;
+    this.cropMargin = margin;
+    if (margin === null) {
+      this.uncut = [];
+      this.crops.clear();
+    }
+  }
+
+  /** Defects that got no crop because MAX_HELD_CROPS were held. */
+  skippedCrops(): number {
+    return this.cropsSkipped;
   }
 
   /**
@@ -142,7 +177,7 @@ export class LineScanTiler {
       if (line0 + o.tileHeight > this.firstLine + this.heldLines) break;
       bands.push(this.cutBand(line0));
     }
-    this.releasePixels(this.nextBand * this.stepLines);
+    this.releasePixels(Math.min(this.nextBand * this.stepLines, this.keepFrom()));
     return bands;
   }
 
@@ -190,8 +225,10 @@ export class LineScanTiler {
     const r = this.finalize(last);
     const defects = [...r.defects];
     for (const region of this.regions.flush()) defects.push(this.toDefect(region));
-    for (const d of defects.slice(r.defects.length)) this.segments.add(d);
-    return { defects, segments: [...r.segments, ...this.segments.flush()] };
+    const tail = defects.slice(r.defects.length);
+    for (const d of tail) this.segments.add(d);
+    this.holdCrops(tail);
+    return { defects, segments: [...r.segments, ...this.segments.flush().map((s) => this.withCrops(s))] };
   }
 
   private cutBand(line0: number): Band {
@@ -221,14 +258,81 @@ export class LineScanTiler {
     for (let line = this.finalLine; line < upTo; line++) {
       for (const region of this.regions.push(this.maps.row(line), line)) defects.push(this.toDefect(region));
     }
-    if (upTo > this.finalLine) {
-      this.finalLine = upTo;
-      this.maps.release(upTo);
-    }
+    if (upTo > this.finalLine) this.finalLine = upTo;
     for (const d of defects) this.segments.add(d);
+    this.holdCrops(defects);
     // A region still open may start in the current segment: decide only up to the oldest open start.
-    const decided = this.segments.advance(this.positions.mm(this.regionsSafeLine()));
+    const decided = this.segments.advance(this.positions.mm(this.regionsSafeLine())).map((s) => this.withCrops(s));
+    this.maps.release(Math.min(this.finalLine, this.keepFrom()));
     return { defects, segments: decided };
+  }
+
+  /** First line still needed for crops (Infinity when crops are off). */
+  private keepFrom(): number {
+    const m = this.cropMargin;
+    if (m === null) return Number.POSITIVE_INFINITY;
+    let from = this.regionsSafeLine();
+    for (const d of this.uncut) if (d.y < from) from = d.y;
+    return Math.max(from - m, this.finalLine - MAX_CROP_TILES * this.o.tileHeight);
+  }
+
+  /** New final defects: each one held for a crop (cut now if its lines are all final). */
+  private holdCrops(defects: readonly LineDefect[]): void {
+    if (this.cropMargin !== null) {
+      for (const d of defects) {
+        if (this.crops.size >= MAX_HELD_CROPS) {
+          this.cropsSkipped++;
+          continue;
+        }
+        this.crops.set(d, null);
+        this.uncut.push(d);
+      }
+    }
+    if (this.uncut.length === 0) return;
+    const m = this.cropMargin!;
+    const still: LineDefect[] = [];
+    for (const d of this.uncut) {
+      if (d.y + d.h + m <= this.finalLine) this.crops.set(d, this.cut(d));
+      else still.push(d);
+    }
+    this.uncut = still;
+  }
+
+  /** A decided segment: a rejected one carries its defects' crops (cut now with the lines there are, if need be); held crops are let go. */
+  private withCrops(s: SegmentDecision): SegmentDecision {
+    if (this.crops.size === 0) return s;
+    const out: DefectCrop[] = [];
+    for (const d of s.defects) {
+      if (!this.crops.has(d)) continue;
+      let c = this.crops.get(d) ?? null;
+      if (c === null) {
+        c = this.cut(d);
+        this.uncut = this.uncut.filter((u) => u !== d);
+      }
+      this.crops.delete(d);
+      if (c !== null) out.push(c);
+    }
+    return s.verdict === 'reject' && out.length > 0 ? { ...s, crops: out } : s;
+  }
+
+  /** Copies a defect's crop out of the held pixels and final map rows (null if none of its lines are held any more). */
+  private cut(d: LineDefect): DefectCrop | null {
+    const o = this.o;
+    const from = Math.max(this.firstLine, this.maps.first);
+    const to = Math.min(this.finalLine, this.firstLine + this.heldLines);
+    const w = cropWindow(d, this.cropMargin ?? 0, o.width, from, to);
+    if (w === null) return null;
+    const pixels = new Uint8Array(w.width * w.height * o.channels);
+    cutTile(this.pixels, o.width, o.channels, w.x, w.line - this.firstLine, w.width, w.height, pixels);
+    const map = new Float32Array(w.width * w.height);
+    for (let y = 0; y < w.height; y++) {
+      const row = this.maps.row(w.line + y);
+      for (let x = 0; x < w.width; x++) {
+        const v = row[w.x + x]!;
+        map[y * w.width + x] = v === Number.NEGATIVE_INFINITY ? 0 : v;
+      }
+    }
+    return { defect: d, ...w, pixels, map };
   }
 
   /** The first line that could still get a defect reported (start of the oldest open region, or the first non-final line). */

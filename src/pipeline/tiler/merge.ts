@@ -32,6 +32,11 @@ export class MapWindow {
     }
   }
 
+  /** Absolute line of the first row still held. */
+  get first(): number {
+    return this.firstLine;
+  }
+
   /** The merged row of absolute line `line` (a view; valid until the next call). */
   row(line: number): Float32Array {
     const i = line - this.firstLine;

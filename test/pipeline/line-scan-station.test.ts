@@ -8,73 +8,13 @@ import { firstValueFrom, toArray } from 'rxjs';
 import { parseConfig } from '../../src/config/load.js';
 import { identityHolds } from '../../src/pipeline/counters.js';
 import { Station } from '../../src/pipeline/station.js';
+import { BUFFER_LINES, BUFFERS, DISCS, strip, stripCamera } from '../helpers/line-scan-strip.js';
 
 const TINY = fileURLToPath(new URL('../../../test/fixtures/models/tiny-inp/', import.meta.url));
 const quiet = { info: () => {}, warn: () => {}, error: () => {} };
 
-/**
- * Strip geometry: 56-px tiles (the tiny model's input) with 16 px of overlap both ways — more than
- * the border the model's centre crop leaves unseen —, 40-line buffers, 1 mm per pixel and per line,
- * segments of 100 mm.
- */
-const WIDTH = 152;
-const BUFFER_LINES = 40;
-const BUFFERS = 10;
-const LINES = BUFFER_LINES * BUFFERS;
-
-/** Bright discs like the fixture's defects, at known centres: inside one tile, across two tiles, across two buffers. */
-const DISCS = [
-  { cx: 22, cy: 60, r: 6 },
-  { cx: 60, cy: 185, r: 6 },
-  { cx: 120, cy: 240, r: 6 },
-];
-
-/** An RGB strip: a plain web of about the good samples' colour, and the discs. */
-function strip(): Buffer {
-  const out = Buffer.alloc(WIDTH * LINES * 3);
-  for (let y = 0; y < LINES; y++) {
-    for (let x = 0; x < WIDTH; x++) {
-      const i = (y * WIDTH + x) * 3;
-      let v = 0;
-      for (const d of DISCS) if ((x - d.cx) ** 2 + (y - d.cy) ** 2 <= d.r * d.r) v = 1;
-      out[i] = v ? 250 : 118;
-      out[i + 1] = v ? 250 : 110;
-      out[i + 2] = v ? 245 : 102;
-    }
-  }
-  return out;
-}
-
 function lineScanConfig(file: string, bufferLines: number) {
-  return parseConfig(
-    {
-      model: { bundle: TINY, intraOpThreads: 1 },
-      cameras: [
-        {
-          id: 'web1',
-          source: {
-            type: 'gstreamer',
-            format: 'RGB',
-            input: {
-              preset: 'launch',
-              live: false,
-              pipeline: `filesrc location=${file} blocksize=${WIDTH * BUFFER_LINES * 3} ! rawvideoparse width=${WIDTH} height=${BUFFER_LINES} format=rgb framerate=100/1 ! appsink name=sink`,
-            },
-          },
-          lineScan: {
-            bufferLines,
-            overlapAcrossPx: 16,
-            overlapAlongLines: 16,
-            mmPerPixel: 1,
-            resolution: { kind: 'fixed', mmPerLine: 1 },
-            segmentLengthMm: 100,
-            minDefectAreaPx: 4,
-          },
-        },
-      ],
-    },
-    'line-scan test config',
-  );
+  return parseConfig({ model: { bundle: TINY, intraOpThreads: 1 }, cameras: [stripCamera(file, bufferLines)] }, 'line-scan test config');
 }
 
 test('a line-scan strip through the station: one verdict per segment, each defect once in its segment with its place along and across the web', async () => {

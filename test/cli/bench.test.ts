@@ -20,6 +20,8 @@ test('bench replays the bundle samples raw by default and reports throughput, la
   assert.ok(r.idealMsP99 >= r.pacedModelMsP99 - 1e-9, 'queueing never makes the ideal faster than the model');
   assert.match(text, /zero-cost pipeline at that rate .* p99 [\d.]+ \+ 5 ms: (met|NOT met)/);
   assert.ok(r.pacedModelMsP50 > 0 && r.pacedModelMsP50 <= r.pacedModelMsP99);
+  assert.deepEqual([r.latencyMsP99Rounds.length, r.pacedModelMsP99Rounds.length], [1, 1], 'one latency round per round');
+  assert.equal(r.latencyMsP99, r.latencyMsP99Rounds[0]);
   assert.match(text, /against the bare model paced at the same rate/);
 });
 

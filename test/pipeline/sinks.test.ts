@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import sharp from 'sharp';
 import { computeGeometry } from '../../src/pipeline/geometry.js';
 import { consoleSink, formatVerdictLine } from '../../src/pipeline/sinks/console.js';
+import { heatmapJpeg } from '../../src/io/mqtt/heatmap.js';
 import { NgImageSink } from '../../src/pipeline/sinks/ng-images.js';
 import { SummaryCollector, formatSummary } from '../../src/pipeline/sinks/summary.js';
 import type { Verdict } from '../../src/pipeline/verdict.js';
@@ -78,6 +79,29 @@ test('NG images: image + heatmap JPEG per reject, ring bounded to maxFrames', as
     assert.equal(meta.format, 'jpeg');
     assert.deepEqual([meta.width, meta.height], [40, 30], 'overlay on the whole camera image');
     assert.deepEqual(sink.stats(), { written: 4, skipped: 0 });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('NG images and the MQTT heatmap show a BGR camera in its true colours, and leave its buffer as it was', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'lw-ng-bgr-'));
+  try {
+    const data = Buffer.alloc(40 * 30 * 3);
+    for (let i = 0; i < data.length; i += 3) data.set([200, 10, 30], i); // blue, in B, G, R order
+    const before = Buffer.from(data);
+    const geometry = computeGeometry({ width: 40, height: 30 }, { width: 20, height: 20 }, { width: 16, height: 16 });
+    const frame = { seq: 0, cameraId: 'cam1', capturedAt: { monoNs: 0n, wallMs: Date.UTC(2026, 0, 1) }, image: { kind: 'raw' as const, format: 'BGR' as const, width: 40, height: 30, data }, meta: {} };
+    const judged = { frame, verdict: { ...verdict(0, 'reject', 1), capturedAtMs: frame.capturedAt.wallMs }, map: new Float32Array(16 * 16), mapHeight: 16, mapWidth: 16, geometry };
+    const sink = new NgImageSink({ dir, maxFrames: 2, quality: 95, mapMin: 0, mapMax: 1 });
+    sink.offer(judged);
+    await sink.flush();
+    const ng = (await readdir(dir)).find((f) => f.endsWith('-ng.jpg'))!;
+    const rgbAt = async (jpeg: string | Buffer): Promise<number[]> => [...(await sharp(jpeg).extract({ left: 2, top: 2, width: 1, height: 1 }).raw().toBuffer())];
+    for (const [got, what] of [[await rgbAt(join(dir, ng)), 'NG image'], [await rgbAt(await heatmapJpeg(judged, { min: 0, max: 1 }, 95)), 'MQTT heatmap']] as const) {
+      assert.ok(Math.abs(got[0]! - 30) < 12 && Math.abs(got[2]! - 200) < 12, `${what}: red 30, blue 200, got ${got.join(',')}`);
+    }
+    assert.ok(data.equals(before), "the camera's buffer is not swapped in place");
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -1,8 +1,7 @@
-import sharp, { type Sharp } from 'sharp';
-import { bytesPerPixel } from '../../pipeline/frame.js';
+import sharp from 'sharp';
 import { mapRectToCamera } from '../../pipeline/geometry.js';
 import type { JudgedFrame } from '../../pipeline/operators/judge-batch.js';
-import { heatRgba } from '../../pipeline/sinks/ng-images.js';
+import { cameraImage, heatRgba } from '../../pipeline/sinks/ng-images.js';
 
 /** Map values drawn transparent (at or below `min`) and fully hot (at or above `max`): the pixel calibration bounds. */
 export interface HeatScale {
@@ -15,21 +14,7 @@ export interface HeatScale {
  * frames the publisher's rate limit lets through, so its cost is bounded by maxPerSecond.
  */
 export async function heatmapJpeg(j: JudgedFrame, scale: HeatScale, quality = 80): Promise<Buffer> {
-  const img = j.frame.image;
-  let base: Sharp;
-  if (img.kind === 'encoded') {
-    base = sharp(img.data);
-  } else {
-    const ch = bytesPerPixel(img.format);
-    const row = img.width * ch;
-    const stride = img.strideBytes ?? row;
-    let data = img.data;
-    if (stride !== row) {
-      data = Buffer.allocUnsafe(row * img.height);
-      for (let y = 0; y < img.height; y++) img.data.copy(data, y * row, y * stride, y * stride + row);
-    }
-    base = sharp(data.subarray(0, row * img.height), { raw: { width: img.width, height: img.height, channels: ch as 1 | 3 | 4 } });
-  }
+  const base = cameraImage(j);
   const where = mapRectToCamera(j.geometry, j.mapWidth, j.mapHeight, { x: 0, y: 0, width: j.mapWidth, height: j.mapHeight });
   const heat = await sharp(heatRgba(j.map, scale.min, scale.max), { raw: { width: j.mapWidth, height: j.mapHeight, channels: 4 } })
     .resize(where.width, where.height, { fit: 'fill', kernel: 'linear' })

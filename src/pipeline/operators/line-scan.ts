@@ -241,15 +241,8 @@ export class LineScanJudge {
     for (let k = 0; k < crops.length; k++) {
       const c = crops[k]!;
       const d = c.defect;
-      let pixels = Buffer.from(c.pixels.buffer, c.pixels.byteOffset, c.pixels.byteLength);
-      if (this.format === 'BGR') {
-        pixels = Buffer.from(pixels);
-        for (let i = 0; i < pixels.length; i += 3) {
-          const b = pixels[i]!;
-          pixels[i] = pixels[i + 2]!;
-          pixels[i + 2] = b;
-        }
-      }
+      // Sent in the camera's own order: the sinks turn BGR into RGB where they draw it.
+      const pixels = Buffer.from(c.pixels.buffer, c.pixels.byteOffset, c.pixels.byteLength);
       const size = { width: c.width, height: c.height };
       const whole = { x: 0, y: 0, ...size };
       const lineScan: LineScanCropInfo = {
@@ -275,7 +268,7 @@ export class LineScanJudge {
           seq: verdict.seq,
           cameraId: this.o.cameraId,
           capturedAt: last.capturedAt,
-          image: { kind: 'raw', format: this.channels === 1 ? 'GRAY8' : 'RGB', ...size, data: pixels },
+          image: { kind: 'raw', format: this.format, ...size, data: pixels },
           meta: {},
         },
         verdict,

@@ -51,13 +51,33 @@ export function heatRgba(map: Float32Array, min: number, max: number): Buffer {
   return out;
 }
 
-function cameraImage(j: JudgedFrame): ReturnType<typeof sharp> {
+/**
+ * A judged frame's camera pixels as sharp takes them: tight rows, red first. BGR and BGRA camera
+ * buffers are swapped into a copy (the frame's own buffer is never touched). Shared by the NG
+ * images and the MQTT heatmap, so both show a BGR camera in its true colours.
+ */
+export function cameraImage(j: JudgedFrame): ReturnType<typeof sharp> {
   const img = j.frame.image;
   if (img.kind === 'encoded') return sharp(img.data);
   const ch = bytesPerPixel(img.format);
-  const stride = img.strideBytes ?? img.width * ch;
-  const tight = stride === img.width * ch ? img.data.subarray(0, stride * img.height) : repack(img.data, img.width * ch, stride, img.height);
+  const row = img.width * ch;
+  const stride = img.strideBytes ?? row;
+  // repack copies; a tight buffer is the frame's own and must be copied before swapping.
+  const copied = stride !== row;
+  let tight = copied ? repack(img.data, row, stride, img.height) : img.data.subarray(0, row * img.height);
+  if (img.format === 'BGR' || img.format === 'BGRA') tight = redFirst(tight, ch, copied);
   return sharp(tight, { raw: { width: img.width, height: img.height, channels: ch as 1 | 3 | 4 } });
+}
+
+/** Blue-first pixels → red-first; in place only when `owned` (a copy made here), else into a new buffer. */
+function redFirst(data: Buffer, ch: number, owned: boolean): Buffer {
+  const out = owned ? data : Buffer.from(data);
+  for (let i = 0; i + 2 < out.length; i += ch) {
+    const b = out[i]!;
+    out[i] = out[i + 2]!;
+    out[i + 2] = b;
+  }
+  return out;
 }
 
 /** mm along the web is NaN with an encoder before its first count: null in JSON. */

@@ -26,7 +26,7 @@ import {
 import type { FrameSource, LossReason, SourceHealth, SourceLoss } from './source.js';
 import { attachTriggers, type Trigger, type TriggerCounts } from './triggers.js';
 import { createSource } from './sources/index.js';
-import type { Verdict } from './verdict.js';
+import type { Reason, Verdict } from './verdict.js';
 
 /**
  * One inspection station: one RxJS pipeline per camera into one inference engine, the verdicts of
@@ -504,23 +504,40 @@ export class Station {
 }
 
 /** Verdict for a triggered part whose frame never came. seq is -1: no frame of it exists. */
-function orphanVerdict(cameraId: string, t: Trigger, rules: RuleSet, modelVersion: string): Verdict {
-  const cause = { code: REASON.NO_FRAME, message: `trigger ${t.triggerId ?? t.partId}: no frame came for this part` };
+/**
+ * A `dropped` verdict for a part of which no frame exists: seq -1 (seq stays gap-free over
+ * delivered frames), judged by failSafe, captured `atMs` (when the part or its loss became known).
+ */
+function framelessVerdict(
+  cameraId: string,
+  cause: Reason,
+  atMs: number,
+  rules: RuleSet,
+  modelVersion: string,
+  part: { readonly partId?: string; readonly meta: NonNullable<Verdict['meta']> },
+): Verdict {
   return {
     seq: -1,
     cameraId,
-    partId: t.partId,
+    ...(part.partId !== undefined ? { partId: part.partId } : {}),
     verdict: 'dropped',
     score: null,
     normScore: null,
     defects: [],
     reasons: failSafeReasons('dropped', rules.decide.failSafe, cause),
-    timings: { captureToInferMs: 0, inferMs: 0, postMs: 0, totalMs: Math.max(0, Date.now() - t.at) },
+    timings: { captureToInferMs: 0, inferMs: 0, postMs: 0, totalMs: Math.max(0, Date.now() - atMs) },
     modelVersion,
     configVersion: rules.configVersion,
-    capturedAtMs: t.at,
-    meta: { ...(t.encoderPos !== undefined ? { encoderPos: t.encoderPos } : {}), triggerId: t.triggerId ?? t.partId },
+    capturedAtMs: atMs,
+    meta: part.meta,
   };
+}
+
+/** A part the PLC announced whose frame never came: its partId and encoder position, no frame. */
+function orphanVerdict(cameraId: string, t: Trigger, rules: RuleSet, modelVersion: string): Verdict {
+  const cause = { code: REASON.NO_FRAME, message: `trigger ${t.triggerId ?? t.partId}: no frame came for this part` };
+  const meta = { ...(t.encoderPos !== undefined ? { encoderPos: t.encoderPos } : {}), triggerId: t.triggerId ?? t.partId };
+  return framelessVerdict(cameraId, cause, t.at, rules, modelVersion, { partId: t.partId, meta });
 }
 
 const LOSS_CAUSE: Record<LossReason, string> = {
@@ -530,26 +547,10 @@ const LOSS_CAUSE: Record<LossReason, string> = {
   'unreadable-file': 'an image file that could not be read was skipped',
 };
 
-/**
- * Verdict for one frame the source lost: `dropped`, seq -1 (no frame of it exists, so no seq
- * either: seq stays gap-free over delivered frames), no partId, captured when the loss became known.
- */
+/** One frame the source lost: no partId, captured when the loss became known. */
 function lostVerdict(cameraId: string, loss: SourceLoss, rules: RuleSet, modelVersion: string): Verdict {
   const cause = { code: REASON.LOST, message: `camera ${cameraId}: frame lost, ${LOSS_CAUSE[loss.reason]}; not inspected` };
-  return {
-    seq: -1,
-    cameraId,
-    verdict: 'dropped',
-    score: null,
-    normScore: null,
-    defects: [],
-    reasons: failSafeReasons('dropped', rules.decide.failSafe, cause),
-    timings: { captureToInferMs: 0, inferMs: 0, postMs: 0, totalMs: Math.max(0, Date.now() - loss.atMs) },
-    modelVersion,
-    configVersion: rules.configVersion,
-    capturedAtMs: loss.atMs,
-    meta: { lost: loss.reason },
-  };
+  return framelessVerdict(cameraId, cause, loss.atMs, rules, modelVersion, { meta: { lost: loss.reason } });
 }
 
 function addTriggerCounts(into: TriggerCounts, c: Readonly<TriggerCounts>): void {

@@ -110,8 +110,7 @@ export class LineScanTiler {
   private ended = false;
   /** Crop margin in pixels while NG crops are wanted (keepCrops); null: no crops, no extra lines held. */
   private cropMargin: number | null = null;
-  /** Defects whose crop is not cut yet (their bottom margin is not final), oldest first. */
-  private uncut: LineDefect[] = [];
+  /** Held defects, oldest first, with their crop; null while it is not cut yet (its bottom margin is not final). */
   private readonly crops = new Map<LineDefect, DefectCrop | null>();
   private cropsSkipped = 0;
 
@@ -141,10 +140,7 @@ export class LineScanTiler {
   keepCrops(margin: number | null): void {
     if (margin === this.cropMargin) return;
     this.cropMargin = margin;
-    if (margin === null) {
-      this.uncut = [];
-      this.crops.clear();
-    }
+    if (margin === null) this.crops.clear();
   }
 
   /** Defects that got no crop because MAX_HELD_CROPS were held. */
@@ -272,7 +268,7 @@ export class LineScanTiler {
     const m = this.cropMargin;
     if (m === null) return Number.POSITIVE_INFINITY;
     let from = this.regionsSafeLine();
-    for (const d of this.uncut) if (d.y < from) from = d.y;
+    for (const [d, c] of this.crops) if (c === null && d.y < from) from = d.y;
     return Math.max(from - m, this.finalLine - MAX_CROP_TILES * this.o.tileHeight);
   }
 
@@ -285,17 +281,10 @@ export class LineScanTiler {
           continue;
         }
         this.crops.set(d, null);
-        this.uncut.push(d);
       }
     }
-    if (this.uncut.length === 0) return;
-    const m = this.cropMargin!;
-    const still: LineDefect[] = [];
-    for (const d of this.uncut) {
-      if (d.y + d.h + m <= this.finalLine) this.crops.set(d, this.cut(d));
-      else still.push(d);
-    }
-    this.uncut = still;
+    const m = this.cropMargin ?? 0;
+    for (const [d, c] of this.crops) if (c === null && d.y + d.h + m <= this.finalLine) this.crops.set(d, this.cut(d));
   }
 
   /** A decided segment: a rejected one carries its defects' crops (cut now with the lines there are, if need be); held crops are let go. */
@@ -304,11 +293,7 @@ export class LineScanTiler {
     const out: DefectCrop[] = [];
     for (const d of s.defects) {
       if (!this.crops.has(d)) continue;
-      let c = this.crops.get(d) ?? null;
-      if (c === null) {
-        c = this.cut(d);
-        this.uncut = this.uncut.filter((u) => u !== d);
-      }
+      const c = this.crops.get(d) ?? this.cut(d);
       this.crops.delete(d);
       if (c !== null) out.push(c);
     }

@@ -38,8 +38,9 @@ def test_whitened_components_compress_the_leading_variances() -> None:
     rng = np.random.default_rng(0)
     scales = torch.tensor([10.0, 3.0, 1.0, 0.3])
     samples = torch.from_numpy(rng.standard_normal((20_000, 4))).float() * scales + 5.0
-    weight, bias, eigvals = whitened_components(samples, 3, whiten=1.0)
+    weight, bias, eigvals, total = whitened_components(samples, 3, whiten=1.0)
     assert torch.allclose(eigvals, scales[:3] ** 2, rtol=0.05)
+    assert abs(total - float((scales**2).sum())) < 0.05 * float((scales**2).sum()), "total variance: the covariance's trace"
     projected = samples @ weight.T + bias
     assert projected.mean(dim=0).abs().max() < 0.05, "centred"
     # w = 1: component k ends with variance λk / (λk + λ̄).

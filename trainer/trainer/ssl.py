@@ -71,21 +71,29 @@ def pca_patch_embedding(
     strongest components are pushed below the rest.
     """
     offsets = (0, patch // 2)
-    samples = _patches(images, patch, offsets).double()
-    if samples.shape[0] > max_patches:
-        pick = torch.randperm(samples.shape[0], generator=torch.Generator().manual_seed(seed))[:max_patches]
-        samples = samples[pick]
+    samples = _subsample(_patches(images, patch, offsets).double(), max_patches, seed)
     features = samples.shape[1]
     if dim > features:
         raise ValueError(f"ssl pca: embedding width {dim} exceeds the patch size 3·{patch}² = {features}")
-    weight, bias, eigvals = whitened_components(samples, dim, whiten)
+    weight, bias, eigvals, _ = whitened_components(samples, dim, whiten)
     return weight.reshape(dim, 3, patch, patch), bias, eigvals
 
 
+def _subsample(samples: torch.Tensor, max_rows: int, seed: int) -> torch.Tensor:
+    """At most ``max_rows`` rows of ``samples``, drawn by ``seed`` (all of them when there are fewer)."""
+    if samples.shape[0] <= max_rows:
+        return samples
+    pick = torch.randperm(samples.shape[0], generator=torch.Generator().manual_seed(seed))[:max_rows]
+    return samples[pick]
+
+
 @torch.no_grad()
-def whitened_components(samples: torch.Tensor, dim: int, whiten: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def whitened_components(
+    samples: torch.Tensor, dim: int, whiten: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
     """Weight [dim, F], bias [dim] and eigenvalues of the projection onto the leading principal
-    components of ``samples`` [P, F], component k scaled by (λk + λ̄)^(−w/2)·λ̄^(−(1−w)/2)."""
+    components of ``samples`` [P, F], component k scaled by (λk + λ̄)^(−w/2)·λ̄^(−(1−w)/2), and the
+    samples' total variance (the covariance's trace)."""
     samples = samples.double()
     mean = samples.mean(dim=0)
     centred = samples - mean
@@ -99,7 +107,7 @@ def whitened_components(samples: torch.Tensor, dim: int, whiten: float) -> tuple
     scale = (eigvals + eigvals.mean()).pow(-0.5 * whiten) * eigvals.mean().pow(-0.5 * (1.0 - whiten))
     weight = (eigvecs * scale).T  # [dim, features]
     bias = -(weight @ mean)
-    return weight.float(), bias.float(), eigvals.float()
+    return weight.float(), bias.float(), eigvals.float(), float(torch.trace(cov))
 
 
 @torch.no_grad()
@@ -124,16 +132,13 @@ def conv_stem_projection(
     Returns the kept eigenvalues and the features' total variance.
     """
     feats = torch.cat([stem.features(x[i : i + batch]) for i in range(0, len(x), batch)])
-    samples = feats.permute(0, 2, 3, 1).reshape(-1, feats.shape[1])
-    if samples.shape[0] > max_tokens:
-        pick = torch.randperm(samples.shape[0], generator=torch.Generator().manual_seed(seed))[:max_tokens]
-        samples = samples[pick]
+    samples = _subsample(feats.permute(0, 2, 3, 1).reshape(-1, feats.shape[1]), max_tokens, seed)
     if dim > samples.shape[1]:
         raise ValueError(f"ssl conv: embedding width {dim} exceeds the stem's {samples.shape[1]} features")
-    weight, bias, eigvals = whitened_components(samples, dim, whiten)
+    weight, bias, eigvals, total = whitened_components(samples, dim, whiten)
     stem.proj.weight.copy_(weight.view(dim, -1, 1, 1))
     stem.proj.bias.copy_(bias)
-    return eigvals, float(samples.double().var(dim=0).sum())
+    return eigvals, total
 
 
 @torch.no_grad()

@@ -130,22 +130,25 @@ const session = await start();
 if (session === null) {
   port.close();
 } else {
-  // One message at a time: the engine sends the next batch only after this one's reply.
+  // The engine sends the next batch while this one runs (it waits in the port); they run one
+  // after the other, in order, never side by side: one session, intraOpThreads of CPU.
+  let chain: Promise<void> = Promise.resolve();
+  const runOne = async (msg: Extract<ToWorker, { type: 'run' }>): Promise<void> => {
+    try {
+      const r = await infer(session, msg.n, msg.data, msg.prompt);
+      const reply: FromWorker = { type: 'result', id: msg.id, map: r.map, score: r.score, inferMs: r.inferMs };
+      port.postMessage(reply, r.score === null ? [r.map.buffer as ArrayBuffer] : [r.map.buffer as ArrayBuffer, r.score.buffer as ArrayBuffer]);
+    } catch (err) {
+      const reply: FromWorker = { type: 'error', id: msg.id, error: wire(err, 'LW_ERR_SESSION_RUN') };
+      port.postMessage(reply);
+    }
+  };
   port.on('message', (msg: ToWorker) => {
     if (msg.type === 'close') {
-      void session.release().finally(() => port.close());
+      chain = chain.then(() => session.release()).finally(() => port.close());
       return;
     }
     if (msg.type === 'crash') throw new Error('simulated crash (engine test hook)');
-    infer(session, msg.n, msg.data, msg.prompt).then(
-      (r) => {
-        const reply: FromWorker = { type: 'result', id: msg.id, map: r.map, score: r.score, inferMs: r.inferMs };
-        port.postMessage(reply, r.score === null ? [r.map.buffer as ArrayBuffer] : [r.map.buffer as ArrayBuffer, r.score.buffer as ArrayBuffer]);
-      },
-      (err: unknown) => {
-        const reply: FromWorker = { type: 'error', id: msg.id, error: wire(err, 'LW_ERR_SESSION_RUN') };
-        port.postMessage(reply);
-      },
-    );
+    chain = chain.then(() => runOne(msg));
   });
 }

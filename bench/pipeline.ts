@@ -22,7 +22,7 @@ import { allocateBatch, preparePixels, writeTensor } from '../src/pipeline/prepr
 import { createSource } from '../src/pipeline/sources/index.js';
 import { sourceConfigSchema, type SourceConfig } from '../src/pipeline/sources/schema.js';
 import { Station } from '../src/pipeline/station.js';
-import { idealLatencies } from './queue.js';
+import { idealLatencies, zeroCostLatencies, type ServedFrame } from './queue.js';
 import type { Verdict } from '../src/pipeline/verdict.js';
 
 export interface BenchOptions {
@@ -75,6 +75,7 @@ export interface BenchReport {
   readonly overheadMsP50: number;
   readonly overheadMsP99: number;
   /** Inference time inside the pipeline (worker's session.run) at that rate. */
+  readonly inferMsP50: number;
   readonly inferMsP99: number;
   /** session.run time per batch when paced at the latency run's rate (bare, same process). */
   readonly pacedModelMsP50: number;
@@ -85,11 +86,22 @@ export interface BenchReport {
    * (bench/queue.ts): the queueing behind the model's slow runs that no pipeline can avoid.
    */
   readonly idealMsP99: number;
+  /**
+   * p99 of a zero-cost pipeline replaying the latency run itself: its arrivals, batches and model
+   * run times (bench/queue.ts zeroCostLatencies). Immune to the machine slowing the model down
+   * between the bare and the pipeline runs, since both sides see the very same runs.
+   */
+  readonly replayMsP99: number;
+  /** Per frame, latency − its latency in that replay: what the pipeline itself adds. */
+  readonly excessMsP50: number;
+  readonly excessMsP99: number;
   readonly latencyDropped: number;
   /** Resident memory (MiB) a quarter of the way into the last pipeline round, and at its end. */
   readonly rssAfterWarmupMiB: number;
   readonly rssAfterMiB: number;
 }
+
+const excess = (r: PipelineResult): number[] => r.latencies.map((l, i) => l - r.replay[i]!);
 
 function percentile(values: ArrayLike<number>, p: number): number {
   const a = Float64Array.from(values).sort();
@@ -172,6 +184,8 @@ interface PipelineResult {
   readonly latencies: number[];
   readonly overheads: number[];
   readonly inferMs: number[];
+  /** Per judged frame, in order: latency in a zero-cost pipeline fed this run's arrivals and run times. */
+  readonly replay: number[];
   readonly dropped: number;
   readonly rssWarm: number;
   readonly rssEnd: number;
@@ -200,6 +214,8 @@ async function pipelineRun(opts: BenchOptions, frames: number, fps: number): Pro
   const latencies: number[] = [];
   const overheads: number[] = [];
   const inferMs: number[] = [];
+  const served: ServedFrame[] = [];
+  let run = 0;
   let seen = 0;
   let tWarm = 0;
   let tEnd = 0;
@@ -220,6 +236,11 @@ async function pipelineRun(opts: BenchOptions, frames: number, fps: number): Pro
         latencies.push(v.timings.totalMs);
         overheads.push(v.timings.totalMs - v.timings.inferMs);
         inferMs.push(v.timings.inferMs);
+        // Verdicts leave in the tick that judged them, so now − totalMs is the frame's capture
+        // time; the frames of one batch carry its one inferMs (two runs never time alike to the ns).
+        const prev = served[served.length - 1];
+        if (prev === undefined || prev.runMs !== v.timings.inferMs) run++;
+        served.push({ arrivalMs: Number(process.hrtime.bigint()) / 1e6 - v.timings.totalMs, run, runMs: v.timings.inferMs });
       }
     }
   });
@@ -227,7 +248,7 @@ async function pipelineRun(opts: BenchOptions, frames: number, fps: number): Pro
   const rssEnd = mib();
   await station.stop();
   sub.unsubscribe();
-  return { fps: ((seen - warm) * 1000) / (tEnd - tWarm), latencies, overheads, inferMs, dropped, rssWarm, rssEnd };
+  return { fps: ((seen - warm) * 1000) / (tEnd - tWarm), latencies, overheads, inferMs, replay: zeroCostLatencies(served), dropped, rssWarm, rssEnd };
 }
 
 /**
@@ -290,11 +311,15 @@ export async function runPipelineBench(opts: BenchOptions): Promise<BenchReport>
     latencyMsP99Rounds,
     overheadMsP50: latMedian((x) => percentile(x.lat.overheads, 50)),
     overheadMsP99: latMedian((x) => percentile(x.lat.overheads, 99)),
+    inferMsP50: latMedian((x) => percentile(x.lat.inferMs, 50)),
     inferMsP99: latMedian((x) => percentile(x.lat.inferMs, 99)),
     pacedModelMsP50: latMedian((x) => percentile(x.paced.runMs, 50)),
     pacedModelMsP99: median(pacedModelMsP99Rounds),
     pacedModelMsP99Rounds,
     idealMsP99: latMedian((x) => ideal(x.paced)),
+    replayMsP99: latMedian((x) => percentile(x.lat.replay, 99)),
+    excessMsP50: latMedian((x) => percentile(excess(x.lat), 50)),
+    excessMsP99: latMedian((x) => percentile(excess(x.lat), 99)),
     latencyDropped: latRounds.reduce((n, x) => n + x.lat.dropped, 0),
     rssAfterWarmupMiB: last!.rssWarm,
     rssAfterMiB: last!.rssEnd,
@@ -302,13 +327,18 @@ export async function runPipelineBench(opts: BenchOptions): Promise<BenchReport>
 }
 
 /**
- * The latency target, "p99 ≤ model time + 5 ms", read several ways, all printed: per frame (what
- * the pipeline adds around each frame's own inference, p99 ≤ 5 ms); against the bare model paced
- * at the same rate (the model time at that load: the main reading); against a zero-cost pipeline
- * at that rate (adds the queueing behind slow runs); against the back-to-back bare loop's p99 and,
- * strictest, its median.
+ * The latency target, "p99 ≤ model time + 5 ms", read several ways, all printed. The main one:
+ * against a zero-cost pipeline replaying the latency run itself (same arrivals, batches and model
+ * run times, so the queueing the model's own slow runs cause counts as model time and a machine
+ * that slows the model between runs moves both sides alike); beside it, per frame, what the
+ * pipeline adds over that replay (p99 ≤ 5 ms), and whether the model ran slower inside the
+ * pipeline than alone at the same pace. The others compare with separate bare runs: the paced
+ * model, a zero-cost pipeline fed the paced run times, the back-to-back loop's p99 and, strictest,
+ * its median; on a shared machine they also measure how the machine changed between runs.
  */
 export function latencyTargets(r: BenchReport): {
+  againstReplay: boolean;
+  perFrameExcess: boolean;
   perFrame: boolean;
   againstPaced: boolean;
   againstIdeal: boolean;
@@ -316,6 +346,8 @@ export function latencyTargets(r: BenchReport): {
   againstMedian: boolean;
 } {
   return {
+    againstReplay: r.latencyMsP99 <= r.replayMsP99 + 5,
+    perFrameExcess: r.excessMsP99 <= 5,
     perFrame: r.overheadMsP99 <= 5,
     againstPaced: r.latencyMsP99 <= r.pacedModelMsP99 + 5,
     againstIdeal: r.latencyMsP99 <= r.idealMsP99 + 5,
@@ -337,7 +369,11 @@ export function formatBenchReport(r: BenchReport): string {
       ` pipeline cost beyond the model ${f(1000 / r.pipelineFps - 1000 / r.bareFps, 2)} ms per frame`,
     `  latency at ${r.latencyAtFps} frames/s (80 % of saturation), medians of ${r.rounds} rounds: p50 ${f(r.latencyMsP50, 2)} ms, p99 ${f(r.latencyMsP99, 2)} ms` +
       ` (rounds: ${r.latencyMsP99Rounds.map((x) => f(x)).join(', ')}), dropped ${r.latencyDropped}`,
-    `    added by the pipeline per frame (latency − its inference): p50 ${f(r.overheadMsP50, 2)} ms, p99 ${f(r.overheadMsP99, 2)} ms (target ≤ 5 ms: ${met(t.perFrame)})`,
+    `    p99 against a zero-cost pipeline replaying this run (same arrivals, batches, model run times): ${f(r.replayMsP99, 2)} + 5 ms = ${f(r.replayMsP99 + 5, 2)} ms: ${met(t.againstReplay)}`,
+    `    added by the pipeline per frame over that replay: p50 ${f(r.excessMsP50, 2)} ms, p99 ${f(r.excessMsP99, 2)} ms (≤ 5 ms: ${met(t.perFrameExcess)});` +
+      ` the model inside the pipeline ${f(r.inferMsP50, 2)} ms p50, ${f(r.inferMsP99, 2)} ms p99 vs alone at this pace ${f(r.pacedModelMsP50, 2)} / ${f(r.pacedModelMsP99, 2)} ms`,
+    `    compared with separate bare runs (these also measure how the machine changed between runs):`,
+    `    latency − its own inference per frame (queueing behind the previous frame included): p50 ${f(r.overheadMsP50, 2)} ms, p99 ${f(r.overheadMsP99, 2)} ms (target ≤ 5 ms: ${met(t.perFrame)})`,
     `    p99 against the bare model paced at the same rate (${f(r.pacedModelMsP50, 2)} ms p50, ${f(r.pacedModelMsP99, 2)} ms p99; rounds ${r.pacedModelMsP99Rounds.map((x) => f(x)).join(', ')}) + 5 ms = ${f(r.pacedModelMsP99 + 5, 2)} ms: ${met(t.againstPaced)}`,
     `    p99 against a zero-cost pipeline at that rate with the bare model's run times (queueing only, paced run times): p99 ${f(r.idealMsP99, 2)} + 5 ms: ${met(t.againstIdeal)}`,
     `    p99 against the bare model's p99 + 5 ms = ${f(r.modelMsP99 + 5, 2)} ms: ${met(t.likeForLike)};` +

@@ -66,6 +66,16 @@ export const inferenceQueueSchema = z
      * never waits on pixels; 0 = on the main thread. Default 1.
      */
     preprocessWorkers: z.number().int().nonnegative().default(1).describe('threads that decode and resize frames; 0 = main thread'),
+    /**
+     * A camera whose frames take less than this to prepare (ms, running average) is prepared on
+     * the main thread even with workers: the hop to a worker would cost more than it saves.
+     * 0 = always in a worker. Default 1.
+     */
+    preprocessInlineBelowMs: z
+      .number()
+      .nonnegative()
+      .default(1)
+      .describe('cameras whose frames take less than this (ms, measured) to prepare are prepared on the main thread; 0 = always in a worker'),
     /** Verdicts slower than this (capture → verdict) are counted as late. Default: none counted. */
     lateAfterMs: z.number().positive().optional().describe('verdicts slower than this (capture to verdict, ms) are counted as late'),
   })

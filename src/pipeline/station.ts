@@ -189,7 +189,7 @@ export class Station {
     this.state = 'running';
     this.maxFrames = deps.maxFramesPerCamera;
     this.queue = Promise.resolve();
-    this.pool = new PreprocessPool(config.inference.preprocessWorkers);
+    this.pool = new PreprocessPool(config.inference.preprocessWorkers, { inlineBelowMs: config.inference.preprocessInlineBelowMs });
   }
 
   /**
@@ -332,9 +332,9 @@ export class Station {
     this.ruleSet = { decide: next.decide, configVersion: next.version };
     if (sources !== null) {
       await this.stopCameras();
-      if (next.inference.preprocessWorkers !== this.pool.size) {
+      if (next.inference.preprocessWorkers !== this.pool.size || next.inference.preprocessInlineBelowMs !== this.pool.inlineBelowMs) {
         await this.pool.close();
-        this.pool = new PreprocessPool(next.inference.preprocessWorkers);
+        this.pool = new PreprocessPool(next.inference.preprocessWorkers, { inlineBelowMs: next.inference.preprocessInlineBelowMs });
       }
       // Before begin() the new sources wait, unstarted, like the old ones did.
       if (this.begun) this.launchCameras(sources, gates);

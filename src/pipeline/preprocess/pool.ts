@@ -22,11 +22,14 @@ export type PrepareReply =
       readonly channels: 1 | 3;
       readonly order: PreparedPixels['order'];
       readonly geometry: FrameGeometry;
+      /** Time the worker spent preparing the frame. */
+      readonly ms: number;
       readonly error?: undefined;
     }
   | { readonly id: number; readonly error: { readonly code: ErrorCode; readonly message: string } };
 
 interface Pending {
+  readonly cost: CostKey;
   readonly resolve: (p: PreparedPixels) => void;
   readonly reject: (err: Error) => void;
 }
@@ -39,9 +42,35 @@ interface Slot {
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 
+export interface PreprocessPoolOptions {
+  /**
+   * A camera whose frames take less than this (ms, running average) to prepare has them prepared
+   * on the calling thread: the hop to a worker and back (two thread wake-ups, a copy of the frame)
+   * then costs more than it saves, and on a busy machine a wake-up can be late by milliseconds.
+   * 0 = always in a worker. Default 1.
+   */
+  readonly inlineBelowMs?: number;
+}
+
+/** Where a camera's preparation cost is kept: per camera and model (a new model, a new cost). */
+interface CostKey {
+  readonly cameraId: string;
+  readonly manifest: Manifest;
+}
+
+interface Cost {
+  manifest: Manifest;
+  ms: number;
+}
+
+/** Weight of the newest measurement in a camera's running average. */
+const COST_ALPHA = 0.2;
+
 /**
- * Frames are prepared by `size` worker threads (least busy first); 0 = on the main thread. A worker
- * that dies fails only the frames it held (they become `error` verdicts) and is replaced.
+ * Frames are prepared by `size` worker threads (least busy first); 0 = on the main thread. A
+ * camera whose frames are cheap to prepare (below `inlineBelowMs`, measured) is prepared on the
+ * calling thread even with workers. A worker that dies fails only the frames it held (they become
+ * `error` verdicts) and is replaced.
  *
  * @example
  * const pool = new PreprocessPool(1);
@@ -52,6 +81,10 @@ export class PreprocessPool {
   private readonly slots: Slot[];
   private nextId: number;
   private closed: boolean;
+  readonly inlineBelowMs: number;
+  private readonly costs: Map<string, Cost>;
+  /** Frames prepared on the calling thread and in workers so far (bad ones included). */
+  readonly prepared: { inline: number; worker: number };
 
   /** Worker threads (0 = the calling thread). */
   get size(): number {
@@ -59,15 +92,22 @@ export class PreprocessPool {
   }
 
   /** @param size worker threads; 0 prepares on the calling thread. */
-  constructor(size: number) {
+  constructor(size: number, opts: PreprocessPoolOptions = {}) {
+    const inlineBelowMs = opts.inlineBelowMs ?? 1;
+    if (!(inlineBelowMs >= 0)) throw new RangeError(`preprocess inlineBelowMs must be ≥ 0, got ${inlineBelowMs}`);
     this.slots = [];
     this.nextId = 1;
     this.closed = false;
+    this.inlineBelowMs = inlineBelowMs;
+    this.costs = new Map();
+    this.prepared = { inline: 0, worker: 0 };
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
   }
 
   prepare(frame: Frame, manifest: Manifest, roi: Rect | undefined): Promise<PreparedPixels> {
-    if (this.slots.length === 0) return preparePixels(frame, manifest, roi);
+    const cost: CostKey = { cameraId: frame.cameraId, manifest };
+    if (this.slots.length === 0 || this.cheap(cost)) return this.prepareHere(frame, manifest, roi, cost);
+    this.prepared.worker++;
     if (this.closed) return Promise.reject(new LinewatchError('LW_ERR_FRAME_INVALID', 'the preprocess pool is closed'));
     let slot = this.slots[0]!;
     for (let i = 1; i < this.slots.length; i++) if (this.slots[i]!.pending.size < slot.pending.size) slot = this.slots[i]!;
@@ -82,10 +122,30 @@ export class PreprocessPool {
     };
     slot.manifest = manifest;
     return new Promise<PreparedPixels>((resolve, reject) => {
-      slot.pending.set(id, { resolve, reject });
+      slot.pending.set(id, { cost, resolve, reject });
       // Frame bytes are copied, not transferred: sources may hand out views of pooled buffers.
       slot.worker.postMessage(job);
     });
+  }
+
+  private cheap(key: CostKey): boolean {
+    if (this.inlineBelowMs === 0) return false;
+    const c = this.costs.get(key.cameraId);
+    return c !== undefined && c.manifest === key.manifest && c.ms < this.inlineBelowMs;
+  }
+
+  private measured(key: CostKey, ms: number): void {
+    const c = this.costs.get(key.cameraId);
+    if (c === undefined || c.manifest !== key.manifest) this.costs.set(key.cameraId, { manifest: key.manifest, ms });
+    else c.ms += COST_ALPHA * (ms - c.ms);
+  }
+
+  private async prepareHere(frame: Frame, manifest: Manifest, roi: Rect | undefined, cost: CostKey): Promise<PreparedPixels> {
+    this.prepared.inline++;
+    const t0 = performance.now();
+    const p = await preparePixels(frame, manifest, roi);
+    this.measured(cost, performance.now() - t0);
+    return p;
   }
 
   async close(): Promise<void> {
@@ -106,8 +166,12 @@ export class PreprocessPool {
       const p = slot.pending.get(r.id);
       if (p === undefined) return;
       slot.pending.delete(r.id);
-      if (r.error !== undefined) p.reject(new LinewatchError(r.error.code, r.error.message));
-      else p.resolve({ pixels: Buffer.from(r.pixels.buffer, r.pixels.byteOffset, r.pixels.byteLength), channels: r.channels, order: r.order, geometry: r.geometry });
+      if (r.error !== undefined) {
+        p.reject(new LinewatchError(r.error.code, r.error.message));
+        return;
+      }
+      this.measured(p.cost, r.ms);
+      p.resolve({ pixels: Buffer.from(r.pixels.buffer, r.pixels.byteOffset, r.pixels.byteLength), channels: r.channels, order: r.order, geometry: r.geometry });
     });
     const died = (why: string): void => {
       for (const p of slot.pending.values()) p.reject(new LinewatchError('LW_ERR_FRAME_DECODE', `preprocess worker died: ${why}`));

@@ -26,12 +26,14 @@ port.on('message', (job: PrepareJob) => {
   const data = Buffer.from(d.buffer, d.byteOffset, d.byteLength);
   const image: FrameImage = { ...job.image, data };
   const frame: Frame = { seq: job.seq, cameraId: job.cameraId, capturedAt: { monoNs: 0n, wallMs: 0 }, image, meta: {} };
+  const t0 = performance.now();
   preparePixels(frame, m, job.roi).then(
     (p) => {
+      const ms = performance.now() - t0;
       // A fresh, whole ArrayBuffer so that it can be transferred instead of copied.
       const pixels = new Uint8Array(p.pixels.length);
       pixels.set(p.pixels);
-      const reply: PrepareReply = { id: job.id, pixels, channels: p.channels, order: p.order, geometry: p.geometry };
+      const reply: PrepareReply = { id: job.id, pixels, channels: p.channels, order: p.order, geometry: p.geometry, ms };
       port.postMessage(reply, [pixels.buffer]);
     },
     (err: unknown) => {

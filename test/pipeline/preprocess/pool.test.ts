@@ -16,7 +16,7 @@ function frame(seq: number, image: FrameImage): Frame {
 
 test('a worker pool prepares exactly what the main thread does, and reports bad frames with their code', async () => {
   const { manifest } = await loadBundle(dir);
-  const pool = new PreprocessPool(2);
+  const pool = new PreprocessPool(2, { inlineBelowMs: 0 });
   try {
     const png = await readFile(`${dir}samples/defect-1.png`);
     const raw = Buffer.alloc(80 * 60 * 3);
@@ -41,5 +41,44 @@ test('a worker pool prepares exactly what the main thread does, and reports bad 
     assert.equal(pool.size, 2);
   } finally {
     await pool.close();
+  }
+});
+
+function rawFrame(seq: number, width: number, height: number): Frame {
+  const data = Buffer.alloc(width * height * 3);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 7 + seq) & 255;
+  return frame(seq, { kind: 'raw', format: 'RGB', width, height, data });
+}
+
+test('a camera whose frames are cheap to prepare is prepared on the calling thread after the first, with the same pixels', async () => {
+  const { manifest } = await loadBundle(dir);
+  const pool = new PreprocessPool(1, { inlineBelowMs: 1000 });
+  try {
+    for (let i = 0; i < 5; i++) {
+      const f = rawFrame(i, 80, 60);
+      const [a, b] = await Promise.all([pool.prepare(f, manifest, undefined), preparePixels(f, manifest)]);
+      assert.ok(a.pixels.equals(b.pixels));
+      assert.deepEqual(a.geometry, b.geometry);
+    }
+    // The first frame's cost is unknown: measured in the worker, then the camera stays here.
+    assert.deepEqual(pool.prepared, { worker: 1, inline: 4 });
+  } finally {
+    await pool.close();
+  }
+});
+
+test('a camera whose frames are costly stays in the worker; 0 keeps every frame there', async () => {
+  const { manifest } = await loadBundle(dir);
+  // A 5 MP frame resized to the model takes tens of ms: above a 1 ms bar on any machine.
+  const costly = new PreprocessPool(1, { inlineBelowMs: 1 });
+  const never = new PreprocessPool(1, { inlineBelowMs: 0 });
+  try {
+    for (let i = 0; i < 3; i++) await costly.prepare(rawFrame(i, 2448, 2048), manifest, undefined);
+    assert.deepEqual(costly.prepared, { worker: 3, inline: 0 });
+    for (let i = 0; i < 3; i++) await never.prepare(rawFrame(i, 8, 8), manifest, undefined);
+    assert.deepEqual(never.prepared, { worker: 3, inline: 0 });
+    assert.throws(() => new PreprocessPool(1, { inlineBelowMs: -1 }), /inlineBelowMs must be ≥ 0, got -1/);
+  } finally {
+    await Promise.all([costly.close(), never.close()]);
   }
 });

@@ -96,9 +96,22 @@ export interface BenchReport {
   readonly excessMsP50: number;
   readonly excessMsP99: number;
   readonly latencyDropped: number;
+  /**
+   * Share of each latency round the model was running: 0.8 when the machine ran the model as fast
+   * as in the throughput rounds; higher when it had slowed down in between (then queues grow).
+   */
+  readonly modelBusyRounds: readonly number[];
   /** Resident memory (MiB) a quarter of the way into the last pipeline round, and at its end. */
   readonly rssAfterWarmupMiB: number;
   readonly rssAfterMiB: number;
+}
+
+/** Time the model ran (each run once) over the time from the first frame to the last. */
+function busyShare(served: readonly ServedFrame[]): number {
+  if (served.length < 2) return Number.NaN;
+  let busy = 0;
+  for (let i = 0; i < served.length; i++) if (i === 0 || served[i]!.run !== served[i - 1]!.run) busy += served[i]!.runMs;
+  return busy / (served[served.length - 1]!.arrivalMs - served[0]!.arrivalMs);
 }
 
 const excess = (r: PipelineResult): number[] => r.latencies.map((l, i) => l - r.replay[i]!);
@@ -186,6 +199,8 @@ interface PipelineResult {
   readonly inferMs: number[];
   /** Per judged frame, in order: latency in a zero-cost pipeline fed this run's arrivals and run times. */
   readonly replay: number[];
+  /** Share of the run's time the model was running: the load the rate really put on it. */
+  readonly modelBusy: number;
   readonly dropped: number;
   readonly rssWarm: number;
   readonly rssEnd: number;
@@ -248,7 +263,7 @@ async function pipelineRun(opts: BenchOptions, frames: number, fps: number): Pro
   const rssEnd = mib();
   await station.stop();
   sub.unsubscribe();
-  return { fps: ((seen - warm) * 1000) / (tEnd - tWarm), latencies, overheads, inferMs, replay: zeroCostLatencies(served), dropped, rssWarm, rssEnd };
+  return { fps: ((seen - warm) * 1000) / (tEnd - tWarm), latencies, overheads, inferMs, replay: zeroCostLatencies(served), modelBusy: busyShare(served), dropped, rssWarm, rssEnd };
 }
 
 /**
@@ -321,6 +336,7 @@ export async function runPipelineBench(opts: BenchOptions): Promise<BenchReport>
     excessMsP50: latMedian((x) => percentile(excess(x.lat), 50)),
     excessMsP99: latMedian((x) => percentile(excess(x.lat), 99)),
     latencyDropped: latRounds.reduce((n, x) => n + x.lat.dropped, 0),
+    modelBusyRounds: latRounds.map((x) => x.lat.modelBusy),
     rssAfterWarmupMiB: last!.rssWarm,
     rssAfterMiB: last!.rssEnd,
   };
@@ -368,7 +384,8 @@ export function formatBenchReport(r: BenchReport): string {
     `  ratio pipeline/bare     ${f(r.ratio, 3)} (target ≥ 0.95: ${met(r.ratio >= 0.95)});` +
       ` pipeline cost beyond the model ${f(1000 / r.pipelineFps - 1000 / r.bareFps, 2)} ms per frame`,
     `  latency at ${r.latencyAtFps} frames/s (80 % of saturation), medians of ${r.rounds} rounds: p50 ${f(r.latencyMsP50, 2)} ms, p99 ${f(r.latencyMsP99, 2)} ms` +
-      ` (rounds: ${r.latencyMsP99Rounds.map((x) => f(x)).join(', ')}), dropped ${r.latencyDropped}`,
+      ` (rounds: ${r.latencyMsP99Rounds.map((x) => f(x)).join(', ')}), dropped ${r.latencyDropped};` +
+      ` the model was busy ${r.modelBusyRounds.map((x) => `${f(100 * x, 0)} %`).join(', ')} of each round (80 % unless the machine slowed it)`,
     `    p99 against a zero-cost pipeline replaying this run (same arrivals, batches, model run times): ${f(r.replayMsP99, 2)} + 5 ms = ${f(r.replayMsP99 + 5, 2)} ms: ${met(t.againstReplay)}`,
     `    added by the pipeline per frame over that replay: p50 ${f(r.excessMsP50, 2)} ms, p99 ${f(r.excessMsP99, 2)} ms (≤ 5 ms: ${met(t.perFrameExcess)});` +
       ` the model inside the pipeline ${f(r.inferMsP50, 2)} ms p50, ${f(r.inferMsP99, 2)} ms p99 vs alone at this pace ${f(r.pacedModelMsP50, 2)} / ${f(r.pacedModelMsP99, 2)} ms`,

@@ -27,6 +27,9 @@ test('bench replays the bundle samples raw by default and reports throughput, la
   assert.ok(r.pacedModelMsP50 > 0 && r.pacedModelMsP50 <= r.pacedModelMsP99);
   assert.deepEqual([r.latencyMsP99Rounds.length, r.pacedModelMsP99Rounds.length], [1, 1], 'one latency round per round');
   assert.equal(r.latencyMsP99, r.latencyMsP99Rounds[0]);
+  assert.equal(r.modelBusyRounds.length, 1);
+  assert.ok(r.modelBusyRounds[0]! > 0 && r.modelBusyRounds[0]! < 1.5, `model busy ${r.modelBusyRounds[0]}`);
+  assert.match(text, /the model was busy \d+ % of each round/);
   assert.match(text, /against the bare model paced at the same rate/);
 });
 

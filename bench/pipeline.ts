@@ -92,6 +92,11 @@ export interface BenchReport {
    * between the bare and the pipeline runs, since both sides see the very same runs.
    */
   readonly replayMsP99: number;
+  /**
+   * Per latency round, its p99 minus its replay's p99 (the same round on both sides, so a
+   * disturbance of the machine moves both); the target reading is their median ≤ 5 ms.
+   */
+  readonly overReplayMsP99Rounds: readonly number[];
   /** Per frame, latency − its latency in that replay: what the pipeline itself adds. */
   readonly excessMsP50: number;
   readonly excessMsP99: number;
@@ -333,6 +338,7 @@ export async function runPipelineBench(opts: BenchOptions): Promise<BenchReport>
     pacedModelMsP99Rounds,
     idealMsP99: latMedian((x) => ideal(x.paced)),
     replayMsP99: latMedian((x) => percentile(x.lat.replay, 99)),
+    overReplayMsP99Rounds: latRounds.map((x) => percentile(x.lat.latencies, 99) - percentile(x.lat.replay, 99)),
     excessMsP50: latMedian((x) => percentile(excess(x.lat), 50)),
     excessMsP99: latMedian((x) => percentile(excess(x.lat), 99)),
     latencyDropped: latRounds.reduce((n, x) => n + x.lat.dropped, 0),
@@ -362,7 +368,7 @@ export function latencyTargets(r: BenchReport): {
   againstMedian: boolean;
 } {
   return {
-    againstReplay: r.latencyMsP99 <= r.replayMsP99 + 5,
+    againstReplay: median([...r.overReplayMsP99Rounds]) <= 5,
     perFrameExcess: r.excessMsP99 <= 5,
     perFrame: r.overheadMsP99 <= 5,
     againstPaced: r.latencyMsP99 <= r.pacedModelMsP99 + 5,
@@ -386,7 +392,8 @@ export function formatBenchReport(r: BenchReport): string {
     `  latency at ${r.latencyAtFps} frames/s (80 % of saturation), medians of ${r.rounds} rounds: p50 ${f(r.latencyMsP50, 2)} ms, p99 ${f(r.latencyMsP99, 2)} ms` +
       ` (rounds: ${r.latencyMsP99Rounds.map((x) => f(x)).join(', ')}), dropped ${r.latencyDropped};` +
       ` the model was busy ${r.modelBusyRounds.map((x) => `${f(100 * x, 0)} %`).join(', ')} of each round (80 % unless the machine slowed it)`,
-    `    p99 against a zero-cost pipeline replaying this run (same arrivals, batches, model run times): ${f(r.replayMsP99, 2)} + 5 ms = ${f(r.replayMsP99 + 5, 2)} ms: ${met(t.againstReplay)}`,
+    `    p99 against a zero-cost pipeline replaying the same round (same arrivals, batches, model run times; replay p99 ${f(r.replayMsP99, 2)} ms):` +
+      ` +${f(median([...r.overReplayMsP99Rounds]), 2)} ms (rounds ${r.overReplayMsP99Rounds.map((x) => `+${f(x)}`).join(', ')}; ≤ 5 ms: ${met(t.againstReplay)})`,
     `    added by the pipeline per frame over that replay: p50 ${f(r.excessMsP50, 2)} ms, p99 ${f(r.excessMsP99, 2)} ms (≤ 5 ms: ${met(t.perFrameExcess)});` +
       ` the model inside the pipeline ${f(r.inferMsP50, 2)} ms p50, ${f(r.inferMsP99, 2)} ms p99 vs alone at this pace ${f(r.pacedModelMsP50, 2)} / ${f(r.pacedModelMsP99, 2)} ms`,
     `    compared with separate bare runs (these also measure how the machine changed between runs):`,

@@ -100,7 +100,8 @@ export const kCrashNextRun = Symbol('linewatch.engine.crashNextRun');
 function ownBuffer<T extends Uint8Array | Float32Array>(a: T): T {
   const b = a.buffer;
   if (a.byteOffset === 0 && a.byteLength === b.byteLength && b instanceof ArrayBuffer) return a;
-  return a.slice() as T;
+  // A copy into a buffer of its own (not a.slice(): on a Buffer that is a view of the same memory).
+  return (a instanceof Float32Array ? new Float32Array(a) : new Uint8Array(a)) as T;
 }
 
 export class InferenceEngine {

@@ -8,7 +8,7 @@ import type { Frame } from '../frame.js';
 import type { FrameGeometry, Rect } from '../geometry.js';
 import { MapFinisher, RegionFinder, normalizeScore, regionToCamera } from '../postprocess/index.js';
 import type { Manifest } from '../../models/manifest.js';
-import { allocateBatch, writeTensor, type PreparedPixels } from '../preprocess/index.js';
+import { batchTensor, type PreparedPixels } from '../preprocess/index.js';
 import type { Defect, Reason, Verdict, VerdictKind } from '../verdict.js';
 
 /**
@@ -177,8 +177,10 @@ async function judgeOn(ctx: JudgeContext, slot: EngineSlot, frames: readonly Fra
     else good.push(i);
   }
   if (good.length > 0) {
-    const tensor = allocateBatch(manifest, good.length);
-    for (let k = 0; k < good.length; k++) writeTensor(prepared[good[k]!] as PreparedPixels, manifest, tensor, k);
+    const tensor = batchTensor(
+      good.map((i) => prepared[i] as PreparedPixels),
+      manifest,
+    );
     const inferAt = process.hrtime.bigint();
     let result: ModelOutput | null = null;
     let failure: unknown = null;

@@ -4,7 +4,7 @@ import { REASON, rawPixelThreshold } from '../decide.js';
 import type { Frame, PixelFormat } from '../frame.js';
 import type { FrameGeometry } from '../geometry.js';
 import { normalizeScore } from '../postprocess/index.js';
-import { allocateBatch, writeTensor, type PreparedPixels } from '../preprocess/index.js';
+import { batchTensor, type PreparedPixels } from '../preprocess/index.js';
 import { LineScanTiler, type Band, type DefectCrop, type LineDefect, type MapsResult, type SegmentDecision } from '../tiler/index.js';
 import type { LineScanConfig } from '../tiler/schema.js';
 import type { Defect, Verdict } from '../verdict.js';
@@ -178,9 +178,7 @@ export class LineScanJudge {
         };
         prepared.push(await this.ctx.prepare(frame, m, undefined));
       }
-      const tensor = allocateBatch(m, n);
-      for (let k = 0; k < n; k++) writeTensor(prepared[k]!, m, tensor, k);
-      const result = await slot.engine.run({ n, data: tensor });
+      const result = await slot.engine.run({ n, data: batchTensor(prepared, m) });
       const { maps, height, width } = slot.finisher.finish(result);
       const tw = this.tileWidth;
       const th = this.tileHeight;

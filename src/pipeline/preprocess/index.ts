@@ -249,6 +249,33 @@ export function writeTensor(p: PreparedPixels, manifest: Manifest, target: Input
 }
 
 /**
+ * The batch tensor for prepared frames, in order. A single uint8 NHWC image in the model's colour
+ * order already is its tensor: those pixels are handed over as they are (no second 150 KB-and-up
+ * buffer and copy per frame, which on the main thread is what drives V8's full collections). The
+ * engine then transfers them away: `prepared` must not be read after the run, only its geometry.
+ */
+export function batchTensor(prepared: readonly PreparedPixels[], manifest: Manifest): InputTensor {
+  const input = manifest.input;
+  const p = prepared[0];
+  if (
+    prepared.length === 1 &&
+    p !== undefined &&
+    input.dtype === 'uint8' &&
+    (input.layout === 'NHWC' || input.channels === 1) &&
+    (input.channels === 1 || p.order === input.colorOrder) &&
+    p.pixels.length === imageElements(manifest) &&
+    // Only pixels that own their whole buffer: a slice of Node's shared Buffer pool must not be sent.
+    p.pixels.byteOffset === 0 &&
+    p.pixels.byteLength === p.pixels.buffer.byteLength
+  ) {
+    return p.pixels;
+  }
+  const tensor = allocateBatch(manifest, prepared.length);
+  for (let k = 0; k < prepared.length; k++) writeTensor(prepared[k]!, manifest, tensor, k);
+  return tensor;
+}
+
+/**
  * One frame → its own input tensor (batch of 1) and geometry. The pipeline uses preparePixels +
  * writeTensor to fill a whole batch; this is the simple form for tools and tests.
  *

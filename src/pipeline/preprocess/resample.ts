@@ -120,6 +120,16 @@ export function planResample(
 }
 
 /**
+ * The horizontal pass's intermediate, kept between frames (this runs synchronously, one frame at a
+ * time per thread): a fresh one per frame was a second large buffer for the GC to find and free.
+ */
+let tmpScratch = new Uint8Array(0);
+function scratch(bytes: number): Uint8Array {
+  if (tmpScratch.length < bytes) tmpScratch = new Uint8Array(bytes);
+  return tmpScratch.subarray(0, bytes);
+}
+
+/**
  * Resizes interleaved 8-bit pixels as PIL's `Image.resize` does and returns only the window
  * `[cropX, cropX+cropW) × [cropY, cropY+cropH)` of the resized image (the centre crop), so that
  * pixels outside it are never computed.
@@ -156,7 +166,7 @@ export function resampleCrop(
   }
   const rows = rowLast - rowFirst;
   // Horizontal pass first (as Pillow), into an 8-bit intermediate of the needed rows × crop columns.
-  const tmp = Buffer.allocUnsafe(rows * cropW * channels);
+  const tmp = scratch(rows * cropW * channels);
   const xt = px.taps;
   const xw = px.weights;
   // An axis that keeps its size is not resampled at all (Pillow skips that pass too), so a frame

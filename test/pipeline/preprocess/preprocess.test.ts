@@ -4,7 +4,7 @@ import sharp from 'sharp';
 import { manifestSchema, type Manifest, type ManifestInput } from '../../../src/models/manifest.js';
 import type { Frame, FrameImage } from '../../../src/pipeline/frame.js';
 import { regionToCamera } from '../../../src/pipeline/postprocess/index.js';
-import { allocateBatch, prepare, preparePixels, writeTensor } from '../../../src/pipeline/preprocess/index.js';
+import { allocateBatch, batchTensor, prepare, preparePixels, writeTensor } from '../../../src/pipeline/preprocess/index.js';
 import { LinewatchError } from '../../../src/errors.js';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -144,4 +144,40 @@ test("the trainer's golden inputs: the fixture samples resized and cropped by th
     assert.equal(tensor.length, want.length);
     assert.ok(Buffer.from(tensor.buffer, tensor.byteOffset, tensor.byteLength).equals(want), `${file}: tensor equals golden ${name} input`);
   }
+});
+
+test('batchTensor: one RGB frame already is its uint8 NHWC tensor; any other case gets a tensor of its own, written as writeTensor writes it', async () => {
+  const rgb = Buffer.alloc(200 * 100 * 3);
+  for (let i = 0; i < rgb.length; i++) rgb[i] = (i * 13) & 255;
+  const written = (ps: Awaited<ReturnType<typeof preparePixels>>[], m: Manifest) => {
+    const t = allocateBatch(m, ps.length);
+    ps.forEach((p, k) => writeTensor(p, m, t, k));
+    return t;
+  };
+  const nhwc = manifest({});
+  const one = await preparePixels(frame({ kind: 'raw', format: 'RGB', width: 200, height: 100, data: rgb }), nhwc);
+  const expected = written([one], nhwc);
+  const t = batchTensor([one], nhwc);
+  assert.equal(t, one.pixels, 'handed over, not copied');
+  assert.deepEqual(Buffer.from(t), Buffer.from(expected));
+  // A BGR camera: the tensor is written with red and blue swapped; the prepared pixels stay as they were.
+  const bgr = await preparePixels(frame({ kind: 'raw', format: 'BGR', width: 200, height: 100, data: rgb }), nhwc);
+  const swapped = batchTensor([bgr], nhwc);
+  assert.notEqual(swapped, bgr.pixels);
+  assert.deepEqual(Buffer.from(swapped), Buffer.from(written([bgr], nhwc)));
+  // NCHW, float32 and batches of two are written too.
+  for (const m of [manifest({ layout: 'NCHW' }), manifest({ dtype: 'float32', layout: 'NCHW', valueRange: [0, 1] })]) {
+    const p = await preparePixels(frame({ kind: 'raw', format: 'RGB', width: 200, height: 100, data: rgb }), m);
+    assert.deepEqual(batchTensor([p], m), written([p], m));
+  }
+  const two = batchTensor([one, one], nhwc);
+  assert.equal(two.length, 2 * 48 * 48 * 3);
+  // Pixels that are a slice of Node's shared Buffer pool are copied, never handed on (the engine transfers what it gets).
+  const tiny = manifest({ height: 8, width: 8 }, { resize: { height: 8, width: 8 }, crop: null });
+  const pooled = { ...one, pixels: Buffer.from(Buffer.from(new Uint8Array(8 * 8 * 3).fill(9))) };
+  assert.ok(pooled.pixels.byteLength < pooled.pixels.buffer.byteLength, 'a pooled Buffer');
+  const own = batchTensor([pooled], tiny);
+  assert.notEqual(own, pooled.pixels);
+  assert.equal(own.byteLength, own.buffer.byteLength);
+  assert.deepEqual(Buffer.from(own), pooled.pixels);
 });

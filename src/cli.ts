@@ -169,19 +169,20 @@ export function buildProgram(): Command {
     .option('--frames-from <dir>', "images the camera replays (decoded once, sent raw); default the bundle's samples/, else the synthetic camera")
     .option('--synthetic', 'use the synthetic camera even when the bundle has samples/')
     .option('--preprocess-workers <n>', 'pipeline preprocessing threads (0 = main thread)', nonNegativeInt, 1)
-    .option('--soak', 'memory soak instead: the pipeline alone for --frames frames, resident memory every tenth')
+    .option('--soak', 'memory soak instead: the pipeline alone for --frames frames, resident memory every fiftieth and its trend')
     .option('--json', 'print the figures as one JSON object')
     .action(async (opts: { model: string; frames: number; batch: number; threads?: number; rounds: number; camera: { width: number; height: number }; preprocessWorkers: number; framesFrom?: string; synthetic?: boolean; soak?: boolean; json?: boolean }) => {
       if (opts.soak === true) {
-        const { runSoak, formatSoakSample } = await import('../bench/soak.js');
+        const { runSoak, formatSoakSample, formatSoakTrend, soakTrend } = await import('../bench/soak.js');
         try {
           process.stdout.write(`linewatch soak: ${opts.frames} frames of ${opts.model}\n`);
           const samples = await runSoak(opts.model, opts.frames, opts.threads, (s) => process.stdout.write(`${formatSoakSample(s)}\n`));
           const first = samples[0];
           const last = samples[samples.length - 1];
           if (first !== undefined && last !== undefined) {
-            process.stdout.write(`  resident memory from ${first.frames} to ${last.frames} frames: Δ ${(last.rssMiB - first.rssMiB).toFixed(1)} MiB (target ≤ 10)\n`);
+            process.stdout.write(`  resident memory from ${first.frames} to ${last.frames} frames: Δ ${(last.rssMiB - first.rssMiB).toFixed(1)} MiB\n`);
           }
+          if (samples.length >= 10) process.stdout.write(`${formatSoakTrend(soakTrend(samples))}\n`);
         } catch (err) {
           fail(err);
         }

@@ -229,8 +229,9 @@ export class InferenceEngine {
   }
 
   /**
-   * Runs one batch. `input.data` (and `prompt`) are transferred to the worker: afterwards the
-   * caller's buffers are detached (views of a larger buffer are copied instead).
+   * Runs one batch. `input.data` (and `prompt`) belong to the engine from here on: transferred to
+   * an idle worker (the caller's buffers are then detached), copied for one sent ahead to a busy
+   * worker or when they are views of a larger buffer. The caller must not use them afterwards.
    * Rejects with LW_ERR_SESSION_RUN when the batch is malformed, the session fails, or its
    * worker dies; the engine stays usable.
    */

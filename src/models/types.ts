@@ -2,7 +2,8 @@
 
 /**
  * One batch in the layout and dtype the manifest's `input` declares (N×H×W×C for NHWC,
- * N×C×H×W for NCHW). The buffer is transferred to the worker: after `run()` it is detached.
+ * N×C×H×W for NCHW). The buffer belongs to the engine after `run()` (usually transferred to the
+ * worker, which leaves it detached here).
  */
 export interface ModelInput {
   /** Images in the batch (≤ the manifest's fixed batch, which is then padded). */

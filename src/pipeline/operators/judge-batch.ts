@@ -9,6 +9,7 @@ import type { FrameGeometry, Rect } from '../geometry.js';
 import { MapFinisher, RegionFinder, normalizeScore, regionToCamera } from '../postprocess/index.js';
 import type { Manifest } from '../../models/manifest.js';
 import { batchTensor, type PreparedPixels } from '../preprocess/index.js';
+import type { CropWindow, LineDefect } from '../tiler/index.js';
 import type { Defect, Reason, Verdict, VerdictKind } from '../verdict.js';
 
 /**
@@ -54,29 +55,22 @@ export interface JudgedFrame {
   readonly lineScan?: LineScanCropInfo;
 }
 
-/** Where a line-scan NG crop lies: its segment, its defect (strip coordinates and mm) and the crop window. */
-export interface LineScanCropInfo {
+/**
+ * Where a line-scan NG crop lies: its segment, its defect (the tiler's LineDefect, with the box's
+ * y/h named line/lines as in the file names) and the crop window.
+ */
+export type LineScanCropInfo = Pick<LineDefect, 'x' | 'w' | 'area' | 'maxScore' | 'alongMm' | 'acrossMm' | 'lengthMm' | 'widthMm'> & {
   readonly segment: number;
   readonly startMm: number;
   readonly endMm: number;
   /** Index of this defect among the segment's crops, and how many there are. */
   readonly defect: number;
   readonly defects: number;
-  /** The defect box: first absolute line and lines along, left pixel and pixels across. */
+  /** The defect box along the web: first absolute line, and lines. */
   readonly line: number;
   readonly lines: number;
-  readonly x: number;
-  readonly w: number;
-  readonly area: number;
-  readonly maxScore: number;
-  /** Along/across the web in mm (alongMm is NaN with an encoder before its first count). */
-  readonly alongMm: number;
-  readonly acrossMm: number;
-  readonly lengthMm: number;
-  readonly widthMm: number;
-  /** The crop window in strip coordinates (pixels across, absolute lines along). */
-  readonly crop: { readonly x: number; readonly line: number; readonly width: number; readonly height: number };
-}
+  readonly crop: CropWindow;
+};
 
 export interface JudgeContext {
   /** Read once per batch: the batch runs on the engine in force when it started. */

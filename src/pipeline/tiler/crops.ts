@@ -6,13 +6,16 @@ import type { LineDefect } from './index.js';
  * rejected segment can be shown without keeping the whole segment in memory. Only cut while
  * someone wants them (see LineScanTiler.keepCrops): otherwise the tiler keeps no extra lines.
  */
-export interface DefectCrop {
-  readonly defect: LineDefect;
-  /** Top-left of the crop in strip coordinates: pixel across, absolute line along. */
+/** A window of the strip: top-left pixel across (x) and absolute line along (line), and its size. */
+export interface CropWindow {
   readonly x: number;
   readonly line: number;
   readonly width: number;
   readonly height: number;
+}
+
+export interface DefectCrop extends CropWindow {
+  readonly defect: LineDefect;
   /** height × width × channels bytes, row-major (the strip's pixel format). */
   readonly pixels: Uint8Array;
   /** height × width merged map values (raw, as the model gave them). */
@@ -20,7 +23,7 @@ export interface DefectCrop {
 }
 
 /** The crop window of a defect: its box grown by `margin` on each side, clamped to [0, width) × [fromLine, toLine). */
-export function cropWindow(d: LineDefect, margin: number, width: number, fromLine: number, toLine: number): { x: number; line: number; width: number; height: number } | null {
+export function cropWindow(d: LineDefect, margin: number, width: number, fromLine: number, toLine: number): CropWindow | null {
   const x0 = Math.max(0, d.x - margin);
   const x1 = Math.min(width, d.x + d.w + margin);
   const l0 = Math.max(fromLine, d.y - margin);

@@ -11,7 +11,7 @@ export { MapWindow } from './merge.js';
 export { StreamingRegions, type StripRegion } from './regions.js';
 export { LinePositions, type WebResolution } from './position.js';
 export { SegmentJudge, type SegmentDecision } from './segments.js';
-export { cropWindow, type DefectCrop } from './crops.js';
+export { cropWindow, type CropWindow, type DefectCrop } from './crops.js';
 
 /**
  * Line-scan: buffers of N lines are stitched into one endless strip, cut into model-sized tiles
@@ -68,7 +68,7 @@ export interface LineDefect {
   readonly h: number;
   readonly area: number;
   readonly maxScore: number;
-  /** Position of its first line along the web, in mm. */
+  /** Position of its first line along the web, in mm (NaN with an encoder before its first count). */
   readonly alongMm: number;
   /** Position of its left edge across the web, in mm. */
   readonly acrossMm: number;

@@ -189,7 +189,7 @@ export class Station {
     this.state = 'running';
     this.maxFrames = deps.maxFramesPerCamera;
     this.queue = Promise.resolve();
-    this.pool = new PreprocessPool(config.inference.preprocessWorkers, { inlineBelowMs: config.inference.preprocessInlineBelowMs });
+    this.pool = preprocessPool(config.inference);
   }
 
   /**
@@ -332,9 +332,10 @@ export class Station {
     this.ruleSet = { decide: next.decide, configVersion: next.version };
     if (sources !== null) {
       await this.stopCameras();
-      if (next.inference.preprocessWorkers !== this.pool.size || next.inference.preprocessInlineBelowMs !== this.pool.inlineBelowMs) {
+      const q = next.inference;
+      if (q.preprocessWorkers !== this.pool.size || q.preprocessInlineBelowMs !== this.pool.inlineBelowMs) {
         await this.pool.close();
-        this.pool = new PreprocessPool(next.inference.preprocessWorkers, { inlineBelowMs: next.inference.preprocessInlineBelowMs });
+        this.pool = preprocessPool(q);
       }
       // Before begin() the new sources wait, unstarted, like the old ones did.
       if (this.begun) this.launchCameras(sources, gates);
@@ -503,7 +504,6 @@ export class Station {
   }
 }
 
-/** Verdict for a triggered part whose frame never came. seq is -1: no frame of it exists. */
 /**
  * A `dropped` verdict for a part of which no frame exists: seq -1 (seq stays gap-free over
  * delivered frames), judged by failSafe, captured `atMs` (when the part or its loss became known).
@@ -551,6 +551,10 @@ const LOSS_CAUSE: Record<LossReason, string> = {
 function lostVerdict(cameraId: string, loss: SourceLoss, rules: RuleSet, modelVersion: string): Verdict {
   const cause = { code: REASON.LOST, message: `camera ${cameraId}: frame lost, ${LOSS_CAUSE[loss.reason]}; not inspected` };
   return framelessVerdict(cameraId, cause, loss.atMs, rules, modelVersion, { meta: { lost: loss.reason } });
+}
+
+function preprocessPool(q: Config['inference']): PreprocessPool {
+  return new PreprocessPool(q.preprocessWorkers, { inlineBelowMs: q.preprocessInlineBelowMs });
 }
 
 function addTriggerCounts(into: TriggerCounts, c: Readonly<TriggerCounts>): void {

@@ -119,8 +119,6 @@ function busyShare(served: readonly ServedFrame[]): number {
   return busy / (served[served.length - 1]!.arrivalMs - served[0]!.arrivalMs);
 }
 
-const excess = (r: PipelineResult): number[] => r.latencies.map((l, i) => l - r.replay[i]!);
-
 function percentile(values: ArrayLike<number>, p: number): number {
   const a = Float64Array.from(values).sort();
   if (a.length === 0) return Number.NaN;
@@ -204,6 +202,8 @@ interface PipelineResult {
   readonly inferMs: number[];
   /** Per judged frame, in order: latency in a zero-cost pipeline fed this run's arrivals and run times. */
   readonly replay: number[];
+  /** Per judged frame: its latency minus its replayed latency (what the pipeline itself added). */
+  readonly excess: number[];
   /** Share of the run's time the model was running: the load the rate really put on it. */
   readonly modelBusy: number;
   readonly dropped: number;
@@ -268,7 +268,9 @@ async function pipelineRun(opts: BenchOptions, frames: number, fps: number): Pro
   const rssEnd = mib();
   await station.stop();
   sub.unsubscribe();
-  return { fps: ((seen - warm) * 1000) / (tEnd - tWarm), latencies, overheads, inferMs, replay: zeroCostLatencies(served), modelBusy: busyShare(served), dropped, rssWarm, rssEnd };
+  const replay = zeroCostLatencies(served);
+  const excess = latencies.map((l, i) => l - replay[i]!);
+  return { fps: ((seen - warm) * 1000) / (tEnd - tWarm), latencies, overheads, inferMs, replay, excess, modelBusy: busyShare(served), dropped, rssWarm, rssEnd };
 }
 
 /**
@@ -311,6 +313,7 @@ export async function runPipelineBench(opts: BenchOptions): Promise<BenchReport>
   const ideal = (paced: BareResult): number => percentile(idealLatencies(paced.runMs, (opts.batch * 1000) / atFps, paced.runMs.length), 99);
   const latencyMsP99Rounds = latRounds.map((x) => percentile(x.lat.latencies, 99));
   const pacedModelMsP99Rounds = latRounds.map((x) => percentile(x.paced.runMs, 99));
+  const replayMsP99Rounds = latRounds.map((x) => percentile(x.lat.replay, 99));
   return {
     model: `${bundle.manifest.architecture} ${bundle.manifest.version} (${bundle.dir})`,
     provider,
@@ -337,10 +340,10 @@ export async function runPipelineBench(opts: BenchOptions): Promise<BenchReport>
     pacedModelMsP99: median(pacedModelMsP99Rounds),
     pacedModelMsP99Rounds,
     idealMsP99: latMedian((x) => ideal(x.paced)),
-    replayMsP99: latMedian((x) => percentile(x.lat.replay, 99)),
-    overReplayMsP99Rounds: latRounds.map((x) => percentile(x.lat.latencies, 99) - percentile(x.lat.replay, 99)),
-    excessMsP50: latMedian((x) => percentile(excess(x.lat), 50)),
-    excessMsP99: latMedian((x) => percentile(excess(x.lat), 99)),
+    replayMsP99: median(replayMsP99Rounds),
+    overReplayMsP99Rounds: latencyMsP99Rounds.map((l, i) => l - replayMsP99Rounds[i]!),
+    excessMsP50: latMedian((x) => percentile(x.lat.excess, 50)),
+    excessMsP99: latMedian((x) => percentile(x.lat.excess, 99)),
     latencyDropped: latRounds.reduce((n, x) => n + x.lat.dropped, 0),
     modelBusyRounds: latRounds.map((x) => x.lat.modelBusy),
     rssAfterWarmupMiB: last!.rssWarm,

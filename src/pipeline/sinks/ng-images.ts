@@ -26,7 +26,11 @@ export interface NgImageSinkOptions {
   /** Map value drawn transparent (at or below) and fully hot (at or above): the pixel calibration bounds. */
   readonly mapMin: number;
   readonly mapMax: number;
-  /** Images being written at once at most; beyond, new ones are skipped. Default 2. */
+  /**
+   * Images being written at once at most; beyond, new ones are skipped. Default 8: a short burst
+   * of rejects (three line-scan segments decided by one buffer, a few faulty parts in a row) is
+   * written whole, while a disk slower than the rejects for good still never holds up inspection.
+   */
   readonly maxPendingWrites?: number;
 }
 
@@ -121,7 +125,7 @@ export class NgImageSink {
     // The crops of one line-scan segment arrive together: once its first is taken, so are the rest
     // (the tiler bounds how many there are).
     const group = j.lineScan === undefined ? '' : `${j.verdict.cameraId}#${j.verdict.seq}`;
-    if ((group === '' || group !== this.admitted) && this.pending >= (this.opts.maxPendingWrites ?? 2)) {
+    if ((group === '' || group !== this.admitted) && this.pending >= (this.opts.maxPendingWrites ?? 8)) {
       this.skipped++;
       return;
     }

@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   LW_ERR_SOURCE_STREAM: 'a GStreamer stream failed in a way that retrying cannot fix (e.g. a corrupt video file)',
   LW_ERR_TRIGGER_INVALID: 'a trigger message is malformed',
   LW_ERR_TILER_GEOMETRY: 'line-scan tiling settings are impossible (tile larger than the strip, overlap not smaller than the tile)',
+  LW_ERR_FRAME_TOO_LARGE: "a frame has more pixels than its camera's maxFramePixels; refused from its header, never decoded",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -4,6 +4,8 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { LinewatchError, errorMessage } from '../errors.js';
 import { resolveMqttPaths } from '../io/mqtt/schema.js';
+import { KEY_PART_SEPARATOR, didYouMeanErrorMap } from './did-you-mean.js';
+import { forbiddenKeyPaths } from './remote/guard.js';
 import { configSchema, type Config } from './schema.js';
 
 /**
@@ -11,12 +13,27 @@ import { configSchema, type Config } from './schema.js';
  * Nothing half-valid is ever returned.
  */
 
-/** zod issues as lines `  path.to.field: message` (root problems as `(root)`). */
+/** A zod path as written in a configuration: `cameras[0].source.path`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path.length > 0 ? path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[') : '(root)';
+}
+
+/**
+ * zod issues as lines `  path.to.field: message` (root problems as `(root)`); an unknown key gets
+ * its own line at its own path (`  mqtt.reject.deadlinMs: unknown key (did you mean "deadlineMs"?)`).
+ */
 export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   const lines: string[] = [];
   for (const i of issues) {
-    const path = i.path.length > 0 ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[') : '(root)';
-    lines.push(`  ${path}: ${i.message}`);
+    if (i.code === 'unrecognized_keys') {
+      const parts = i.message.split(KEY_PART_SEPARATOR);
+      i.keys.forEach((key, k) => {
+        const part = parts.length === i.keys.length ? parts[k]!.slice(parts[k]!.indexOf(': ') + 2) : 'unknown key';
+        lines.push(`  ${formatPath([...i.path, key])}: ${part}`);
+      });
+      continue;
+    }
+    lines.push(`  ${formatPath(i.path)}: ${i.message}`);
   }
   return lines;
 }
@@ -28,13 +45,14 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
  * @throws LinewatchError LW_ERR_CONFIG_INVALID with one line per problem
  */
 export function parseConfig(raw: unknown, origin: string): Config {
-  const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new LinewatchError(
-      'LW_ERR_CONFIG_INVALID',
-      `${origin} is not a valid linewatch configuration:\n${formatIssues(parsed.error.issues).join('\n')}`,
-      { cause: parsed.error },
-    );
+  // zod never copies these onto what it returns (it drops them); they are refused all the same.
+  const forbidden = forbiddenKeyPaths(raw).map((p) => `  ${p}: forbidden key (__proto__, constructor and prototype are never configuration)`);
+  const parsed = configSchema.safeParse(raw, { error: didYouMeanErrorMap });
+  if (!parsed.success || forbidden.length > 0) {
+    const lines = [...forbidden, ...(parsed.success ? [] : formatIssues(parsed.error.issues))];
+    throw new LinewatchError('LW_ERR_CONFIG_INVALID', `${origin} is not a valid linewatch configuration:\n${lines.join('\n')}`, {
+      ...(parsed.success ? {} : { cause: parsed.error }),
+    });
   }
   return parsed.data;
 }

@@ -4,7 +4,7 @@ import { executionProvidersSchema } from '../models/providers.js';
 import { sourceConfigSchema } from '../pipeline/sources/schema.js';
 import { triggerConfigSchema } from '../pipeline/trigger-config.js';
 import { lineScanConfigSchema } from '../pipeline/tiler/schema.js';
-import { decideConfigSchema, inferenceQueueSchema, rectSchema, sinksSchema } from './sections.js';
+import { PATH_MAX, decideConfigSchema, inferenceQueueSchema, rectSchema, sinksSchema } from './sections.js';
 
 /**
  * The whole configuration: ONE zod schema, assembled from the sections each module owns. Unknown
@@ -14,17 +14,17 @@ import { decideConfigSchema, inferenceQueueSchema, rectSchema, sinksSchema } fro
 
 export const modelConfigSchema = z.strictObject({
   /** Bundle folder (model.json + model.onnx); relative paths are relative to the configuration file. */
-  bundle: z.string().min(1).describe('model bundle folder (model.json + model.onnx), relative to this file'),
+  bundle: z.string().min(1).max(PATH_MAX).describe('model bundle folder (model.json + model.onnx), relative to this file'),
   executionProviders: executionProvidersSchema,
   /** Session workers (parallel batches). Default 1. */
-  workers: z.number().int().positive().default(1).describe('inference session workers (parallel batches)'),
+  workers: z.number().int().min(1).max(64).default(1).describe('inference session workers (parallel batches)'),
   /** ONNX Runtime intra-op threads per session. Default: the cores divided among the workers. */
-  intraOpThreads: z.number().int().positive().optional().describe('ONNX Runtime intra-op threads per session; default: cores / workers'),
+  intraOpThreads: z.number().int().min(1).max(1024).optional().describe('ONNX Runtime intra-op threads per session; default: cores / workers'),
 });
 
 export const cameraConfigSchema = z.strictObject({
   /** Camera id, used in verdicts and topics. */
-  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, _ . - (no spaces or slashes)'),
+  id: z.string().max(64).regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, _ . - (no spaces or slashes)'),
   source: sourceConfigSchema,
   /** Region of the camera image that is inspected (camera pixels); absent = the whole image. */
   roi: rectSchema.optional().describe('inspected region of the camera image, camera pixels; absent = whole image'),
@@ -32,14 +32,27 @@ export const cameraConfigSchema = z.strictObject({
   triggers: triggerConfigSchema.optional().describe('PLC triggers from <root>/trigger attached to this camera\'s frames'),
   /** Line-scan camera: buffers stitched into a strip, tiled, one verdict per segment of web; absent = area-scan. */
   lineScan: lineScanConfigSchema.optional().describe('line-scan: stitch buffers into a strip, tile it, one verdict per segment of web'),
+  /**
+   * Largest frame (width × height) this camera may deliver; a larger one is an `error` verdict,
+   * refused from its header before any decoding. Default 150 000 000: the largest industrial area
+   * sensors (~151 MP) and line-scan buffers fit; a 12000×12000 test image does not slip through a
+   * camera configured lower.
+   */
+  maxFramePixels: z
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000_000)
+    .default(150_000_000)
+    .describe('largest frame (width × height) accepted; larger ones are error verdicts, checked before decoding'),
 });
 
 export const configSchema = z
   .strictObject({
     /** Version of this configuration, carried by every verdict. Default '1'. */
-    version: z.string().min(1).default('1').describe('version of this configuration, carried by every verdict'),
+    version: z.string().min(1).max(64).default('1').describe('version of this configuration, carried by every verdict'),
     model: modelConfigSchema,
-    cameras: z.array(cameraConfigSchema).min(1).describe('one inspection pipeline per camera'),
+    cameras: z.array(cameraConfigSchema).min(1).max(64).describe('one inspection pipeline per camera'),
     inference: inferenceQueueSchema,
     decide: decideConfigSchema,
     sinks: sinksSchema,

@@ -19,7 +19,7 @@ import {
 export const PROVIDER_NAMES = ['tensorrt', 'cuda', 'cpu'] as const;
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
 
-const deviceId = z.number().int().nonnegative().default(0).describe('GPU index');
+const deviceId = z.number().int().min(0).max(64).default(0).describe('GPU index');
 
 
 export const providerSchema = z.union([
@@ -39,6 +39,7 @@ export const providerSchema = z.union([
 export const executionProvidersSchema = z
   .array(providerSchema)
   .min(1)
+  .max(8)
   .default(['cpu'])
   .describe('execution providers, best first; the first that loads here is used');
 

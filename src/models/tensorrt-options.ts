@@ -18,14 +18,14 @@ import { LinewatchError } from '../errors.js';
 
 /** Input names go into ORT's "name:1x3x392x392,other:…" strings, so ':' and ',' cannot appear. */
 const INPUT_NAME = /^[^:,\s]+$/;
-const dims = z.array(z.number().int().positive()).min(1);
+const dims = z.array(z.number().int().min(1).max(65_535)).min(1).max(8);
 
 /**
  * Explicit optimisation profile for inputs with dynamic dimensions: per input name, the smallest,
  * typical and largest shape (TensorRT builds one engine valid for min ≤ shape ≤ max, fastest at opt).
  */
 export const tensorrtProfileSchema = z
-  .object({
+  .strictObject({
     min: z.record(z.string(), dims),
     opt: z.record(z.string(), dims),
     max: z.record(z.string(), dims),
@@ -69,9 +69,9 @@ export const tensorrtProfileSchema = z
   });
 export type TensorrtProfile = z.output<typeof tensorrtProfileSchema>;
 
-export const tensorrtOptionsSchema = z.object({
+export const tensorrtOptionsSchema = z.strictObject({
   /** CUDA device ordinal; a Jetson has exactly one (0). Default 0. */
-  deviceId: z.number().int().nonnegative().default(0),
+  deviceId: z.number().int().min(0).max(64).default(0),
   /** Build FP16 kernels where TensorRT finds them faster (ViTs gain ~2× on Orin). Default true. */
   fp16: z.boolean().default(true),
   /**
@@ -79,16 +79,16 @@ export const tensorrtOptionsSchema = z.object({
    * sub-folder (see {@link engineCacheKey}). null = no cache: every start rebuilds (minutes).
    * Default /var/lib/linewatch/trt-engines (the systemd unit's StateDirectory).
    */
-  engineCacheDir: z.string().min(1).nullable().default('/var/lib/linewatch/trt-engines'),
+  engineCacheDir: z.string().min(1).max(4096).nullable().default('/var/lib/linewatch/trt-engines'),
   /**
    * Folder of the timing cache (layer timings reused across engine builds, e.g. after a model
    * update with the same backbone). null = no timing cache. Default: the engineCacheDir root.
    */
-  timingCacheDir: z.string().min(1).nullable().optional(),
+  timingCacheDir: z.string().min(1).max(4096).nullable().optional(),
   /** TensorRT builder effort 0–5: higher builds slower and may run faster. Default 3 (TensorRT's). */
   builderOptimizationLevel: z.number().int().min(0).max(5).default(3),
   /** Upper bound of builder scratch memory in bytes; absent = TensorRT's default (device memory). */
-  maxWorkspaceSizeBytes: z.number().int().positive().optional(),
+  maxWorkspaceSizeBytes: z.number().int().min(1).max(2 ** 44).optional(),
   /** Shape profile for dynamic inputs; absent = the graph's static shapes. */
   profile: tensorrtProfileSchema.optional(),
   /**

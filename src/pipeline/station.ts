@@ -402,7 +402,7 @@ export class Station {
       engine: () => this.slot,
       rules: () => this.ruleSet,
       roi: cam.roi,
-      prepare: (f: Frame, m: Manifest, roi: Rect | undefined) => this.pool.prepare(f, m, roi),
+      prepare: (f: Frame, m: Manifest, roi: Rect | undefined) => this.pool.prepare(f, m, roi, cam.maxFramePixels),
       judged: () => (this.judgedSubject.observed ? (j: JudgedFrame) => this.judgedSubject.next(j) : null),
     };
     const capacity = q.maxQueuedFrames;

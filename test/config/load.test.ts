@@ -73,6 +73,7 @@ cameras:
     source: { type: synthetic, defectRate: 2 }
 decide: { failSafe: maybe }
 sinks: { console: { enabled: true, colour: true } }
+mqtt: { reject: { deadlinMs: 500 }, remoteConfig: { publicKeys: { __proto__: abc } } }
 `,
   );
   await assert.rejects(loadConfig(file), (e: unknown) => {
@@ -83,7 +84,9 @@ sinks: { console: { enabled: true, colour: true } }
     assert.match(e.message, /cameras\[0\]\.source\.path: /);
     assert.match(e.message, /cameras\[1\]\.source\.defectRate: /);
     assert.match(e.message, /decide\.failSafe: /);
-    assert.match(e.message, /sinks\.console: Unrecognized key: "colour"/, 'a typo is refused, not ignored');
+    assert.match(e.message, /sinks\.console\.colour: unknown key$/m, 'a key no schema knows is refused, not ignored');
+    assert.match(e.message, /mqtt\.reject\.deadlinMs: unknown key \(did you mean "deadlineMs"\?\)/, 'a typo deep in a section is refused, with the name it was meant to be');
+    assert.match(e.message, /mqtt\.remoteConfig\.publicKeys\.__proto__: forbidden key/);
     return true;
   });
 });
@@ -107,6 +110,42 @@ test('the JSON Schema describes the sections and refuses unknown keys', () => {
   assert.deepEqual([...s.required].sort(), ['cameras', 'model']);
   assert.equal(s.additionalProperties, false);
   assert.ok(s.properties['decide']?.properties?.['failSafe']);
+});
+
+test('the JSON Schema: every object refuses unknown keys and every number has bounds, at every depth', () => {
+  const open: string[] = [];
+  const unbounded: string[] = [];
+  // Iterative walk over the published schema (what editors and remote senders see).
+  const stack: Array<{ node: unknown; path: string }> = [{ node: configJsonSchema(), path: '' }];
+  while (stack.length > 0) {
+    const { node, path } = stack.pop()!;
+    if (typeof node !== 'object' || node === null) continue;
+    const n = node as Record<string, unknown>;
+    if (n['type'] === 'object' && n['properties'] !== undefined && n['additionalProperties'] !== false) open.push(path);
+    if ((n['type'] === 'number' || n['type'] === 'integer') && n['const'] === undefined) {
+      const lo = (n['minimum'] ?? n['exclusiveMinimum']) as number | undefined;
+      const hi = (n['maximum'] ?? n['exclusiveMaximum']) as number | undefined;
+      // zod's int() alone says ±2^53: that is no bound a line would choose.
+      if (lo === undefined || hi === undefined || hi > 1e15 || lo < -1e15) unbounded.push(`${path} [${lo}, ${hi}]`);
+    }
+    for (const [k, v] of Object.entries(n)) if (typeof v === 'object') stack.push({ node: v, path: `${path}/${k}` });
+  }
+  assert.deepEqual(open, [], 'objects that would accept a typo');
+  assert.deepEqual(unbounded, [], 'numbers without both bounds');
+});
+
+test('bounds: a negative or off-scale threshold, an absurd queue, a zero heartbeat are refused with their paths', () => {
+  const base = { model: { bundle: 'x' }, cameras: [{ id: 'a', source: { type: 'synthetic' } }] };
+  const bad: Array<[object, RegExp]> = [
+    [{ decide: { image: { value: -1 } } }, /decide\.image\.value: a threshold must be > 0/],
+    [{ decide: { pixel: { value: 0 } } }, /decide\.pixel\.value: a threshold must be > 0/],
+    [{ decide: { image: { value: 3 } } }, /decide\.image\.value: 3 is off the normalized scale/],
+    [{ inference: { maxQueuedFrames: 1e9 } }, /inference\.maxQueuedFrames: Too big/],
+    [{ mqtt: { status: { heartbeatMs: 0 } } }, /mqtt\.status\.heartbeatMs: Too small/],
+    [{ mqtt: { reconnect: { initialDelayMs: 5000, maxDelayMs: 1000 } } }, /mqtt\.reconnect\.maxDelayMs: must be at least/],
+  ];
+  for (const [extra, want] of bad) assert.throws(() => parseConfig({ ...base, ...extra }, 'p'), (e: Error) => want.test(e.message), JSON.stringify(extra));
+  assert.equal(parseConfig({ ...base, decide: { image: { value: 7.5, scale: 'raw' } } }, 'p').decide.image.value, 7.5, 'raw thresholds in model units above 1 are fine');
 });
 
 test('reload classes: rules hot, model warm, cameras and queue cold, strongest wins', () => {

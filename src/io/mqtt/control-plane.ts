@@ -1,45 +1,18 @@
 import type { KeyObject } from 'node:crypto';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { errorMessage } from '../../errors.js';
 import { configHash } from '../../config/remote/canonical.js';
 import { appendHistory, type HistoryEntry } from '../../config/remote/history.js';
 import { applyMergePatch } from '../../config/remote/merge-patch.js';
 import { persistAcceptedConfig, type AcceptedConfig } from '../../config/remote/persist.js';
-import { verifyEd25519 } from '../../config/remote/signature.js';
+import { readUpdate } from '../../config/remote/read-update.js';
+import { didYouMeanErrorMap } from '../../config/did-you-mean.js';
+import { formatIssues } from '../../config/load.js';
 import type { Clock } from './clock.js';
 import { applyRefusal } from './station-port.js';
 
 export const CONFIG_ACK_SCHEMA = 'linewatch.config-ack/1';
 export const CONFIG_STATE_SCHEMA = 'linewatch.config-state/1';
-
-/** A configuration is a few kB; anything this large is a mistake or an attack, refused before parsing. */
-const MAX_UPDATE_BYTES = 1024 * 1024;
-
-/**
- * The body of a …/config/set: a whole configuration or a JSON merge patch against `baseVersion`.
- * Signed updates carry it as a string (`{ body, signature, keyId? }`) so the signature covers
- * exactly the bytes that were sent.
- */
-const updateBodySchema = z
-  .object({
-    /** Must be higher than the active version: replays and older updates are refused. */
-    version: z.number().int().positive(),
-    /** Required with `patch`: the version the patch was written against. */
-    baseVersion: z.number().int().nonnegative().optional(),
-    config: z.record(z.string(), z.unknown()).optional(),
-    patch: z.record(z.string(), z.unknown()).optional(),
-    /** Who sent it, for the history. */
-    by: z.string().min(1).max(200).optional(),
-    /** Echoed on the ack so the sender can match it. */
-    requestId: z.string().max(200).optional(),
-  })
-  .strict()
-  .refine((b) => (b.config === undefined) !== (b.patch === undefined), { message: 'give exactly one of config or patch' })
-  .refine((b) => b.patch === undefined || b.baseVersion !== undefined, { message: 'a patch needs baseVersion' });
-
-const signedEnvelopeSchema = z
-  .object({ body: z.string().min(2), signature: z.string().min(1), keyId: z.string().min(1).optional() })
-  .strict();
 
 export interface ConfigAck {
   readonly schema: typeof CONFIG_ACK_SCHEMA;
@@ -66,6 +39,8 @@ export interface ControlPlaneOptions<C> {
   readonly initial: ActiveConfig<C>;
   readonly requireSignature: boolean;
   readonly publicKeys: ReadonlyMap<string, KeyObject>;
+  /** This station's topic root: signed updates must name it. */
+  readonly station: string;
   readonly stateDir: string;
   readonly apply: (next: C) => Promise<unknown>;
   readonly clock: Clock;
@@ -135,54 +110,34 @@ export class ControlPlane<C> {
   }
 
   private async evaluate(payload: Buffer): Promise<Outcome<C>> {
-    const refuse = (reasons: string[], version: number | null = null, requestId: string | null = null): Outcome<C> => ({ ok: false, reasons, version, requestId });
-    if (payload.length > MAX_UPDATE_BYTES) return refuse([`update is ${payload.length} bytes; at most ${MAX_UPDATE_BYTES} are accepted`]);
-    let outer: unknown;
-    try {
-      outer = JSON.parse(payload.toString('utf8'));
-    } catch (err) {
-      return refuse([`invalid JSON: ${errorMessage(err)}`]);
-    }
-    let bodyValue: unknown = outer;
-    let signer: string | null = null;
-    const envelope = signedEnvelopeSchema.safeParse(outer);
-    if (envelope.success) {
-      signer = verifyEd25519(Buffer.from(envelope.data.body, 'utf8'), envelope.data.signature, this.opts.publicKeys, envelope.data.keyId);
-      if (signer === null) return refuse(['signature does not verify with any configured Ed25519 public key']);
-      try {
-        bodyValue = JSON.parse(envelope.data.body);
-      } catch (err) {
-        return refuse([`invalid JSON in body: ${errorMessage(err)}`]);
-      }
-    } else if (this.opts.requireSignature) {
-      return refuse(['unsigned update: this station requires { body, signature, keyId } signed with Ed25519']);
-    }
-    const body = updateBodySchema.safeParse(bodyValue);
-    if (!body.success) return refuse([`update: ${z.prettifyError(body.error)}`]);
-    const b = body.data;
+    const read = readUpdate(payload, this.opts);
+    if (!read.ok) return { ok: false, reasons: read.reasons, version: read.ids.version, requestId: read.ids.requestId };
+    const b = read.body;
+    const signer = read.signer;
     const requestId = b.requestId ?? null;
+    const refuse = (reasons: string[]): Outcome<C> => ({ ok: false, reasons, version: b.version, requestId });
     const active = this.activeValue;
     if (b.version <= active.version) {
-      return refuse([`version ${b.version} is not newer than the active version ${active.version} (replayed or older update)`], b.version, requestId);
+      return refuse([`version ${b.version} is not newer than the active version ${active.version} (replayed or older update)`]);
     }
     let candidate: unknown;
     if (b.patch !== undefined) {
       if (b.baseVersion !== active.version) {
-        return refuse([`patch is against version ${b.baseVersion ?? '?'} but the active version is ${active.version}`], b.version, requestId);
+        return refuse([`patch is against version ${b.baseVersion ?? '?'} but the active version is ${active.version}`]);
       }
       candidate = applyMergePatch(active.config, b.patch);
     } else {
       candidate = b.config;
     }
     if (this.opts.stampVersion !== undefined) candidate = this.opts.stampVersion(candidate, b.version);
-    const parsed = this.opts.schema.safeParse(candidate);
-    if (!parsed.success) return refuse([`configuration: ${z.prettifyError(parsed.error)}`], b.version, requestId);
+    const parsed = this.opts.schema.safeParse(candidate, { error: didYouMeanErrorMap });
+    if (!parsed.success) return refuse(formatIssues(parsed.error.issues).map((l) => `configuration: ${l.trim()}`));
     const next = parsed.data;
     try {
       const refusal = applyRefusal(await this.opts.apply(next));
-      if (refusal.length > 0) return refuse(refusal, b.version, requestId);
+      if (refusal.length > 0) return refuse(refusal);
     } catch (err) {
-      return refuse([`station refused it: ${errorMessage(err)}`], b.version, requestId);
+      return refuse([`station refused it: ${errorMessage(err)}`]);
     }
     const accepted: AcceptedConfig = {
       version: b.version,
@@ -196,7 +151,7 @@ export class ControlPlane<C> {
     } catch (err) {
       // Not durable = not accepted: put the running configuration back.
       await this.opts.apply(active.config).catch(() => undefined);
-      return refuse([errorMessage(err)], b.version, requestId);
+      return refuse([errorMessage(err)]);
     }
     this.activeValue = { version: accepted.version, hash: accepted.hash, config: next, appliedAtMs: accepted.appliedAtMs, by: accepted.by };
     return { ok: true, next: this.activeValue, requestId };

@@ -72,6 +72,7 @@ export async function startMqtt<C extends { mqtt: MqttConfig }>(
   const publicKeys = new Map<string, ReturnType<typeof parseEd25519PublicKey>>();
   for (const [id, text] of Object.entries(rc.publicKeys)) publicKeys.set(id, parseEd25519PublicKey(text));
 
+  const topics = topicsFor(m);
   const initial = await restoreAccepted(config, station, options.configSchema, rc.stateDir, logger);
 
   let embedded: EmbeddedBroker | null = null;
@@ -81,7 +82,6 @@ export async function startMqtt<C extends { mqtt: MqttConfig }>(
     url = embedded.url;
     logger.info({ url }, 'no mqtt.url configured: embedded demo broker started');
   }
-  const topics = topicsFor(m);
   const fileStore = options.outboxStore === undefined && m.queue.file !== undefined ? new FileOutboxStore(m.queue.file) : null;
   const outbox = new Outbox(options.outboxStore ?? fileStore ?? new MemoryOutboxStore(), m.queue);
   const controlPlane = new ControlPlane<C>({
@@ -89,6 +89,7 @@ export async function startMqtt<C extends { mqtt: MqttConfig }>(
     initial,
     requireSignature: rc.requireSignature,
     publicKeys,
+    station: topics.root,
     stateDir: rc.stateDir,
     apply: (next) => station.applyConfig(next),
     clock,

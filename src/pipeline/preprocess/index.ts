@@ -84,16 +84,36 @@ function tightRows(img: RawImage, bpp: number): Buffer {
   return out;
 }
 
+/** Default `cameras[].maxFramePixels`: the largest industrial area sensors (~151 MP) fit. */
+export const DEFAULT_MAX_FRAME_PIXELS = 150_000_000;
+
+/** Refuses a frame larger than `maxPixels` from its stated size (nothing decoded yet). */
+export function checkFramePixels(width: number, height: number, maxPixels: number, what: string): void {
+  if (width * height > maxPixels) {
+    throw new LinewatchError(
+      'LW_ERR_FRAME_TOO_LARGE',
+      `${what}: ${width}×${height} = ${width * height} pixels, more than this camera's maxFramePixels ${maxPixels}; not decoded`,
+    );
+  }
+}
+
+/** What a frame says it is, for messages: its file, or its seq and camera. */
+export function frameName(frame: Frame): string {
+  const image = frame.image;
+  return image.kind === 'encoded' && image.origin !== undefined ? image.origin : `frame ${frame.seq} of ${frame.cameraId}`;
+}
+
 /**
- * Decodes, crops and resizes one frame to the model's input size.
+ * Decodes, crops and resizes one frame to the model's input size. The frame's size is checked
+ * against `maxPixels` from its header (raw: its width and height) before anything is decoded.
  *
  * @throws LinewatchError LW_ERR_FRAME_DECODE (corrupt or empty image), LW_ERR_FRAME_INVALID (bad
- *   raw buffer, Bayer data, ROI outside the image)
+ *   raw buffer, Bayer data, ROI outside the image), LW_ERR_FRAME_TOO_LARGE (over maxPixels)
  */
-export async function preparePixels(frame: Frame, manifest: Manifest, roi?: Rect): Promise<PreparedPixels> {
+export async function preparePixels(frame: Frame, manifest: Manifest, roi?: Rect, maxPixels = DEFAULT_MAX_FRAME_PIXELS): Promise<PreparedPixels> {
   const image = frame.image;
   const input = manifest.input;
-  const what = image.kind === 'encoded' && image.origin !== undefined ? image.origin : `frame ${frame.seq} of ${frame.cameraId}`;
+  const what = frameName(frame);
   try {
     let width: number;
     let height: number;
@@ -109,6 +129,7 @@ export async function preparePixels(frame: Frame, manifest: Manifest, roi?: Rect
       if (!(image.width > 0 && image.height > 0)) {
         throw new LinewatchError('LW_ERR_FRAME_INVALID', `${what}: impossible size ${image.width}x${image.height}`);
       }
+      checkFramePixels(image.width, image.height, maxPixels, what);
       swapped = image.format === 'BGR' || image.format === 'BGRA';
       const tight = tightRows(image, bpp);
       if (bpp === input.channels) direct = tight;
@@ -117,11 +138,13 @@ export async function preparePixels(frame: Frame, manifest: Manifest, roi?: Rect
       height = image.height;
     } else {
       if (image.data.length === 0) throw new LinewatchError('LW_ERR_FRAME_DECODE', `${what}: empty or unreadable file`);
+      // metadata() reads the header only: the size is checked before anything is decoded.
       pipeline = sharp(image.data, { failOn: 'error' });
       const meta = await pipeline.metadata();
       if (meta.width === undefined || meta.height === undefined) {
         throw new LinewatchError('LW_ERR_FRAME_DECODE', `${what}: not an image sharp can decode`);
       }
+      checkFramePixels(meta.width, meta.height, maxPixels, what);
       // EXIF orientation is ignored on purpose: a camera image's pixels are what the model saw in training.
       width = meta.width;
       height = meta.height;

@@ -3,7 +3,7 @@ import { LinewatchError, type ErrorCode } from '../../errors.js';
 import type { Manifest } from '../../models/manifest.js';
 import type { Frame, FrameImage } from '../frame.js';
 import type { FrameGeometry, Rect } from '../geometry.js';
-import { preparePixels, type PreparedPixels } from './index.js';
+import { DEFAULT_MAX_FRAME_PIXELS, checkFramePixels, frameName, preparePixels, type PreparedPixels } from './index.js';
 
 /** Main → worker. `manifest` travels only when it changed for that worker. */
 export interface PrepareJob {
@@ -12,6 +12,7 @@ export interface PrepareJob {
   readonly cameraId: string;
   readonly image: FrameImage;
   readonly roi: Rect | undefined;
+  readonly maxPixels: number;
   readonly manifest?: Manifest;
 }
 
@@ -104,9 +105,18 @@ export class PreprocessPool {
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
   }
 
-  prepare(frame: Frame, manifest: Manifest, roi: Rect | undefined): Promise<PreparedPixels> {
+  prepare(frame: Frame, manifest: Manifest, roi: Rect | undefined, maxPixels = DEFAULT_MAX_FRAME_PIXELS): Promise<PreparedPixels> {
     const cost: CostKey = { cameraId: frame.cameraId, manifest };
-    if (this.slots.length === 0 || this.cheap(cost)) return this.prepareHere(frame, manifest, roi, cost);
+    const img = frame.image;
+    if (img.kind === 'raw') {
+      // A raw frame states its size: an oversized one is refused here, before its bytes are copied to a worker.
+      try {
+        checkFramePixels(img.width, img.height, maxPixels, frameName(frame));
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
+    }
+    if (this.slots.length === 0 || this.cheap(cost)) return this.prepareHere(frame, manifest, roi, maxPixels, cost);
     this.prepared.worker++;
     if (this.closed) return Promise.reject(new LinewatchError('LW_ERR_FRAME_INVALID', 'the preprocess pool is closed'));
     let slot = this.slots[0]!;
@@ -118,6 +128,7 @@ export class PreprocessPool {
       cameraId: frame.cameraId,
       image: frame.image,
       roi,
+      maxPixels,
       ...(slot.manifest !== manifest ? { manifest } : {}),
     };
     slot.manifest = manifest;
@@ -140,10 +151,10 @@ export class PreprocessPool {
     else c.ms += COST_ALPHA * (ms - c.ms);
   }
 
-  private async prepareHere(frame: Frame, manifest: Manifest, roi: Rect | undefined, cost: CostKey): Promise<PreparedPixels> {
+  private async prepareHere(frame: Frame, manifest: Manifest, roi: Rect | undefined, maxPixels: number, cost: CostKey): Promise<PreparedPixels> {
     this.prepared.inline++;
     const t0 = performance.now();
-    const p = await preparePixels(frame, manifest, roi);
+    const p = await preparePixels(frame, manifest, roi, maxPixels);
     this.measured(cost, performance.now() - t0);
     return p;
   }

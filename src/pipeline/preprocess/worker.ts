@@ -27,7 +27,7 @@ port.on('message', (job: PrepareJob) => {
   const image: FrameImage = { ...job.image, data };
   const frame: Frame = { seq: job.seq, cameraId: job.cameraId, capturedAt: { monoNs: 0n, wallMs: 0 }, image, meta: {} };
   const t0 = performance.now();
-  preparePixels(frame, m, job.roi).then(
+  preparePixels(frame, m, job.roi, job.maxPixels).then(
     (p) => {
       const ms = performance.now() - t0;
       // A fresh, whole ArrayBuffer so that it can be transferred instead of copied.

@@ -30,8 +30,11 @@ after(async () => {
   rmSync(stateDir, { recursive: true, force: true });
 });
 
-function signed(body: object, key: KeyObject = ops.privateKey, keyId = 'ops'): string {
-  const text = JSON.stringify(body);
+function signed(body: object, key: KeyObject = ops.privateKey, keyId = 'ops', station: string | null = root): string {
+  return signedText(JSON.stringify(station === null ? body : { station, ...body }), key, keyId);
+}
+
+function signedText(text: string, key: KeyObject = ops.privateKey, keyId = 'ops'): string {
   return JSON.stringify({ body: text, signature: sign(null, Buffer.from(text), key).toString('base64'), keyId });
 }
 
@@ -51,9 +54,10 @@ async function send(obs: Observer, payload: string): Promise<Ack> {
   return obs.json<Ack>(`${root}/config/ack`)[before] as Ack;
 }
 
-test('remote configuration: applied between frames, refused whole with reasons, persisted and restored after a restart', async () => {
+test('remote configuration: applied between frames, refused whole with reasons, persisted and restored after a restart', async (t) => {
   const station = new SubjectStation(config());
   const obs = await observe(broker.url, [`${root}/#`]);
+  t.after(() => obs.close());
   let mqtt: MqttHandle<Config> = await startMqtt(config(), station, quietLogger, { configSchema });
   try {
     await mqtt.link.whenOnline(5_000);
@@ -78,6 +82,13 @@ test('remote configuration: applied between frames, refused whole with reasons, 
       ['wrong key', signed({ version: 3, baseVersion: 2, patch: { decide: { failSafe: 'pass' } } }, intruder.privateKey), /signature does not verify/],
       ['schema violation', signed({ version: 3, baseVersion: 2, patch: { decide: { image: { value: 'high' } } } }), /decide\.image\.value/],
       ['unknown key', signed({ version: 3, baseVersion: 2, patch: { treshold: 1 } }), /treshold/],
+      ['typo in a nested key', signed({ version: 3, baseVersion: 2, patch: { mqtt: { reject: { deadlinMs: 500 } } } }), /mqtt\.reject\.deadlinMs: unknown key \(did you mean "deadlineMs"\?\)/],
+      ['negative threshold', signed({ version: 3, baseVersion: 2, patch: { decide: { image: { value: -1 } } } }), /decide\.image\.value: a threshold must be > 0/],
+      ['__proto__ key', signed({ version: 3, baseVersion: 2, patch: JSON.parse('{"decide":{"__proto__":{"failSafe":"pass"}}}') as object }), /forbidden key at patch\.decide\.__proto__/],
+      ['constructor key', signed({ version: 3, baseVersion: 2, patch: { constructor: { prototype: 1 } } }), /forbidden key/],
+      ['nested 20 000 deep', signedText(`{"station":"${root}","version":3,"baseVersion":2,"patch":${'{"a":'.repeat(20_000)}1${'}'.repeat(20_000)}}`), /body nests deeper than 32 levels/],
+      ['signed for no station', signed({ version: 3, baseVersion: 2, patch: { decide: { failSafe: 'pass' } } }, ops.privateKey, 'ops', null), /must name its station/],
+      ['signed for another station', signed({ version: 3, baseVersion: 2, patch: { decide: { failSafe: 'pass' } } }, ops.privateKey, 'ops', 'linewatch/s1/l1/st2'), /update is for station linewatch\/s1\/l1\/st2, this is linewatch\/s1\/l1\/st1/],
       ['replay', update, /version 2 is not newer than the active version 2/],
       ['older', signed({ version: 1, config: station.config }), /not newer/],
       ['stale base', signed({ version: 3, baseVersion: 1, patch: { decide: { failSafe: 'pass' } } }), /against version 1 but the active version is 2/],
@@ -90,6 +101,7 @@ test('remote configuration: applied between frames, refused whole with reasons, 
       assert.equal(a.accepted, false, what);
       assert.ok(a.reasons.some((r) => reason.test(r)), `${what}: ${JSON.stringify(a.reasons)}`);
       assert.equal(a.activeVersion, 2, `${what}: active version unchanged`);
+      if (what !== 'invalid JSON' && what !== 'nested 20 000 deep') assert.equal(a.version, 3 - (what === 'replay' ? 1 : what === 'older' ? 2 : 0), `${what}: the ack echoes the version asked for`);
     }
     assert.equal(station.applied.length, appliedBefore, 'nothing refused reached the station');
     assert.equal(station.config.decide.image.value, 0.7);
@@ -116,6 +128,5 @@ test('remote configuration: applied between frames, refused whole with reasons, 
     assert.equal(again.accepted, false, 'a replay is refused after a restart too');
   } finally {
     await mqtt.close();
-    await obs.close();
   }
 });

@@ -58,8 +58,8 @@ test('end to end on the tiny model: wire counts equal the station counters; a ho
       await obs.until(() => obs.on(`${root}/config/ack`).length > n, 'ack', 20_000);
       return obs.json<Ack>(`${root}/config/ack`)[n] as Ack;
     };
-    // Normalised image threshold far above any score: from the next frame on, nothing is rejected.
-    const hot = await send({ version: 2, baseVersion: 1, patch: { decide: { image: { value: 1000 } } }, by: 'e2e' });
+    // A raw image threshold far above any score: from the next frame on, nothing is rejected.
+    const hot = await send({ version: 2, baseVersion: 1, patch: { decide: { image: { value: 1e9, scale: 'raw' } } }, by: 'e2e' });
     assert.equal(hot.accepted, true, JSON.stringify(hot.reasons));
     assert.equal(hot.activeVersion, 2);
     const broken = await send({ version: 3, baseVersion: 2, patch: { model: { bundle: join(stateDir, 'no-such-bundle') } } });

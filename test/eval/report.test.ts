@@ -10,6 +10,7 @@ import sharp from 'sharp';
 import type { EvalReport } from '../../src/eval/evaluate.js';
 import { makeMvtecSet } from './helpers/make-set.js';
 import { runEvalCli } from './helpers/run-cli.js';
+import { requireTool, skipUnlessTool } from '../helpers/tools.js';
 
 const run = promisify(execFile);
 const CHROMIUM = '/usr/bin/chromium';
@@ -21,7 +22,10 @@ function lookup(obj: unknown, key: string): unknown {
   return cur;
 }
 
-test('the HTML report renders in headless Chromium from disk, and its numbers are the JSON\'s', { skip: !existsSync(CHROMIUM) && 'no chromium' }, async (t) => {
+const chromium = existsSync(CHROMIUM) ? null : `${CHROMIUM} is not installed (Debian: chromium)`;
+
+test('the HTML report renders in headless Chromium from disk, and its numbers are the JSON\'s', { skip: skipUnlessTool(chromium) }, async (t) => {
+  requireTool(chromium);
   const root = await mkdtemp(join(tmpdir(), 'lw-eval-report-'));
   t.after(() => rm(root, { recursive: true, force: true }));
   const model = join(root, 'model');

@@ -11,7 +11,7 @@ export const folderSourceSchema = z.strictObject({
   path: z.string().min(1).max(4096),
   loop: z.boolean().default(false),
   /** Frames per second; 0 = as fast as the pipeline takes them, never dropping (lossless). */
-  fps: z.number().min(0).max(10_000).default(0),
+  fps: z.number().min(0).max(100_000).default(0),
   /**
    * Decode every image once at start and deliver raw pixels, as a camera does: replays a set at a
    * camera's pace without paying the decode per frame (benchmarks, soak runs). Holds all pixels
@@ -28,7 +28,7 @@ export const syntheticSourceSchema = z.strictObject({
   /** Fraction of parts that carry an injected defect. */
   defectRate: z.number().min(0).max(1).default(0.2),
   seed: z.number().int().min(0).max(2 ** 32 - 1).default(1),
-  fps: z.number().min(0).max(10_000).default(0),
+  fps: z.number().min(0).max(100_000).default(0),
   /** Stop after this many frames; absent = endless. */
   count: z.number().int().min(1).max(1e12).optional(),
   /** Pixel format of the generated frames. */

@@ -111,7 +111,7 @@ test('end to end on the tiny model: wire counts equal the station counters; a ho
     const mqtt2 = await startMqtt(again.activeConfig(), again, quietLogger, { configSchema });
     try {
       assert.equal(again.activeConfig().version, '2');
-      assert.equal(again.activeConfig().decide.image.value, 1000);
+      assert.equal(again.activeConfig().decide.image.value, 1e9);
       assert.equal(mqtt2.controlPlane.active.version, 2);
       const verdicts: Verdict[] = [];
       again.verdicts$.subscribe((v) => verdicts.push(v));

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { firstMissing, missingCommand, missingGstElement, requireTool, skipUnlessTool } from '../../helpers/tools.js';
 
 /**
  * A GigE Vision camera simulated by aravis (arv-fake-gv-camera-0.8 on loopback: 512×512 BayerBG8)
@@ -12,12 +13,11 @@ import { createInterface } from 'node:readline';
 
 const READER = new URL('./helpers/aravis-reader.js', import.meta.url).pathname;
 
-function missing(): string | null {
-  if (spawnSync('gst-inspect-1.0', ['aravissrc']).status !== 0) return 'aravissrc not installed (Debian: libaravis-0.8-0)';
-  if (spawnSync('sh', ['-c', 'command -v arv-fake-gv-camera-0.8']).status !== 0) return 'arv-fake-gv-camera-0.8 not installed (Debian: aravis-tools)';
-  if (spawnSync('sh', ['-c', 'command -v capsh']).status !== 0) return 'capsh not installed (Debian: libcap2-bin)';
-  return null;
-}
+const missing = firstMissing(
+  () => missingGstElement('aravissrc', 'libaravis-0.8-0'),
+  () => missingCommand('arv-fake-gv-camera-0.8', 'aravis-tools'),
+  () => missingCommand('capsh', 'libcap2-bin'),
+);
 
 function fakeCamera(): ChildProcess {
   return spawn('arv-fake-gv-camera-0.8', ['-i', '127.0.0.1'], { stdio: 'ignore' });
@@ -46,9 +46,8 @@ function reader(config: unknown, count: number): { child: ChildProcess; lines: A
   return { child, lines: lines() };
 }
 
-const skip = missing();
-
-test('fake GigE camera through aravissrc: Bayer demosaiced to RGB in GStreamer; unplugged → degraded, back → frames resume, seq continues', { skip: skip ?? false, timeout: 120_000 }, async () => {
+test('fake GigE camera through aravissrc: Bayer demosaiced to RGB in GStreamer; unplugged → degraded, back → frames resume, seq continues', { skip: skipUnlessTool(missing), timeout: 120_000 }, async () => {
+  requireTool(missing);
   let camera = fakeCamera();
   const config = {
     type: 'gstreamer',

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,7 +53,11 @@ async function waitForPort(port: number, child: ChildProcess, log: () => string)
   }
 }
 
+const MOSQUITTO = '/usr/sbin/mosquitto';
+
 export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosquitto> {
+  // Never skipped: every MQTT test needs a real broker, here and under CI=true alike.
+  if (!existsSync(MOSQUITTO)) throw new Error(`${MOSQUITTO} is not installed (Debian: mosquitto); the MQTT tests need a real broker`);
   const dir = mkdtempSync(join(tmpdir(), 'lw-mosq-'));
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
@@ -76,7 +80,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
   let stderr = '';
   const launch = async (): Promise<void> => {
     stderr = '';
-    child = spawn('/usr/sbin/mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr?.on('data', (d: Buffer) => {
       stderr += d.toString();
     });

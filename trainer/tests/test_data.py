@@ -18,7 +18,7 @@ from trainer.data import (
     load_mask,
     pick_shots,
 )
-from trainer.model import Geometry
+from trainer.preprocess import Geometry
 
 
 def _png(path: Path, size: tuple[int, int] = (32, 32), mode: str = "RGB", value: int = 128) -> Path:

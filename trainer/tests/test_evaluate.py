@@ -106,7 +106,7 @@ def test_committed_demo_bundle_separates_its_sample_frames() -> None:
     """The demo as a user meets it: ONNX Runtime on models/demo/samples at the bundle's threshold."""
     import onnxruntime as ort
 
-    from trainer.model import Geometry, load_image
+    from trainer.preprocess import Geometry, load_image
 
     manifest = json.loads((DEMO / "model.json").read_text())
     assert manifest["metrics"]["mean"]["I-AUROC"] >= 0.98 and manifest["metrics"]["mean"]["P-AUROC"] >= 0.97

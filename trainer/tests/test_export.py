@@ -20,7 +20,8 @@ from trainer.export import (
     ort_outputs,
     reference_outputs,
 )
-from trainer.model import Geometry, InpFormer, InpFormerConfig, RecipeConfig, finish_map, image_score
+from trainer.models.inp_former import InpFormer, InpFormerConfig, RecipeConfig, finish_map, image_score
+from trainer.preprocess import Geometry
 from trainer.run import RunConfig, create_run
 
 TOL = 1e-4

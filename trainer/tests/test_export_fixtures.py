@@ -14,7 +14,7 @@ from PIL import Image
 from trainer.bundle import decode_array, read_manifest
 from trainer.export import ort_outputs
 from trainer.fixtures import BUNDLES, GEOMETRY, crop, generate
-from trainer.model import finish_map, image_score
+from trainer.models.inp_former import finish_map, image_score
 
 ROOT = Path(__file__).resolve().parents[2] / "test" / "fixtures" / "models"
 
@@ -48,7 +48,7 @@ def test_fixture_bundle(name: str) -> None:
 
 
 def _recipe(m: dict):
-    from trainer.model import RecipeConfig
+    from trainer.models.inp_former import RecipeConfig
 
     return RecipeConfig(eval_height=64, eval_width=64, gaussian_sigma=4.0, gaussian_kernel=5,
                         topk_fraction=m["outputs"]["score"]["rule"]["fraction"])

@@ -1,7 +1,7 @@
 """Fidelity to the authors: a state_dict with their key names → import-official → export.
 
 The reference forward below is written from shared/MODELS.md with plain functional ops on the
-state_dict's tensors; it shares no code with trainer.model. The exported ONNX model must reproduce
+state_dict's tensors; it shares no code with trainer.models. The exported ONNX model must reproduce
 its maps and scores within 1e-4.
 """
 
@@ -17,6 +17,8 @@ import torch.nn.functional as F
 
 from trainer import import_official as io
 from trainer.export import export_bundle, ort_outputs
+from trainer.models.inp_former import official
+from trainer.preprocess import Geometry
 from trainer.run import load_run
 
 D, HEADS, DEPTH, REGS, PATCH, GRID0 = 32, 4, 10, 4, 14, 5  # small width; 5×5 positional grid
@@ -185,7 +187,7 @@ def test_import_and_export_reproduce_the_reference(tmp_path, imported, mode) -> 
             assert np.abs(got["anomaly_map"] - ref_map[:n].numpy()).max() <= 1e-4
             assert np.abs(got["score"] - ref_score[:n].numpy()).max() <= 1e-4
         else:
-            from trainer.model import finish_map, image_score
+            from trainer.models.inp_former import finish_map, image_score
 
             final = finish_map(torch.from_numpy(got["anomaly_map"]), (CROP, CROP), run.config.recipe)
             assert np.abs(final.numpy() - ref_map[:n].numpy()).max() <= 1e-4
@@ -200,7 +202,7 @@ def test_missing_and_unexpected_keys_name_file_and_keys(tmp_path) -> None:
     torch.save(sd, tmp_path / "broken.pth")
     with pytest.raises(io.CheckpointError, match=r"broken\.pth.*missing keys.*decoder\.5\.attn\.kv\.weight"
                                                  r".*unexpected keys.*decoder\.5\.attn\.extra"):
-        io.import_official(tmp_path / "broken.pth", "custom", tmp_path / "run")
+        official.import_official(tmp_path / "broken.pth", "custom", tmp_path / "run")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.pth"]
 
 
@@ -209,20 +211,20 @@ def test_wrong_shape_and_wrong_encoder(tmp_path) -> None:
     sd["decoder.2.mlp.fc1.weight"] = torch.zeros(5, D)
     torch.save(sd, tmp_path / "shape.pth")
     with pytest.raises(io.CheckpointError, match=r"shape\.pth.*decoder\.2\.mlp\.fc1\.weight"):
-        io.import_official(tmp_path / "shape.pth", "custom", tmp_path / "run")
+        official.import_official(tmp_path / "shape.pth", "custom", tmp_path / "run")
     torch.save(authors_state_dict(), tmp_path / "small.pth")
     with pytest.raises(io.CheckpointError, match=r"small\.pth.*dinov2reg_vit_base_14.*embed_dim 32"):
-        io.import_official(tmp_path / "small.pth", "dinov2reg_vit_base_14", tmp_path / "run")
+        official.import_official(tmp_path / "small.pth", "dinov2reg_vit_base_14", tmp_path / "run")
     with pytest.raises(io.CheckpointError, match="not found"):
-        io.import_official(tmp_path / "nope.pth", "custom", tmp_path / "run")
+        official.import_official(tmp_path / "nope.pth", "custom", tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
 
 def test_wrapped_and_dataparallel_checkpoints(tmp_path) -> None:
     sd = {f"module.{k}": v for k, v in authors_state_dict().items()}
     torch.save({"model": sd, "epoch": 3}, tmp_path / "wrapped.pth")
-    cfg = io.import_official(tmp_path / "wrapped.pth", "custom", tmp_path / "run",
-                             geometry=__import__("trainer.model", fromlist=["Geometry"]).Geometry(64, 64, 56, 56))
+    cfg = official.import_official(tmp_path / "wrapped.pth", "custom", tmp_path / "run",
+                             geometry=Geometry(64, 64, 56, 56))
     assert cfg.model.embed_dim == D and (tmp_path / "run" / "checkpoint.pt").is_file()
 
 

@@ -10,21 +10,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trainer.model import (
+from trainer.models.inp_former import (
     DinoV2Encoder,
     EncoderConfig,
-    Geometry,
     InpFormer,
     InpFormerConfig,
     RecipeConfig,
     coherence_distance,
     gaussian_kernel,
     load_dinov2_weights,
-    normalize,
     reference,
     topk_count,
 )
-from trainer.model.encoder import resize_pos_embed
+from trainer.models.inp_former.encoder import resize_pos_embed
+from trainer.preprocess import Geometry, normalize
 from trainer.run import (
     RunConfig,
     RunError,

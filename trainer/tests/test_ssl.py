@@ -12,11 +12,12 @@ import torch
 
 from trainer.evaluate import evaluate_run
 from trainer.export import export_bundle, ort_outputs, reference_outputs
-from trainer.model import EncoderConfig, Geometry, InpFormer, InpFormerConfig, RecipeConfig
+from trainer.models.inp_former import EncoderConfig, InpFormer, InpFormerConfig, RecipeConfig
+from trainer.models.inp_former.ssl import prepare_encoder, whitened_components
+from trainer.preprocess import Geometry, to_model_input
 from trainer.run import RunConfig, load_run
-from trainer.ssl import prepare_encoder, whitened_components
 from trainer.synth import SynthOptions, synthesize
-from trainer.train import add_arguments, run_training, to_model_input
+from trainer.train import add_arguments, run_training
 
 
 def _conv_model(width: int = 24) -> InpFormer:

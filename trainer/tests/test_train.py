@@ -11,18 +11,12 @@ import pytest
 import torch
 
 from trainer.evaluate import evaluate_run
-from trainer.model import EncoderConfig, InpFormer, InpFormerConfig
+from trainer.models.inp_former import EncoderConfig, InpFormer, InpFormerConfig
+from trainer.models.inp_former.loss import soft_mining_cosine
+from trainer.models.inp_former.train import FeatureCache, TrainOptions, train_steps
+from trainer.optim import StableAdamW, warm_cosine_lr
 from trainer.synth import SynthOptions, synthesize
-from trainer.train import (
-    FeatureCache,
-    StableAdamW,
-    TrainOptions,
-    add_arguments,
-    run_training,
-    soft_mining_cosine,
-    train_steps,
-    warm_cosine_lr,
-)
+from trainer.train import add_arguments, run_training
 
 
 def test_soft_mining_keeps_the_value_and_reweights_the_gradient() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .model import Geometry, RecipeConfig, map_steps, score_rule
+from .preprocess import Geometry
 from .run import staging_dir, write_json
 
 BUNDLE_FORMAT = "linewatch-bundle/1"
@@ -59,35 +59,6 @@ def decode_array(d: dict[str, Any]) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.dtype(d["dtype"]).newbyteorder("<")).reshape(d["shape"]).copy()
 
 
-def output_spec(
-    map_mode: str, geometry: Geometry, recipe: RecipeConfig, grid_hw: tuple[int, int]
-) -> dict[str, Any]:
-    """The manifest ``outputs`` block for a map mode (``full`` or ``raw``)."""
-    steps = map_steps(geometry.crop_hw, recipe)
-    if map_mode == "full":
-        anomaly = {
-            "name": MAP_NAME,
-            "height": recipe.eval_height,
-            "width": recipe.eval_width,
-            "appliedInGraph": steps,
-            "runtimeSteps": [],
-        }
-        score = {"name": SCORE_NAME, "rule": score_rule(recipe)}
-    elif map_mode == "raw":
-        anomaly = {
-            "name": MAP_NAME,
-            "height": grid_hw[0],
-            "width": grid_hw[1],
-            "appliedInGraph": [],
-            "runtimeSteps": steps,
-        }
-        score = {"name": None, "rule": score_rule(recipe)}
-    else:
-        msg = f"unknown map mode {map_mode!r} (full or raw)"
-        raise ValueError(msg)
-    return {"anomalyMap": anomaly, "score": score, "extra": []}
-
-
 def build_manifest(
     *,
     architecture: str,
@@ -98,6 +69,7 @@ def build_manifest(
     batch: int | str,
     outputs: dict[str, Any],
     calibration: dict[str, Any],
+    prompt: dict[str, Any] | None = None,
     training: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -125,7 +97,7 @@ def build_manifest(
             "batch": batch,
         },
         "geometry": geometry.manifest(),
-        "prompt": None,
+        "prompt": prompt,
         "outputs": outputs,
         "calibration": calibration,
         "training": training or {},

@@ -2,23 +2,25 @@
 
 Every command module exposes ``add_arguments(parser)`` and ``main(args) -> int | None``; modules
 are imported lazily so that ``--help`` stays fast and a command whose module is not there yet
-says so instead of breaking the others.
+says so instead of breaking the others. A command whose options depend on another option
+(``train``/``import-official``: the ``--arch``'s own) takes ``add_arguments(parser, argv)``.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import sys
 from collections.abc import Sequence
 
 #: command → (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("trainer.synth", "make a synthetic dataset in MVTec layout"),
-    "train": ("trainer.train", "train INP-Former into a RUN folder"),
+    "train": ("trainer.train", "train a model (--arch, default inp-former) into a RUN folder"),
     "eval": ("trainer.evaluate", "evaluate a RUN on a dataset (the authors' metrics)"),
     "export": ("trainer.export", "export a RUN as a model bundle (model.onnx + model.json)"),
-    "import-official": ("trainer.import_official", "turn an authors' INP-Former checkpoint into a RUN"),
+    "import-official": ("trainer.import_official", "turn the authors' checkpoint (--arch) into a RUN"),
     "fixtures": ("trainer.fixtures", "regenerate the tiny test bundles (test/fixtures/models)"),
 }
 
@@ -36,7 +38,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The top-level parser; only the chosen command's module is imported."""
     parser = argparse.ArgumentParser(
         prog="python3 -m trainer",
-        description="linewatch trainer: INP-Former training, evaluation and export to model bundles.",
+        description="linewatch trainer: training, evaluation and export to model bundles, one registry of "
+        "architectures (train --arch).",
     )
     sub = parser.add_subparsers(dest="command", metavar="command")
     sub.required = True
@@ -50,7 +53,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         if mod is None:
             p.set_defaults(_missing=module)
             continue
-        mod.add_arguments(p)  # type: ignore[attr-defined]
+        add = mod.add_arguments  # type: ignore[attr-defined]
+        if len(inspect.signature(add).parameters) > 1:
+            add(p, argv)
+        else:
+            add(p)
         p.set_defaults(_main=mod.main)  # type: ignore[attr-defined]
     return parser
 

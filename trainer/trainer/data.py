@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from .model.preprocess import Geometry, to_uint8_crop
+from .preprocess import Geometry, to_uint8_crop
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 MASK_SUFFIX = "_mask"

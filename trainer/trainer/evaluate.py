@@ -179,31 +179,35 @@ def results_json(results: Sequence[CategoryResult], extra: dict | None = None) -
 
 
 def evaluate_run(run_dir: str | Path, data: str, batch: int = 8, threads: int = 2) -> list[CategoryResult]:
-    """Score every test image of every category under ``data`` with the RUN's model."""
+    """Score every test image of every category under ``data`` with the RUN's model.
+
+    Maps and scores come from the architecture's reference recipe (its ``scorer``, registry.py);
+    masks are resized to the map with nearest neighbour.
+    """
     import torch
 
+    from . import registry
     from .data import discover, load_image, load_mask
-    from .model import normalize, reference
     from .run import load_run
 
     torch.set_num_threads(max(1, threads))
     run = load_run(run_dir)
-    geometry, recipe = run.config.geometry, run.config.recipe
-    eval_hw = (recipe.eval_height, recipe.eval_width)
-    pos = run.model.encoder.pos_embed_for(*geometry.crop_hw)
+    arch = registry.get(run.config.architecture)
+    geometry = run.config.geometry
     results = []
     for category in discover(data, need_test=True):
         items = category.test
-        maps = np.empty((len(items), *eval_hw), dtype=np.float32)
-        scores = np.empty(len(items), dtype=np.float64)
-        masks = np.stack([load_mask(item.mask, geometry, eval_hw) for item in items])
+        score_batch = arch.scorer(run.model, run.config, category)
+        maps_list, scores_list = [], []
         for start in _progress(range(0, len(items), batch), f"eval {category.name}"):
             chunk = items[start : start + batch]
             images = np.stack([load_image(item.image, geometry) for item in chunk])
             with torch.no_grad():
-                amap, score = reference(run.model(normalize(torch.from_numpy(images)), pos), geometry.crop_hw, recipe)
-            maps[start : start + len(chunk)] = amap[:, 0].numpy()
-            scores[start : start + len(chunk)] = score.numpy()
+                amap, score = score_batch(images)
+            maps_list.append(amap[:, 0].numpy().astype(np.float32))
+            scores_list.append(score.numpy().astype(np.float64))
+        maps, scores = np.concatenate(maps_list), np.concatenate(scores_list)
+        masks = np.stack([load_mask(item.mask, geometry, maps.shape[1:]) for item in items])
         labels = [item.label for item in items]
         results.append(CategoryResult(category.name, compute_metrics(labels, scores, masks, maps),
                                       n_good=labels.count(0), n_defective=labels.count(1)))

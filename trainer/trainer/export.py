@@ -1,15 +1,12 @@
 """``export``: a RUN folder → a model bundle (ONNX opset 17 + model.json + golden.json).
 
-The graph takes ``image`` uint8 NHWC ``[N, h, w, 3]`` RGB at the crop size and does /255 and the
-ImageNet mean/std itself (manifest ``input.normalize = null``); the runtime resizes and crops. The
-positional embedding is precomputed for the patch grid (no bicubic Resize in the graph).
-
-``--map full`` (default): the graph runs the whole reference recipe and outputs ``anomaly_map``
-``[N,1,256,256]`` and ``score`` ``[N]``. ``--map raw``: it outputs the mean group map at patch-grid
-resolution; the manifest's ``runtimeSteps`` list the rest and the runtime computes the score.
-
-After writing the ONNX file the export runs it in ONNX Runtime on the golden inputs and refuses
-to write the bundle when it differs from PyTorch by more than 1e-4 (fp32; fp16 is reported only).
+Common to every architecture: tracing the architecture's graph (``export_spec`` in registry.py;
+INP-Former: models/inp_former/graph.py) to ONNX with a dynamic or fixed batch, the optional fp16
+conversion, calibration on held-out good images by the reference recipe, ``golden.json``, and the
+parity check: the ONNX file is run in ONNX Runtime on the golden inputs and the bundle is refused
+when it differs from PyTorch by more than 1e-4 (fp32; fp16 is reported only). Every graph input
+is uint8 NHWC at the crop size (the image, and a prompted model's prompt); the runtime resizes and
+crops as the manifest's ``geometry`` says.
 """
 
 from __future__ import annotations
@@ -30,27 +27,10 @@ import torch
 from torch import nn
 
 from . import calibrate as cal
-from .bundle import (
-    GOLDEN_FORMAT,
-    INPUT_NAME,
-    MAP_NAME,
-    SCORE_NAME,
-    build_manifest,
-    encode_array,
-    output_spec,
-    write_bundle,
-)
-from .model import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    InpFormer,
-    finish_map,
-    gaussian_kernel,
-    grid_map,
-    image_score,
-    load_image,
-    topk_count,
-)
+from . import registry
+from .bundle import GOLDEN_FORMAT, INPUT_NAME, MAP_NAME, SCORE_NAME, build_manifest, encode_array, write_bundle
+from .preprocess import load_image
+from .registry import ExportSpec
 from .run import RunConfig, load_run
 
 OPSET = 17
@@ -58,67 +38,38 @@ PARITY_TOLERANCE = 1e-4
 FP16_TOLERANCE = 5e-2
 
 
-class ExportGraph(nn.Module):
-    """uint8 NHWC image → (anomaly_map, score) [full] or the grid map [raw]."""
+def export_spec(model: nn.Module, config: RunConfig, map_mode: str) -> ExportSpec:
+    """The architecture's graph for ``map_mode`` (``full`` or ``raw``)."""
+    return registry.get(config.architecture).export_spec(model, config, map_mode)
 
-    def __init__(self, model: InpFormer, config: RunConfig, map_mode: str = "full") -> None:
-        super().__init__()
-        if map_mode not in ("full", "raw"):
-            msg = f"unknown map mode {map_mode!r} (full or raw)"
-            raise ValueError(msg)
-        self.model = model.eval()
-        self.map_mode = map_mode
-        self.crop_hw = config.geometry.crop_hw
-        self.recipe = config.recipe
-        with torch.no_grad():
-            pos = model.encoder.pos_embed_for(*self.crop_hw).detach().clone()
-        self.register_buffer("pos", pos)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN, dtype=torch.float32).view(1, 3, 1, 1) * 255.0)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD, dtype=torch.float32).view(1, 3, 1, 1) * 255.0)
-        k = config.recipe.gaussian_kernel
-        self.register_buffer("kernel", gaussian_kernel(k, config.recipe.gaussian_sigma))
-        self.k = topk_count(config.recipe.eval_height, config.recipe.eval_width, config.recipe.topk_fraction)
 
-    def forward(self, image: torch.Tensor) -> Any:
-        """See the module docstring."""
-        x = image.to(torch.float32).permute(0, 3, 1, 2)
-        x = (x - self.mean) / self.std
-        out = self.model(x, pos=self.pos)
-        raw = grid_map(out)
-        if self.map_mode == "raw":
-            return raw
-        final = finish_map(raw, self.crop_hw, self.recipe)
-        score = torch.topk(final.flatten(1), self.k, dim=1).values.mean(dim=1)
-        return final, score
+def spec_outputs(spec: ExportSpec, inputs: dict[str, np.ndarray], batch_size: int = 8) -> dict[str, np.ndarray]:
+    """PyTorch outputs of ``spec.graph`` on ``inputs``, plus the final reference map and score
+    (``final_map``, ``final_score``), in batches of ``batch_size``."""
+    n = len(next(iter(inputs.values())))
+    outs: dict[str, list[np.ndarray]] = {}
+    graph = spec.graph.eval()
+    with torch.no_grad():
+        for i in range(0, n, batch_size):
+            xs = [torch.from_numpy(np.ascontiguousarray(inputs[name][i : i + batch_size])) for name in spec.input_names]
+            y = graph(*xs)
+            parts = dict(zip(spec.output_names, y if isinstance(y, tuple) else (y,), strict=True))
+            parts["final_map"], parts["final_score"] = spec.finish(parts)
+            for k, v in parts.items():
+                outs.setdefault(k, []).append(v.numpy().astype(np.float32))
+    return {k: np.concatenate(v, axis=0) for k, v in outs.items()}
 
 
 def reference_outputs(
-    model: InpFormer, config: RunConfig, images: np.ndarray, map_mode: str, batch_size: int = 8
+    model: nn.Module, config: RunConfig, images: np.ndarray, map_mode: str, batch_size: int = 8
 ) -> dict[str, np.ndarray]:
-    """PyTorch outputs for ``images`` uint8 ``[N,h,w,3]``.
+    """PyTorch outputs for uint8 crops ``images`` ``[N,h,w,3]``.
 
     The graph's outputs plus the final reference map and score (``final_map``, ``final_score``),
     whatever the map mode.
     """
-    graph = ExportGraph(model, config, map_mode).eval()
-    outs: dict[str, list[np.ndarray]] = {}
-    with torch.no_grad():
-        for i in range(0, len(images), batch_size):
-            x = torch.from_numpy(np.ascontiguousarray(images[i : i + batch_size]))
-            y = graph(x)
-            if map_mode == "full":
-                amap, score = y
-                parts = {MAP_NAME: amap, SCORE_NAME: score, "final_map": amap, "final_score": score}
-            else:
-                final = finish_map(y, config.geometry.crop_hw, config.recipe)
-                parts = {
-                    MAP_NAME: y,
-                    "final_map": final,
-                    "final_score": image_score(final, config.recipe.topk_fraction),
-                }
-            for k, v in parts.items():
-                outs.setdefault(k, []).append(v.numpy().astype(np.float32))
-    return {k: np.concatenate(v, axis=0) for k, v in outs.items()}
+    spec = export_spec(model, config, map_mode)
+    return spec_outputs(spec, spec.inputs_for(images), batch_size)
 
 
 def _onnx_export_kwargs() -> dict[str, Any]:
@@ -126,13 +77,14 @@ def _onnx_export_kwargs() -> dict[str, Any]:
     return {"dynamo": False} if "dynamo" in params else {}
 
 
-def export_onnx(graph: ExportGraph, path: str | Path, *, batch: int | str, opset: int = OPSET) -> None:
-    """Trace ``graph`` to ONNX at ``path`` (batch fixed or 'dynamic'; spatial size fixed)."""
-    h, w = graph.crop_hw
+def export_onnx(spec: ExportSpec, crop_hw: tuple[int, int], path: str | Path, *, batch: int | str,
+                opset: int = OPSET) -> None:
+    """Trace ``spec.graph`` to ONNX at ``path`` (batch fixed or 'dynamic'; spatial size fixed)."""
+    h, w = crop_hw
     n = 2 if batch == "dynamic" else int(batch)
-    dummy = torch.zeros((n, h, w, 3), dtype=torch.uint8)
-    outputs = [MAP_NAME, SCORE_NAME] if graph.map_mode == "full" else [MAP_NAME]
-    dyn = {name: {0: "N"} for name in [INPUT_NAME, *outputs]} if batch == "dynamic" else None
+    dummies = tuple(torch.zeros((n, h, w, 3), dtype=torch.uint8) for _ in spec.input_names)
+    names = [*spec.input_names, *spec.output_names]
+    dyn = {name: {0: "N"} for name in names} if batch == "dynamic" else None
     with torch.no_grad(), warnings.catch_warnings():
         # The tracer warns about Python ints taken from shapes (the spatial size is fixed by design)
         # and torch 1.13 about shape inference of custom ops; neither concerns this graph.
@@ -140,11 +92,11 @@ def export_onnx(graph: ExportGraph, path: str | Path, *, batch: int | str, opset
         warnings.filterwarnings("ignore", message=".*shape inference.*")
         warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx")
         torch.onnx.export(
-            graph,
-            (dummy,),
+            spec.graph,
+            dummies,
             str(path),
-            input_names=[INPUT_NAME],
-            output_names=outputs,
+            input_names=list(spec.input_names),
+            output_names=list(spec.output_names),
             dynamic_axes=dyn,
             opset_version=opset,
             do_constant_folding=True,
@@ -185,15 +137,18 @@ def convert_fp16(path: str | Path) -> None:
     onnx.save(model16, str(path))
 
 
-def ort_outputs(path: str | Path, images: np.ndarray) -> dict[str, np.ndarray]:
-    """Run the ONNX file in ONNX Runtime (CPU) on uint8 ``[N,h,w,3]``."""
+def ort_outputs(path: str | Path, inputs: np.ndarray | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Run the ONNX file in ONNX Runtime (CPU) on uint8 ``[N,h,w,3]`` images (input ``image``), or
+    on every input by name."""
     import onnxruntime as ort
 
+    if not isinstance(inputs, dict):
+        inputs = {INPUT_NAME: inputs}
     so = ort.SessionOptions()
     so.intra_op_num_threads = min(4, os.cpu_count() or 1)
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
-    res = sess.run(names, {INPUT_NAME: np.ascontiguousarray(images, dtype=np.uint8)})
+    res = sess.run(names, {k: np.ascontiguousarray(v, dtype=np.uint8) for k, v in inputs.items()})
     return dict(zip(names, res, strict=True))
 
 
@@ -222,20 +177,19 @@ def default_golden_cases(calib: np.ndarray, batch: int | str, crop_hw: tuple[int
 
 
 def golden_json(
-    cases: list[GoldenCase], torch_out: list[dict[str, np.ndarray]], map_mode: str, tolerance: float
+    spec: ExportSpec, cases: list[GoldenCase], torch_out: list[dict[str, np.ndarray]], map_mode: str,
+    tolerance: float,
 ) -> dict[str, Any]:
     """The ``golden.json`` object (see docs/model-bundle.md)."""
     out_cases = []
     for case, ref in zip(cases, torch_out, strict=True):
-        outputs = {MAP_NAME: encode_array(ref[MAP_NAME])}
-        if map_mode == "full":
-            outputs[SCORE_NAME] = encode_array(ref[SCORE_NAME])
+        inputs = spec.inputs_for(case.images)
         out_cases.append(
             {
                 "name": case.name,
                 "labels": case.labels,
-                "inputs": {INPUT_NAME: encode_array(case.images)},
-                "outputs": outputs,
+                "inputs": {name: encode_array(inputs[name]) for name in spec.input_names},
+                "outputs": {name: encode_array(ref[name]) for name in spec.output_names},
                 "reference": {
                     "map": encode_array(ref["final_map"]),
                     "score": encode_array(ref["final_score"]),
@@ -264,8 +218,19 @@ def code_revision() -> str | None:
         return None
 
 
+def _parity(spec: ExportSpec, onnx_path: Path, cases: list[GoldenCase],
+            torch_out: list[dict[str, np.ndarray]]) -> dict[str, float]:
+    """Largest |ONNX Runtime − PyTorch| per output over the golden cases."""
+    diffs = dict.fromkeys(spec.output_names, 0.0)
+    for case, ref in zip(cases, torch_out, strict=True):
+        got = ort_outputs(onnx_path, spec.inputs_for(case.images))
+        for name in spec.output_names:
+            diffs[name] = max(diffs[name], float(np.abs(got[name] - ref[name]).max()))
+    return diffs
+
+
 def export_bundle(
-    model: InpFormer,
+    model: nn.Module,
     config: RunConfig,
     out: str | Path,
     *,
@@ -288,8 +253,9 @@ def export_bundle(
     if calib_images.ndim != 4 or tuple(calib_images.shape[1:3]) != crop_hw:
         msg = f"calibration images must be uint8 [n,{crop_hw[0]},{crop_hw[1]},3], got {calib_images.shape}"
         raise ValueError(msg)
+    spec = export_spec(model, config, map_mode)
 
-    # Calibration: the reference recipe on held-out good images (same in both map modes).
+    # Calibration: the reference recipe on held-out good images (the same final map in every map mode).
     scores, maps = [], []
     bs = 8
     it = range(0, len(calib_images), bs)
@@ -298,53 +264,42 @@ def export_bundle(
 
         it = tqdm(it, desc="calibrate", unit="batch", leave=False)
     for i in it:
-        ref = reference_outputs(model, config, calib_images[i : i + bs], "full", bs)
+        ref = spec_outputs(spec, spec.inputs_for(calib_images[i : i + bs]), bs)
         scores.append(ref["final_score"])
         maps.append(ref["final_map"])
     calibration = cal.calibrate(np.concatenate(scores), np.concatenate(maps), margin=margin, source=calib_source)
 
     cases = golden or default_golden_cases(calib_images, batch, crop_hw)
-    torch_out = [reference_outputs(model, config, c.images, map_mode) for c in cases]
+    torch_out = [spec_outputs(spec, spec.inputs_for(c.images)) for c in cases]
 
-    graph = ExportGraph(model, config, map_mode)
-    grid_hw = model.encoder.grid_size(*crop_hw)
     say = (lambda m: print(f"export: {m}", file=sys.stderr, flush=True)) if progress else (lambda m: None)
     with tempfile.TemporaryDirectory(prefix="lw-export-") as td:
         onnx_path = Path(td) / "model.onnx"
         say(f"tracing to ONNX (opset {opset}, map {map_mode}, batch {batch})")
-        export_onnx(graph, onnx_path, batch=batch, opset=opset)
+        export_onnx(spec, crop_hw, onnx_path, batch=batch, opset=opset)
         if fp16:
             say("converting to fp16 (LayerNorm and the map recipe stay fp32)")
             convert_fp16(onnx_path)
         say(f"checking ONNX Runtime against PyTorch on {sum(len(c.images) for c in cases)} golden images")
         tol = FP16_TOLERANCE if fp16 else PARITY_TOLERANCE
-        diff_map, diff_score = 0.0, 0.0
-        for case, ref in zip(cases, torch_out, strict=True):
-            got = ort_outputs(onnx_path, case.images)
-            diff_map = max(diff_map, float(np.abs(got[MAP_NAME] - ref[MAP_NAME]).max()))
-            if map_mode == "full":
-                diff_score = max(diff_score, float(np.abs(got[SCORE_NAME] - ref[SCORE_NAME]).max()))
-        if not fp16 and max(diff_map, diff_score) > tol:
-            msg = f"ONNX Runtime differs from PyTorch: map {diff_map:.3g}, score {diff_score:.3g} > {tol:g}"
+        diffs = _parity(spec, onnx_path, cases, torch_out)
+        if not fp16 and max(diffs.values()) > tol:
+            detail = ", ".join(f"{k} {v:.3g}" for k, v in diffs.items())
+            msg = f"ONNX Runtime differs from PyTorch: {detail} > {tol:g}"
             raise RuntimeError(msg)
 
         all_metrics = dict(metrics or {})
+        extra = {k: v for k, v in diffs.items() if k not in (MAP_NAME, SCORE_NAME)}
         all_metrics["exportParity"] = {
             "runtime": "onnxruntime-cpu",
-            "maxAbsDiffMap": diff_map,
-            "maxAbsDiffScore": diff_score,
+            "maxAbsDiffMap": diffs.get(MAP_NAME, 0.0),
+            "maxAbsDiffScore": diffs.get(SCORE_NAME, 0.0),
+            **({"maxAbsDiffExtra": extra} if extra else {}),
             "tolerance": tol,
             "cases": [c.name for c in cases],
         }
         train_info = {
-            "model": {
-                "encoder": config.model.encoder.size,
-                "embedDim": config.model.embed_dim,
-                "encoderWeights": config.model.encoder.weights,
-                "encoderStem": config.model.encoder.stem,
-                "targetLayers": config.model.target_layers,
-                "prototypes": config.model.num_prototypes,
-            },
+            "model": spec.model_record,
             "recipe": config.recipe.to_dict(),
             "mapMode": map_mode,
             "fp16": fp16,
@@ -359,12 +314,13 @@ def export_bundle(
             opset=opset,
             geometry=config.geometry,
             batch=batch,
-            outputs=output_spec(map_mode, config.geometry, config.recipe, grid_hw),
+            outputs=spec.outputs,
             calibration=calibration,
+            prompt=spec.prompt,
             training=train_info,
             metrics=all_metrics,
         )
-        gold = golden_json(cases, torch_out, map_mode, tol)
+        gold = golden_json(spec, cases, torch_out, map_mode, tol)
         write_bundle(out, onnx_path, manifest, gold, extra_files)
     from .bundle import read_manifest
 

@@ -28,8 +28,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from .export import GoldenCase, export_bundle
-from .model import Geometry, InpFormer, InpFormerConfig, RecipeConfig, normalize, to_uint8_crop
-from .model.inp_former import coherence_loss, cosine
+from .models.inp_former import InpFormer, InpFormerConfig, RecipeConfig, coherence_loss, cosine
+from .preprocess import Geometry, normalize, to_uint8_crop
 from .run import RunConfig
 
 SEED = 20251122

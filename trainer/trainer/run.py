@@ -9,11 +9,14 @@ Layout (format ``linewatch-run/1``)::
 
 ``config.json`` fields:
 
-- ``format``: ``"linewatch-run/1"``; ``architecture``: ``"inp-former"``; ``version``: free text
-  that export copies into the manifest.
-- ``model``: :class:`~trainer.model.InpFormerConfig` as a dict (``encoder`` nested).
-- ``geometry``: :class:`~trainer.model.Geometry` (resize then centre crop).
-- ``recipe``: :class:`~trainer.model.RecipeConfig` (evaluation map size, gaussian, top-k).
+- ``format``: ``"linewatch-run/1"``; ``architecture``: the registry key (``"inp-former"``, see
+  ``registry.py``), which says how to read ``model`` and ``recipe``; ``version``: free text that
+  export copies into the manifest.
+- ``model``: the architecture's config dataclass as a dict (INP-Former:
+  :class:`~trainer.models.inp_former.InpFormerConfig`, ``encoder`` nested).
+- ``geometry``: :class:`~trainer.preprocess.Geometry` (resize then centre crop).
+- ``recipe``: the architecture's reference recipe (INP-Former:
+  :class:`~trainer.models.inp_former.RecipeConfig`: evaluation map size, gaussian, top-k).
 - ``data``: ``train`` (dataset folders), ``categories``, and ``calibration``: the held-out good
   images (paths) that export calibrates on unless ``--calib-data`` says otherwise.
 - ``training``: hyper-parameters, seed, iterations, time taken, code revision (free form).
@@ -36,7 +39,11 @@ from typing import Any
 
 import torch
 
-from .model import Geometry, InpFormer, InpFormerConfig, RecipeConfig, load_tensors
+from torch import nn
+
+from . import registry
+from .preprocess import Geometry
+from .tensors import load_tensors
 
 RUN_FORMAT = "linewatch-run/1"
 CONFIG_FILE = "config.json"
@@ -50,11 +57,15 @@ class RunError(ValueError):
 
 @dataclass
 class RunConfig:
-    """Everything needed to rebuild the model and its pre/post-processing."""
+    """Everything needed to rebuild the model and its pre/post-processing.
 
-    model: InpFormerConfig = field(default_factory=InpFormerConfig)
-    geometry: Geometry = field(default_factory=Geometry)
-    recipe: RecipeConfig = field(default_factory=RecipeConfig)
+    ``model`` and ``recipe`` are the dataclasses of the architecture named by ``architecture``
+    (its ``config_type`` and ``recipe_type``).
+    """
+
+    model: registry.Serialisable
+    geometry: Geometry
+    recipe: registry.Serialisable
     data: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     architecture: str = "inp-former"
@@ -79,13 +90,15 @@ class RunConfig:
         if d.get("format") != RUN_FORMAT:
             msg = f"format is {d.get('format')!r}, expected {RUN_FORMAT!r}"
             raise ValueError(msg)
+        architecture = d.get("architecture", registry.DEFAULT)
+        arch = registry.get(architecture)
         return cls(
-            model=InpFormerConfig.from_dict(d["model"]),
+            model=arch.config_type.from_dict(d["model"]),
             geometry=Geometry.from_dict(d["geometry"]),
-            recipe=RecipeConfig.from_dict(d.get("recipe", {})),
+            recipe=arch.recipe_type.from_dict(d.get("recipe", {})),
             data=dict(d.get("data", {})),
             training=dict(d.get("training", {})),
-            architecture=d.get("architecture", "inp-former"),
+            architecture=architecture,
             version=str(d.get("version", "0.1.0")),
         )
 
@@ -185,12 +198,9 @@ def load_metrics(run_dir: str | Path) -> dict[str, Any]:
         raise RunError(msg) from e
 
 
-def build_model(config: RunConfig) -> InpFormer:
-    """A fresh model for a config (random weights)."""
-    if config.architecture != "inp-former":
-        msg = f"architecture {config.architecture!r} is not supported yet"
-        raise RunError(msg)
-    return InpFormer(config.model)
+def build_model(config: RunConfig) -> nn.Module:
+    """A fresh model for a config (random weights), built by its architecture."""
+    return registry.get(config.architecture).build_model(config)
 
 
 @dataclass
@@ -199,7 +209,7 @@ class Run:
 
     path: Path
     config: RunConfig
-    model: InpFormer
+    model: nn.Module
     checkpoint: dict[str, Any]
     metrics: dict[str, Any]
 

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...tensors import load_tensors
+
 #: embed_dim, depth, heads, pretrain grid side (518 px / 14 = 37 for DINOv2).
 ENCODER_SIZES: dict[str, dict[str, int]] = {
     "tiny": {"embed_dim": 24, "depth": 10, "num_heads": 2, "pretrain_grid": 4},
@@ -332,18 +334,6 @@ class DinoV2Encoder(nn.Module):
             if i in layers:
                 out.append(t[:, prefix:])
         return out
-
-
-def load_tensors(path: str | Path) -> Any:
-    """``torch.load`` on the CPU for files that should hold only tensors and plain containers.
-
-    On PyTorch 2.x only those are unpickled (``weights_only``): a checkpoint from elsewhere cannot
-    run code when it is read. PyTorch 1.13's weights-only reader cannot read ordinary checkpoints
-    (it stops at a persistent-id opcode), so there the full unpickler is used, as before.
-    """
-    if int(torch.__version__.split(".")[0]) >= 2:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
-    return torch.load(str(path), map_location="cpu")
 
 
 def load_dinov2_weights(encoder: DinoV2Encoder, path: str | Path) -> None:

@@ -1,7 +1,7 @@
 """INP-Former (Luo et al., CVPR 2025): INP extractor, bottleneck, INP-guided decoder, groups.
 
 A plain ``nn.Module`` whose forward exports cleanly to ONNX; training glue lives elsewhere
-(``trainer.train``). Parameter names are the authors' (``prototype_token``, ``encoder.*``,
+(``train.py``, ``loss.py`` beside it). Parameter names are the authors' (``prototype_token``, ``encoder.*``,
 ``bottleneck.0.*``, ``aggregation.0.*``, ``decoder.{0..7}.*``) so their checkpoints load unchanged.
 
 Facts (shared/MODELS.md): x = mean of the 8 kept encoder layers; the extractor attends from 6

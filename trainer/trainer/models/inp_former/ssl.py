@@ -20,7 +20,7 @@ seconds, without gradient steps:
 
 ``conv``
     For real objects, where a linear code of one 14×14 patch is not enough (MVTec bottle: I-AUROC
-    0.64 with ``pca``). The encoder gets a convolutional stem (``ConvStem`` in model/encoder.py:
+    0.64 with ``pca``). The encoder gets a convolutional stem (``ConvStem`` in encoder.py:
     random 3×3 conv + ReLU + max-pool stages, the last two read at strides 8 and 16, smoothed and
     resized to the token grid). Each convolution is standardised on the training images (its
     outputs get zero mean and unit variance per channel: batch normalisation folded into the
@@ -41,6 +41,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
+
+from ...preprocess import to_model_input
 
 METHODS = ("pca", "conv", "none")
 
@@ -154,8 +156,6 @@ def prepare_encoder(
         raise ValueError(f"ssl: unknown method {method!r} (expected one of {METHODS})")
     if method == "none":
         return {"method": "none"}
-    from .train import to_model_input
-
     encoder = model.encoder
     wanted = "conv" if method == "conv" else "patch"
     if encoder.config.stem != wanted:

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .inp_former import InpFormerOutput, cosine
+from .model import InpFormerOutput, cosine
 
 
 @dataclass

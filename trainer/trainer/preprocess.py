@@ -1,4 +1,4 @@
-"""Input geometry and normalisation, shared by training, evaluation, calibration and export.
+"""Input geometry and normalisation, shared by every architecture's training, evaluation and export.
 
 The runtime does the resize and the crop (manifest ``geometry``); the exported graph does the rest
 (uint8 NHWC → /255 → ImageNet mean/std → NCHW), with the same arithmetic as :func:`normalize`.
@@ -88,3 +88,8 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std
+
+
+def to_model_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 NHWC RGB (numpy or torch) → normalised float NCHW, exactly what an exported graph does."""
+    return normalize(torch.as_tensor(images))

@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   LW_ERR_CONFIG_APPLY: 'a configuration change could not be applied; the running one stays',
   LW_ERR_SOURCE_PIPELINE: 'a GStreamer pipeline description does not parse or has no usable appsink',
   LW_ERR_SOURCE_STREAM: 'a GStreamer stream failed in a way that retrying cannot fix (e.g. a corrupt video file)',
+  LW_ERR_BINDING: "the GStreamer binding (gstreamer-superficial) was built without linewatch's patch",
   LW_ERR_TRIGGER_INVALID: 'a trigger message is malformed',
   LW_ERR_TILER_GEOMETRY: 'line-scan tiling settings are impossible (tile larger than the strip, overlap not smaller than the tile)',
   LW_ERR_FRAME_TOO_LARGE: "a frame has more pixels than its camera's maxFramePixels; refused from its header, never decoded",

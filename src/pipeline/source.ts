@@ -1,5 +1,5 @@
 import type { Observable } from 'rxjs';
-import type { Frame } from './frame.js';
+import type { CaptureTime, Frame, FrameMeta } from './frame.js';
 
 /**
  * Health a source reports while it runs. `degraded` carries the reason (camera unplugged,
@@ -14,17 +14,38 @@ export type SourceHealth =
 /**
  * Why a source lost frames:
  * - `appsink-overflow`: the appsink was full (linewatch behind the camera) and dropped the oldest;
+ * - `upstream`: lost before the appsink (camera, network, a pipeline element), told by a gap in the
+ *   source's frame numbers or timestamps;
  * - `restart`: taken in by the appsink but discarded when the pipeline was restarted after a fault;
  * - `fault`: discarded when the stream failed for good;
  * - `unreadable-file`: a file the decoder could not read, skipped (images preset).
  */
-export type LossReason = 'appsink-overflow' | 'restart' | 'fault' | 'unreadable-file';
+export type LossReason = 'appsink-overflow' | 'upstream' | 'restart' | 'fault' | 'unreadable-file';
 
-/** Frames a source lost, reported when the loss becomes known. `count` ≥ 1; `atMs` wall clock (ms since epoch). */
-export interface SourceLoss {
-  readonly count: number;
+/**
+ * A frame the source lost: no pixels, but its place in the camera's sequence. `seq` comes from the
+ * same counter as the delivered frames' (so a gap in the frames' seqs is exactly the lost frames),
+ * in the order the frames were taken as far as the source can tell.
+ */
+export interface LostFrame {
+  readonly kind: 'lost';
+  readonly seq: number;
+  readonly cameraId: string;
   readonly reason: LossReason;
-  readonly atMs: number;
+  /** When it was taken, estimated between its neighbours; when the loss became known where nothing better exists. */
+  readonly capturedAt: CaptureTime;
+  /** `lost` (the reason) and, where the source numbers its frames, `sourceOffset`. */
+  readonly meta: FrameMeta;
+}
+
+/**
+ * What a source can tell about its losses, for status: the frames it dropped itself (a full
+ * appsink) one by one, and those lost before it by what evidence (see sources/gstreamer/losses.ts):
+ * `none` says plainly that such losses cannot be seen.
+ */
+export interface LossVisibility {
+  readonly dropped: 'per-frame';
+  readonly upstream: 'offsets' | 'timestamps' | 'discont' | 'none';
 }
 
 /**
@@ -39,12 +60,14 @@ export interface FrameSource {
   readonly cameraId: string;
   frames(): Observable<Frame>;
   readonly health$?: Observable<SourceHealth>;
-  /** Frames the source itself lost (gaps in seq, appsink drops) so far: the sum of `losses$`. */
+  /** Frames the source itself lost so far (appsink drops, gaps in its numbering): the frames on `losses$`. */
   readonly lostFrames?: () => number;
   /**
-   * Each loss as it becomes known (hot: losses before a subscription are not replayed). The
-   * counts add up to `lostFrames()` and never exceed what was really lost: an estimate while a
-   * run goes on is a lower bound, topped up to the exact figure when the run settles.
+   * Each lost frame as it becomes known (hot: losses before a subscription are not replayed),
+   * emitted before the delivered frame that revealed it, so a consumer that subscribes to it
+   * before `frames()` sees the camera's frames in seq order.
    */
-  readonly losses$?: Observable<SourceLoss>;
+  readonly losses$?: Observable<LostFrame>;
+  /** What the source can tell about its losses (status); absent for sources that lose nothing (folders). */
+  readonly lossVisibility?: () => LossVisibility;
 }

@@ -1,4 +1,4 @@
-import { Subject, identity, take, takeUntil, tap, type Observable, type Subscription } from 'rxjs';
+import { Observable, Subject, filter, identity, take, takeUntil, tap, type Subscription } from 'rxjs';
 import { resolvePaths } from '../config/load.js';
 import { planReload, type ReloadPlan } from '../config/reload.js';
 import type { CameraConfig, Config } from '../config/schema.js';
@@ -23,7 +23,7 @@ import {
   type JudgedFrame,
   type RuleSet,
 } from './operators/judge-batch.js';
-import type { FrameSource, LossReason, SourceHealth, SourceLoss } from './source.js';
+import type { FrameSource, LossReason, LossVisibility, LostFrame, SourceHealth } from './source.js';
 import { attachTriggers, type Trigger, type TriggerCounts } from './triggers.js';
 import { createSource } from './sources/index.js';
 import type { Reason, Verdict } from './verdict.js';
@@ -75,6 +75,8 @@ export interface StationHealth {
     readonly health: SourceHealth;
     /** Trigger pairing of this camera's current run, when `triggers` is enabled for it. */
     readonly triggers?: Readonly<TriggerCounts>;
+    /** What its source can tell about lost frames (docs/cameras.md); absent for sources that lose none. */
+    readonly losses?: LossVisibility;
   }[];
 }
 
@@ -110,10 +112,11 @@ interface CameraRun {
   readonly done: Promise<void>;
   health: SourceHealth;
   healthSub: Subscription | null;
-  /** The source's `losses$`, counted (and judged) as they come; ended with the camera. */
+  /** Line-scan: the source's `losses$`, counted and logged as they come; ended with the camera. */
   lossSub: Subscription | null;
   /** Frames the source itself lost, polled: only for a source that can tell but has no `losses$`. */
   readonly lostFrames: (() => number) | null;
+  readonly lossVisibility: (() => LossVisibility) | null;
   /** Live trigger pairing counts (updated in place), when triggers are enabled for the camera. */
   triggers: Readonly<TriggerCounts> | null;
 }
@@ -269,7 +272,13 @@ export class Station {
         ...(this.slot.engine.provider === 'tensorrt' ? { tensorrtEngine: trtCacheOrDisabled(this.config, m.sha256) } : {}),
       },
       configVersion: this.config.version,
-      cameras: this.cameras.map((c) => ({ id: c.id, source: c.kind, health: c.health, ...(c.triggers !== null ? { triggers: { ...c.triggers } } : {}) })),
+      cameras: this.cameras.map((c) => ({
+        id: c.id,
+        source: c.kind,
+        health: c.health,
+        ...(c.triggers !== null ? { triggers: { ...c.triggers } } : {}),
+        ...(c.lossVisibility !== null ? { losses: c.lossVisibility() } : {}),
+      })),
     };
   }
 
@@ -420,6 +429,7 @@ export class Station {
       healthSub: null,
       lossSub: null,
       lostFrames: source.losses$ === undefined ? (source.lostFrames ?? null) : null,
+      lossVisibility: source.lossVisibility ?? null,
       triggers: null,
     };
     const trig = cam.triggers;
@@ -427,14 +437,14 @@ export class Station {
     const pairTriggers =
       trig === undefined || !trig.enabled
         ? identity
-        : attachTriggers(this.triggerSubject, {
+        : attachTriggers<CameraItem>(this.triggerSubject, {
             timeoutMs: trig.timeoutMs,
             skewMs: trig.skewMs,
             counts: (c) => {
               this.triggersUsed = true;
               run.triggers = c;
             },
-            onUnmatchedFrame: (f) => this.logger.warn({ camera: cam.id, seq: f.seq }, 'frame without a trigger'),
+            onUnmatchedFrame: (f) => this.logger.warn({ camera: cam.id, seq: f.seq, lost: isLost(f) }, 'frame without a trigger'),
             onOrphanTrigger: (t) => {
               this.logger.warn({ camera: cam.id, partId: t.partId, at: t.at }, 'trigger without a frame');
               // The PLC announced a part that was never inspected: it is judged by failSafe like a dropped frame.
@@ -446,39 +456,40 @@ export class Station {
       source.health$?.subscribe((h) => {
         run.health = h;
       }) ?? null;
-    // Frames the source lost are counted in `lost` (kept across restarts) and, on an area-scan
-    // camera without triggers, each becomes a `dropped` verdict (FRAME_LOST) judged by failSafe:
-    // received + dropped, so the identity holds. Not the others:
-    // - with triggers, the trigger is the part's identity: a lost frame leaves its trigger without
-    //   a frame, which becomes the TRIGGER_WITHOUT_FRAME verdict (with the partId) after timeoutMs.
-    //   A FRAME_LOST verdict as well would judge that part twice, so there it is only counted;
-    // - line-scan: `received` counts segments, and a lost buffer is a gap of lines inside one, not
-    //   a part of its own; it is counted and logged.
-    const judgeLosses = cam.lineScan === undefined && (trig === undefined || !trig.enabled);
-    run.lossSub =
-      source.losses$?.subscribe((loss) => {
-        this.counts.addLost(loss.count);
-        if (!judgeLosses) {
-          if (cam.lineScan !== undefined) this.logger.warn({ camera: cam.id, count: loss.count, reason: loss.reason }, 'line-scan buffers lost');
-          return;
-        }
-        const rules = this.ruleSet;
-        const modelVersion = this.slot.bundle.manifest.version;
-        for (let i = 0; i < loss.count; i++) {
-          this.counts.receiveUnseen();
-          this.emit(lostVerdict(cam.id, loss, rules, modelVersion));
-        }
-      }) ?? null;
     const bounded = source.frames().pipe(this.maxFrames !== undefined ? take(this.maxFrames) : identity, takeUntil(stop$));
-    // Line-scan: `received` counts segments (each decided segment, or unusable buffer, is received
-    // and settled at once), not camera buffers — a buffer is part of one or more segments.
-    const judged$ =
-      cam.lineScan === undefined
-        ? bounded.pipe(tap((f) => counts.receive(f.cameraId, f.seq)), pairTriggers, boundedBatch({ capacity, batchSize, batchWaitMs: q.batchWaitMs, gate }, work, onDrop))
-        : bounded.pipe(
-            pairTriggers,
-            lineScanVerdicts(ctx, { cameraId: cam.id, config: cam.lineScan, gate, maxQueuedBuffers: capacity, onSegment: (seq) => counts.receive(cam.id, seq) }),
-          );
+    let judged$: Observable<Verdict>;
+    if (cam.lineScan === undefined) {
+      // Area-scan: every frame the camera took is one part, delivered or lost. A lost frame comes
+      // with its seq just before the frame that revealed it, is received like a frame, takes its
+      // PLC trigger in order like a frame (so that part is judged once, with its partId, and its
+      // trigger is no orphan), and becomes a `dropped` verdict (FRAME_LOST) judged by failSafe.
+      const items$ = source.losses$ === undefined ? bounded : interleave(bounded, source.losses$);
+      judged$ = items$.pipe(
+        tap((item) => {
+          if (isLost(item)) counts.addLost(1);
+          counts.receive(cam.id, item.seq);
+        }),
+        pairTriggers,
+        tap((item) => {
+          if (isLost(item)) this.emit(lostVerdict(item, this.ruleSet, this.slot.bundle.manifest.version));
+        }),
+        filter(isFrame),
+        boundedBatch({ capacity, batchSize, batchWaitMs: q.batchWaitMs, gate }, work, onDrop),
+      );
+    } else {
+      // Line-scan: `received` counts segments (each decided segment, or unusable buffer, is received
+      // and settled at once), not camera buffers — a buffer is part of one or more segments. A lost
+      // buffer is a gap of lines inside a segment, not a part of its own: counted and logged.
+      run.lossSub =
+        source.losses$?.subscribe((lost) => {
+          counts.addLost(1);
+          this.logger.warn({ camera: cam.id, bufferSeq: lost.seq, reason: lost.reason }, 'line-scan buffer lost');
+        }) ?? null;
+      judged$ = bounded.pipe(
+        pairTriggers as (f: Observable<Frame>) => Observable<Frame>,
+        lineScanVerdicts(ctx, { cameraId: cam.id, config: cam.lineScan, gate, maxQueuedBuffers: capacity, onSegment: (seq) => counts.receive(cam.id, seq) }),
+      );
+    }
     judged$
       .subscribe({
         next: (v) => this.emit(v),
@@ -542,15 +553,44 @@ function orphanVerdict(cameraId: string, t: Trigger, rules: RuleSet, modelVersio
 
 const LOSS_CAUSE: Record<LossReason, string> = {
   'appsink-overflow': 'dropped by the appsink (linewatch fell behind the camera)',
+  upstream: 'lost before it reached linewatch (camera, network or pipeline: a gap in the source\'s frame numbers or timestamps)',
   restart: 'discarded when the camera pipeline was restarted',
   fault: 'discarded when the camera stream failed',
   'unreadable-file': 'an image file that could not be read was skipped',
 };
 
-/** One frame the source lost: no partId, captured when the loss became known. */
-function lostVerdict(cameraId: string, loss: SourceLoss, rules: RuleSet, modelVersion: string): Verdict {
-  const cause = { code: REASON.LOST, message: `camera ${cameraId}: frame lost, ${LOSS_CAUSE[loss.reason]}; not inspected` };
-  return framelessVerdict(cameraId, cause, loss.atMs, rules, modelVersion, { meta: { lost: loss.reason } });
+/** One frame the source lost, with its seq (and partId when a trigger claimed it). */
+function lostVerdict(lost: LostFrame, rules: RuleSet, modelVersion: string): Verdict {
+  const cause = { code: REASON.LOST, message: `camera ${lost.cameraId}: frame ${lost.seq} lost, ${LOSS_CAUSE[lost.reason]}; not inspected` };
+  const partId = typeof lost.meta.partId === 'string' ? lost.meta.partId : undefined;
+  const v = framelessVerdict(lost.cameraId, cause, lost.capturedAt.wallMs, rules, modelVersion, { ...(partId !== undefined ? { partId } : {}), meta: lost.meta });
+  return { ...v, seq: lost.seq, timings: { ...v.timings, totalMs: Number(process.hrtime.bigint() - lost.capturedAt.monoNs) / 1e6 } };
+}
+
+type CameraItem = Frame | LostFrame;
+
+function isLost(item: CameraItem): item is LostFrame {
+  return (item as Partial<LostFrame>).kind === 'lost';
+}
+
+function isFrame(item: CameraItem): item is Frame {
+  return !isLost(item);
+}
+
+/**
+ * A camera's frames and lost frames in one stream, in seq order: the source emits each lost frame
+ * just before the frame that revealed it, both synchronously, so subscribing to `losses$` first
+ * keeps that order. Completes with the frames.
+ */
+function interleave(frames$: Observable<Frame>, losses$: Observable<LostFrame>): Observable<CameraItem> {
+  return new Observable<CameraItem>((sub) => {
+    const lsub = losses$.subscribe((l) => sub.next(l));
+    const fsub = frames$.subscribe({ next: (f) => sub.next(f), error: (e: unknown) => sub.error(e), complete: () => sub.complete() });
+    return () => {
+      lsub.unsubscribe();
+      fsub.unsubscribe();
+    };
+  });
 }
 
 function preprocessPool(q: Config['inference']): PreprocessPool {

@@ -1,5 +1,5 @@
 import { Observable, type OperatorFunction } from 'rxjs';
-import type { Frame } from './frame.js';
+import type { CaptureTime, Frame, FrameMeta } from './frame.js';
 
 /**
  * Pairs PLC triggers ("part P is under the camera now, encoder at E") with the frames they fired,
@@ -27,8 +27,18 @@ export interface MatcherOptions {
   readonly skewMs?: number;
 }
 
-export type MatchOutput =
-  | { readonly kind: 'frame'; readonly frame: Frame; readonly trigger: Trigger | null }
+/**
+ * What pairs with a trigger: a delivered frame, or a frame the camera is known to have taken and
+ * lost (LostFrame) — which takes its trigger like any frame, so its part is judged once, by its
+ * own `dropped` verdict, and the trigger is no orphan.
+ */
+export interface Pairable {
+  readonly capturedAt: Pick<CaptureTime, 'wallMs'>;
+  readonly meta: FrameMeta;
+}
+
+export type MatchOutput<F extends Pairable = Frame> =
+  | { readonly kind: 'frame'; readonly frame: F; readonly trigger: Trigger | null }
   | { readonly kind: 'orphan'; readonly trigger: Trigger };
 
 export interface TriggerCounts {
@@ -40,11 +50,11 @@ export interface TriggerCounts {
 }
 
 /** Pure state machine; time is passed in (`nowMs`, wall clock) so tests are exact. */
-export class TriggerMatcher {
+export class TriggerMatcher<F extends Pairable = Frame> {
   readonly counts: TriggerCounts = { matched: 0, unmatchedFrames: 0, orphanTriggers: 0 };
   private readonly timeoutMs: number;
   private readonly skewMs: number;
-  private readonly frames: Frame[] = [];
+  private readonly frames: F[] = [];
   private readonly triggers: Trigger[] = [];
 
   constructor(options: MatcherOptions = {}) {
@@ -52,23 +62,23 @@ export class TriggerMatcher {
     this.skewMs = options.skewMs ?? 20;
   }
 
-  frame(frame: Frame, nowMs: number): MatchOutput[] {
+  frame(frame: F, nowMs: number): MatchOutput<F>[] {
     this.frames.push(frame);
     return this.settle(nowMs);
   }
 
-  trigger(trigger: Trigger, nowMs: number): MatchOutput[] {
+  trigger(trigger: Trigger, nowMs: number): MatchOutput<F>[] {
     this.triggers.push(trigger);
     return this.settle(nowMs);
   }
 
   /** Expires what waited too long. */
-  tick(nowMs: number): MatchOutput[] {
+  tick(nowMs: number): MatchOutput<F>[] {
     return this.settle(nowMs);
   }
 
   /** Everything still waiting goes out unmatched / orphaned (end of stream). */
-  flush(): MatchOutput[] {
+  flush(): MatchOutput<F>[] {
     return this.settle(Number.POSITIVE_INFINITY);
   }
 
@@ -82,8 +92,8 @@ export class TriggerMatcher {
     return d === Infinity ? null : d;
   }
 
-  private settle(nowMs: number): MatchOutput[] {
-    const out: MatchOutput[] = [];
+  private settle(nowMs: number): MatchOutput<F>[] {
+    const out: MatchOutput<F>[] = [];
     for (;;) {
       const f = this.frames[0];
       const t = this.triggers[0];
@@ -125,11 +135,11 @@ export class TriggerMatcher {
 }
 
 /** Marks a frame no trigger claimed (`meta.triggerMissing`), so its verdict can say so. */
-function withoutTrigger(frame: Frame): Frame {
+function withoutTrigger<F extends Pairable>(frame: F): F {
   return { ...frame, meta: { ...frame.meta, triggerMissing: true } };
 }
 
-function withTrigger(frame: Frame, t: Trigger): Frame {
+function withTrigger<F extends Pairable>(frame: F, t: Trigger): F {
   const meta =
     t.encoderPos === undefined
       ? { ...frame.meta, partId: t.partId, triggerId: t.triggerId ?? t.partId }
@@ -137,9 +147,9 @@ function withTrigger(frame: Frame, t: Trigger): Frame {
   return { ...frame, meta };
 }
 
-export interface AttachTriggersOptions extends MatcherOptions {
+export interface AttachTriggersOptions<F extends Pairable = Frame> extends MatcherOptions {
   /** Told about each frame that went on without its trigger. */
-  readonly onUnmatchedFrame?: (frame: Frame) => void;
+  readonly onUnmatchedFrame?: (frame: F) => void;
   /** Told about each trigger no frame came for. */
   readonly onOrphanTrigger?: (trigger: Trigger) => void;
   /** Wall clock, in ms. Default Date.now. */
@@ -156,14 +166,14 @@ export interface AttachTriggersOptions extends MatcherOptions {
  * @example
  * frames$.pipe(attachTriggers(triggers$, { timeoutMs: 300, onOrphanTrigger: (t) => log.warn(t) }))
  */
-export function attachTriggers(triggers$: Observable<Trigger>, options: AttachTriggersOptions = {}): OperatorFunction<Frame, Frame> {
+export function attachTriggers<F extends Pairable = Frame>(triggers$: Observable<Trigger>, options: AttachTriggersOptions<F> = {}): OperatorFunction<F, F> {
   return (frames$) =>
-    new Observable<Frame>((sub) => {
-      const matcher = new TriggerMatcher(options);
+    new Observable<F>((sub) => {
+      const matcher = new TriggerMatcher<F>(options);
       options.counts?.(matcher.counts);
       const now = options.now ?? Date.now;
       let timer: NodeJS.Timeout | null = null;
-      const emit = (outs: MatchOutput[]): void => {
+      const emit = (outs: MatchOutput<F>[]): void => {
         for (let i = 0; i < outs.length; i++) {
           const o = outs[i]!;
           if (o.kind === 'orphan') options.onOrphanTrigger?.(o.trigger);

@@ -95,7 +95,7 @@ function fastCamera(numBuffers: number): unknown {
  * model, batch 1 behind a queue of 2, is slower than the camera as well).
  */
 function slowConsumer(v: Verdict): void {
-  if (v.seq < 0) return;
+  if (v.reasons[0]?.code === REASON.LOST) return;
   const until = performance.now() + 2;
   while (performance.now() < until);
 }
@@ -117,30 +117,34 @@ async function runStation(over: Partial<ConfigInput>, deps: StationDeps = {}, be
 
 const lostOf = (vs: readonly Verdict[]): Verdict[] => vs.filter((v) => v.reasons[0]?.code === REASON.LOST);
 
-test('a live camera faster than the model: every frame the appsink drops is one FRAME_LOST verdict judged by failSafe, as many as `lost`, and the identity holds', async () => {
+test('a live camera faster than the model: every frame the appsink drops is one FRAME_LOST verdict with its own seq, judged by failSafe, as many as `lost`, and the identity holds', async () => {
   const { verdicts, station } = await runStation({ cameras: [{ id: 'cam1', source: fastCamera(400) as never }] });
   const c = station.counters();
   const lost = lostOf(verdicts);
   assert.ok(lost.length > 0, `the appsink dropped frames: ${JSON.stringify(c)}`);
   assert.equal(lost.length, c.lost, 'one verdict per lost frame, no more, no fewer');
-  // A finite stream settles exactly: every buffer the camera made was delivered or is a lost verdict.
-  const delivered = verdicts.filter((v) => v.seq >= 0);
-  assert.equal(delivered.length + lost.length, 400);
-  assert.deepEqual(delivered.map((v) => v.seq), [...Array(delivered.length).keys()], 'seq stays gap-free over delivered frames');
+  // A finite stream settles exactly: every buffer the camera made is one verdict, seqs 0..399 each once.
+  assert.deepEqual(
+    verdicts.map((v) => v.seq).sort((a, b) => a - b),
+    [...Array(400).keys()],
+    'seq numbers every frame the camera took, delivered or lost: gap-free over the verdicts',
+  );
   for (const v of lost) {
     assert.equal(v.verdict, 'dropped');
-    assert.equal(v.seq, -1);
     assert.equal(v.cameraId, 'cam1');
     assert.equal(v.score, null);
     assert.equal(v.reasons[1]?.code, REASON.FAILSAFE_REJECT);
     assert.ok(ejects(v), 'failSafe reject: the line is told to eject it');
-    assert.match(v.reasons[0]!.message, /camera cam1: frame lost, dropped by the appsink/);
+    assert.match(v.reasons[0]!.message, new RegExp(`camera cam1: frame ${v.seq} lost, dropped by the appsink`));
     assert.equal(v.meta?.['lost'], 'appsink-overflow');
   }
+  // A delivered frame's seq is videotestsrc's own frame number: a gap there is exactly the lost frames.
+  for (const v of verdicts.filter((x) => lostOf([x]).length === 0)) assert.equal(v.meta?.['sourceOffset'], v.seq);
   assert.ok(identityHolds(c), JSON.stringify(c));
   assert.equal(c.received, verdicts.length);
   assert.equal(c.dropped, verdicts.filter((v) => v.verdict === 'dropped').length, 'FRAME_LOST and FRAME_DROPPED both count as dropped');
   assert.equal(c.inFlight, 0);
+  assert.deepEqual(station.health().cameras[0]?.losses, { dropped: 'per-frame', upstream: 'offsets' });
 });
 
 test('failSafe pass: lost frames are still dropped verdicts, let through (not ejected)', async () => {
@@ -175,9 +179,10 @@ test('a live camera restarted after stream errors: losses of every run (dropped,
   const { verdicts, station } = await runStation({ cameras: [{ id: 'cam1', source: source as never }] }, { maxFramesPerCamera: 150 });
   const c = station.counters();
   const lost = lostOf(verdicts);
-  const delivered = verdicts.filter((v) => v.seq >= 0);
+  const delivered = verdicts.filter((v) => lostOf([v]).length === 0);
   assert.equal(delivered.length, 150);
-  assert.deepEqual(delivered.map((v) => v.seq), [...Array(150).keys()], 'seq goes on across restarts');
+  const seqs = verdicts.map((v) => v.seq).sort((a, b) => a - b);
+  assert.deepEqual(seqs, [...Array(seqs.length).keys()], 'seq goes on across restarts, delivered and lost frames each one');
   assert.ok(lost.length > 0, JSON.stringify(c));
   assert.equal(lost.length, c.lost);
   for (const v of lost) assert.ok(['appsink-overflow', 'restart'].includes(String(v.meta?.['lost'])), String(v.meta?.['lost']));
@@ -190,7 +195,7 @@ test('a live camera restarted after stream errors: losses of every run (dropped,
   assert.equal(c.received, verdicts.length);
 });
 
-test('a triggered camera: a lost frame is judged once, through its trigger (TRIGGER_WITHOUT_FRAME), never also as FRAME_LOST', async () => {
+test('a triggered camera: a lost frame takes its trigger like a frame and is judged once, FRAME_LOST with its seq and partId; no trigger is orphaned', async () => {
   const parts = 300;
   const at = Date.now();
   const { verdicts, station } = await runStation(
@@ -202,13 +207,16 @@ test('a triggered camera: a lost frame is judged once, through its trigger (TRIG
     },
   );
   const c = station.counters();
+  const lost = lostOf(verdicts);
   assert.ok(c.lost > 0, JSON.stringify(c));
-  assert.equal(lostOf(verdicts).length, 0, 'no FRAME_LOST verdict on a triggered camera');
-  const orphans = verdicts.filter((v) => v.reasons[0]?.code === REASON.NO_FRAME);
-  assert.equal(orphans.length, c.lost, 'each lost frame left exactly one trigger without a frame');
-  assert.equal(c.orphanTriggers, c.lost);
+  assert.equal(lost.length, c.lost, 'one FRAME_LOST verdict per lost frame');
+  assert.equal(verdicts.filter((v) => v.reasons[0]?.code === REASON.NO_FRAME).length, 0, 'no trigger left without a frame');
+  assert.equal(c.orphanTriggers, 0);
+  assert.equal(c.triggersMatched, parts);
   assert.equal(c.received, parts, 'one verdict per announced part');
-  assert.equal(new Set(verdicts.map((v) => v.partId)).size, parts);
+  // Frames and lost frames took the triggers in order: the part with seq n is P-n.
+  for (const v of verdicts) assert.equal(v.partId, `P-${v.seq}`);
+  for (const v of lost) assert.ok(ejects(v));
   assert.ok(identityHolds(c), JSON.stringify(c));
 });
 
@@ -244,8 +252,9 @@ test('FRAME_LOST verdicts go to the line: on â€¦/reject (failSafe reject) and â€
       const schemas = docSchemas();
       for (const m of obs.json(`${root}/reject`)) conforms(m, schemas.get('linewatch.reject/1')!);
       for (const m of obs.json(`${root}/result`)) conforms(m, schemas.get('linewatch.result/1')!);
+      const lostSeqs = new Set(lost.map((v) => v.seq));
       for (const m of obs.json(`${root}/reject`).filter(isLost)) {
-        assert.equal(m['seq'], -1);
+        assert.ok(lostSeqs.has(m['seq'] as number), `seq ${String(m['seq'])} is a lost frame's own`);
         assert.equal(m['partId'], null);
         assert.equal(m['score'], null);
       }

@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import type { Subscription } from 'rxjs';
 import { LinewatchError } from '../../../src/errors.js';
 import type { Frame, RawImage } from '../../../src/pipeline/frame.js';
-import type { SourceHealth, SourceLoss } from '../../../src/pipeline/source.js';
+import type { LostFrame, SourceHealth } from '../../../src/pipeline/source.js';
 import {
   createGstreamerSource,
   gstreamerSourceSchema,
@@ -113,39 +113,52 @@ test('scaling to the model size happens in GStreamer', async () => {
   assert.deepEqual([img.width, img.height], [32, 16]);
 });
 
-test('a slow consumer never stalls a live camera: the appsink drops and every frame is either delivered or counted lost', async () => {
+test('a slow consumer never stalls a live camera: each frame the appsink drops comes as a lost frame with its seq, ahead of the frame after it', async () => {
   const src = source({
     maxBuffers: 2,
     input: { preset: 'test', width: 64, height: 48, fps: 200, numBuffers: 60, live: true },
   });
-  // Losses are reported as they become known, never ahead of what lostFrames() can prove.
-  const losses: SourceLoss[] = [];
-  const framesAtReport: number[] = [];
+  const lost: LostFrame[] = [];
+  const order: number[] = [];
   let framesSeen = 0;
+  const framesAtLoss: number[] = [];
   const lsub = src.losses$.subscribe((l) => {
-    losses.push(l);
-    framesAtReport.push(framesSeen);
-    const total = losses.reduce((n, x) => n + x.count, 0);
-    assert.equal(total, src.lostFrames(), 'each report brings the total to what lostFrames() proves');
+    lost.push(l);
+    order.push(l.seq);
+    framesAtLoss.push(framesSeen);
   });
   const got = await collect(src, {
-    onFrame: () => {
+    onFrame: (f) => {
+      order.push(f.seq);
       framesSeen++;
       const until = Date.now() + 20; // 50 frames/s consumer behind a 200 frames/s camera
       while (Date.now() < until);
     },
   });
-  assert.equal(got.completed, true);
-  assertGapFree(got.frames);
-  assert.ok(src.lostFrames() > 10, `lost ${src.lostFrames()}`);
-  assert.equal(got.frames.length + src.lostFrames(), 60);
   lsub.unsubscribe();
-  assert.equal(losses.reduce((n, l) => n + l.count, 0), src.lostFrames(), 'the reports add up to the exact count');
-  assert.ok(framesAtReport.some((n) => n < got.frames.length), 'losses were reported while the camera ran, not only at its end');
-  for (const l of losses) {
+  assert.equal(got.completed, true);
+  assert.ok(lost.length > 10, `lost ${lost.length}`);
+  assert.equal(lost.length, src.lostFrames());
+  // Every frame the camera took has one seq, delivered or lost, and they came in seq order.
+  assert.equal(got.frames.length + lost.length, 60);
+  assert.deepEqual(order, [...Array(60).keys()]);
+  assert.ok(framesAtLoss.some((n) => n < got.frames.length), 'losses were reported while the camera ran, not only at its end');
+  for (const l of lost) {
     assert.equal(l.reason, 'appsink-overflow');
-    assert.ok(l.count >= 1 && Number.isFinite(l.atMs));
+    assert.equal(l.kind, 'lost');
+    assert.equal(l.cameraId, 'cam1');
+    assert.equal(l.meta['lost'], 'appsink-overflow');
   }
+  // videotestsrc numbers its frames: every delivered frame carries its own number, which is its seq here.
+  for (const f of got.frames) assert.equal(f.meta['sourceOffset'], f.seq);
+  // A lost frame's capture time lies between those of its neighbours.
+  for (const l of lost) {
+    const before = got.frames.filter((f) => f.seq < l.seq).at(-1);
+    const next = got.frames.find((f) => f.seq > l.seq);
+    if (before !== undefined) assert.ok(l.capturedAt.monoNs >= before.capturedAt.monoNs, `seq ${l.seq}`);
+    if (next !== undefined) assert.ok(l.capturedAt.monoNs <= next.capturedAt.monoNs, `seq ${l.seq}`);
+  }
+  assert.deepEqual(src.lossVisibility(), { dropped: 'per-frame', upstream: 'offsets' });
 });
 
 test('a finite input is read losslessly at the pace of a slow consumer', async () => {

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { LinewatchError } from '../../../errors.js';
 
 /**
  * Typed view of gstreamer-superficial (a CommonJS addon without types), limited to what the
@@ -24,11 +25,58 @@ export interface BusMessage {
   readonly [field: string]: unknown;
 }
 
+/** GstBufferFlags bits linewatch reads. */
+export const BUFFER_FLAG_DISCONT = 1 << 6;
+
+/** One GstReferenceTimestampMeta of a buffer (e.g. `timestamp/x-ntp` from rtspsrc). */
+export interface ReferenceTimestamp {
+  /** The reference's caps name: which clock the timestamp is on. */
+  readonly reference: string;
+  readonly timestamp: bigint | null;
+  readonly duration: bigint | null;
+}
+
+/**
+ * What linewatch's patch of the binding (patches/gstreamer-superficial+1.7.4.patch) passes with
+ * each pulled sample: the buffer's own fields (times in ns, null when GStreamer left them unset),
+ * its running time from the sample's segment, the appsink's base time, and one reading of the
+ * pipeline clock taken beside the host's CLOCK_MONOTONIC and CLOCK_REALTIME, to map clock time to them.
+ */
+export interface SampleMeta {
+  readonly pts: bigint | null;
+  readonly dts: bigint | null;
+  readonly duration: bigint | null;
+  /** Frame number for video (GStreamer's convention), or whatever the element put there; null when unset. */
+  readonly offset: number | null;
+  readonly offsetEnd: number | null;
+  /** GstBufferFlags (DISCONT = {@link BUFFER_FLAG_DISCONT}, …). */
+  readonly flags: number;
+  /** Number of this buffer among those that reached the appsink (from 1, for the appsink's life); null if not numbered. */
+  readonly arrival: number | null;
+  readonly runningTime: bigint | null;
+  readonly baseTime: bigint | null;
+  /** Pipeline clock, host monotonic and host real-time clocks read together when the sample was handed over (absent without a clock). */
+  readonly clockTime?: bigint | null;
+  readonly hostMonoTime?: bigint | null;
+  readonly hostRealTime?: bigint | null;
+  readonly references: readonly ReferenceTimestamp[];
+}
+
+/** Fields the patched appsrc `push` sets on the buffer it makes (tests feed offsets, gaps and flags this way). */
+export interface PushMeta {
+  readonly pts?: bigint | number;
+  readonly dts?: bigint | number;
+  readonly duration?: bigint | number;
+  readonly offset?: number;
+  readonly offsetEnd?: number;
+  readonly flags?: number;
+}
+
 export interface GstAppSink {
   /** Calls back once with the next sample, or with null at end of stream or when stopped. */
-  pull(cb: (buf: Buffer | null, caps: SampleCaps) => void): void;
-  /** Base sink statistics as GStreamer prints a GstStructure (rendered, dropped, average-rate). */
-  readonly stats?: string;
+  pull(cb: (buf: Buffer | null, caps: SampleCaps, meta: SampleMeta | null) => void): void;
+  /** Buffers that reached this appsink so far (the last {@link SampleMeta.arrival} given). */
+  arrivals(): number;
   caps?: string;
   [property: string]: unknown;
 }
@@ -45,28 +93,40 @@ export interface GstPipeline {
   pollBus(cb: (msg: BusMessage) => void): void;
 }
 
+export interface GstAppSrc {
+  push(data: Buffer, pts?: Buffer, meta?: PushMeta): void;
+  [property: string]: unknown;
+}
+
 interface Binding {
   Pipeline: new (description: string) => GstPipeline;
+  /** Version of linewatch's patch compiled into the addon; undefined when it was built unpatched. */
+  linewatchPatch?: number;
 }
+
+/** The patch version this code reads (patches/gstreamer-superficial+1.7.4.patch). */
+export const BINDING_PATCH_VERSION = 1;
 
 let binding: Binding | null = null;
 
-/** The addon, loaded on first use so that configurations without cameras never load GStreamer. */
+/**
+ * The addon, loaded on first use so that configurations without cameras never load GStreamer.
+ * Throws LW_ERR_BINDING when it was built without linewatch's patch: capture times and lost-frame
+ * identities would silently be missing.
+ */
 export function gstreamer(): Binding {
   if (binding === null) {
     const require = createRequire(import.meta.url);
-    binding = require('gstreamer-superficial') as Binding;
+    const loaded = require('gstreamer-superficial') as Binding;
+    if ((loaded.linewatchPatch ?? 0) < BINDING_PATCH_VERSION) {
+      throw new LinewatchError(
+        'LW_ERR_BINDING',
+        `gstreamer-superficial was built without linewatch's patch ${BINDING_PATCH_VERSION} (found ${loaded.linewatchPatch ?? 'none'}): ` +
+          'run `npm ci` (its postinstall applies patches/ and rebuilds the addon), or `npx patch-package && npm rebuild gstreamer-superficial`',
+      );
+    }
+    binding = loaded;
   }
   return binding;
 }
 
-/**
- * Buffers that reached the appsink's queue, from its base-sink `stats` string
- * (`application/x-gst-base-sink-stats, average-rate=(double)-1, dropped=(guint64)0, rendered=(guint64)50;`).
- * Returns -1 when the field is missing (an older GStreamer).
- */
-export function parseRendered(stats: string | undefined): number {
-  if (stats === undefined) return -1;
-  const m = /rendered=\(guint64\)(\d+)/.exec(stats);
-  return m === null ? -1 : Number(m[1]);
-}

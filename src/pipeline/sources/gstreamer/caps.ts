@@ -42,3 +42,12 @@ export function sampleLayout(caps: SampleCaps): SampleLayout | string {
   const row = width * bytesPerPixel(pf);
   return { format: pf, width, height, strideBytes: (row + 3) & ~3 };
 }
+
+/** The frame period the caps' `framerate` gives ('25/1' → 40 ms), in ns; null when absent or variable (0/1). */
+export function framePeriodNs(caps: SampleCaps | null): bigint | null {
+  const f = caps?.['framerate'];
+  if (typeof f !== 'string') return null;
+  const m = /^(\d+)\/(\d+)$/.exec(f);
+  if (m === null || m[1] === '0') return null;
+  return (BigInt(m[2]!) * 1_000_000_000n) / BigInt(m[1]!);
+}

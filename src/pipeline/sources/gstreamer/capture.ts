@@ -1,11 +1,13 @@
 import type { Subscriber } from 'rxjs';
 import { LinewatchError, errorMessage } from '../../../errors.js';
-import { captureTimeNow, type Frame, type FrameMeta } from '../../frame.js';
+import { captureTimeNow, type CaptureTime, type Frame, type FrameMeta } from '../../frame.js';
 import type { LossReason, SourceHealth } from '../../source.js';
 import { backoffDelayMs, type BackoffPolicy } from './backoff.js';
-import { gstreamer, parseRendered, type BusMessage, type GstAppSink, type GstPipeline, type SampleCaps } from './binding.js';
-import { sampleLayout } from './caps.js';
+import { gstreamer, type BusMessage, type GstAppSink, type GstPipeline, type SampleCaps, type SampleMeta } from './binding.js';
+import { framePeriodNs, sampleLayout } from './caps.js';
 import type { LaunchPlan } from './launch.js';
+import { RunLosses, type UpstreamEvidence } from './losses.js';
+import { after, between, captureTimeOf, clockMapOf, type ClockMap } from './timing.js';
 
 /**
  * One subscription's acquisition: builds the pipeline, pulls samples into Frames, and on a fault
@@ -21,18 +23,29 @@ export interface CaptureHost {
   /** Plan for a (re)start; `imagesStartIndex` moves a multifilesrc past a bad file. */
   plan(imagesStartIndex?: number): LaunchPlan;
   nextSeq(): number;
-  /** Frames lost outside any run's appsink count (skipped files). */
-  addLost(n: number, reason: LossReason): void;
-  /** A lower bound of what the current run's appsink dropped so far (live inputs). */
-  setRunLostEstimate(n: number): void;
-  /** The current run is over: it lost `n` frames in all (replaces its estimate, never below it). */
-  settleRunLost(n: number, reason: LossReason): void;
+  /**
+   * Frames lost, in the order they were taken, each with its estimated capture time (`captures`,
+   * one per frame) and, where known, the source offset of the first: each takes the next seq.
+   */
+  lost(reason: LossReason, captures: readonly CaptureTime[], firstOffset: number | null): void;
+  /** What tells this camera's losses before the appsink (status). */
+  setEvidence(e: UpstreamEvidence): void;
   setHealth(h: SourceHealth): void;
   readonly ready: (() => Promise<void>) | undefined;
   readonly random: () => number;
 }
 
 const EMPTY_META: FrameMeta = Object.freeze({});
+
+/** What a delivered frame says about its place in the source's own sequence (verdict meta). */
+function frameMeta(meta: SampleMeta | null): FrameMeta {
+  if (meta === null) return EMPTY_META;
+  const numbered = meta.offset !== null && meta.offsetEnd === meta.offset + 1;
+  if (!numbered && meta.pts === null) return EMPTY_META;
+  // ptsNs as a number (JSON-safe): exact below 104 days of stream time.
+  if (!numbered) return { ptsNs: Number(meta.pts) };
+  return meta.pts === null ? { sourceOffset: meta.offset } : { sourceOffset: meta.offset, ptsNs: Number(meta.pts) };
+}
 
 /** gst_parse_launch names the top-level bin pipeline0, pipeline1, … */
 const TOP_LEVEL = /^pipeline\d+$/;
@@ -84,7 +97,15 @@ class Run {
   readonly pipeline: GstPipeline;
   readonly sink: GstAppSink;
   delivered = 0;
-  /** Its losses are counted (settleLost): once per run. */
+  /** Gaps in what its samples say (appsink numbers, source offsets, timestamps). */
+  readonly losses: RunLosses;
+  /** Pipeline clock → host clocks, from the run's first sample (base time and clock are fixed while it plays). */
+  clockMap: ClockMap | null = null;
+  /** Capture time of the last delivered frame: lost frames' times are estimated from it. */
+  lastCapture: CaptureTime | null = null;
+  /** Caps of the last delivered frame (its frame rate spaces the times of frames lost after it). */
+  lastCaps: SampleCaps | null = null;
+  /** Its trailing losses are settled (settleLost): once per run. */
   settled = false;
   /** Set once we stop it (fault, close): late callbacks are ignored. */
   finished = false;
@@ -99,23 +120,25 @@ class Run {
   busSeen = false;
   /** stop() wanted before busSeen: done by the first bus callback. */
   stopPending = false;
-  readonly onSample: (buf: Buffer | null, caps: SampleCaps) => void;
+  readonly onSample: (buf: Buffer | null, caps: SampleCaps, meta: SampleMeta | null) => void;
   readonly pullNext: () => void;
 
   constructor(capture: Capture, plan: LaunchPlan, pipeline: GstPipeline, sink: GstAppSink) {
     this.plan = plan;
     this.pipeline = pipeline;
     this.sink = sink;
+    // Before play: the appsink's numbers go on across runs of the same pipeline.
+    this.losses = new RunLosses(sink.arrivals(), plan.upstream);
     // Bound once per run, not per frame.
-    this.onSample = (buf, caps) => capture.sample(this, buf, caps);
+    this.onSample = (buf, caps, meta) => capture.sample(this, buf, caps, meta);
     this.pullNext = () => {
       if (!this.finished) this.sink.pull(this.onSample);
     };
   }
 
-  /** Buffers that reached the appsink (-1 if unknown). */
-  rendered(): number {
-    return parseRendered(this.sink.stats);
+  /** Buffers that reached the appsink in this run. */
+  arrived(): number {
+    return this.sink.arrivals();
   }
 }
 
@@ -162,12 +185,8 @@ export class Capture {
     this.clearTimers();
     const run = this.run;
     if (run !== null) {
-      // The consumer stops us: what still sits in the appsink was not dropped, only not taken, so
-      // the run ends at its lower bound (no new loss reported).
-      if (!run.settled) {
-        run.settled = true;
-        this.host.settleRunLost(0, 'appsink-overflow');
-      }
+      // The consumer stops us: what still sits in the appsink was not dropped, only not taken.
+      run.settled = true;
       this.stopRun(run);
     }
   }
@@ -233,7 +252,7 @@ export class Capture {
   }
 
   /** A sample (or null: end of stream, or our own stop) from `run`'s appsink. */
-  sample(run: Run, buf: Buffer | null, caps: SampleCaps): void {
+  sample(run: Run, buf: Buffer | null, caps: SampleCaps, meta: SampleMeta | null): void {
     if (run.finished || this.closed) return;
     if (buf === null) {
       // A failing element posts its error and then sends end of stream: both race to us from two
@@ -243,8 +262,7 @@ export class Capture {
       }, EOS_SETTLE_MS);
       return;
     }
-    // Earliest point this binding offers: it does not expose the buffer PTS (see docs/cameras.md).
-    const capturedAt = captureTimeNow();
+    const arrival = captureTimeNow();
     const layout = sampleLayout(caps);
     if (typeof layout === 'string') {
       this.fault(run, `${this.host.cameraId}: ${layout}`, false);
@@ -257,12 +275,17 @@ export class Capture {
       this.attempt = 0;
       this.host.setHealth({ state: 'running' });
     }
-    const rendered = run.rendered();
-    if (rendered >= 0 && run.plan.live) {
-      // Lower bound while running (up to maxBuffers may still be queued); exact when the run ends.
-      const est = rendered - run.delivered - this.host.maxBuffers;
-      this.host.setRunLostEstimate(est > 0 ? est : 0);
+    let capturedAt = arrival;
+    if (meta !== null) {
+      // A live source stamps when it took the frame; a file's timestamps are positions in the file.
+      if (run.plan.live) {
+        if (run.clockMap === null) run.clockMap = clockMapOf(meta);
+        capturedAt = captureTimeOf(meta, run.clockMap, arrival);
+      }
+      this.reportGap(run, meta, capturedAt);
     }
+    run.lastCapture = capturedAt;
+    run.lastCaps = caps;
     const frame: Frame = {
       seq: this.host.nextSeq(),
       cameraId: this.host.cameraId,
@@ -276,7 +299,7 @@ export class Capture {
         strideBytes: buf.length === layout.strideBytes * layout.height ? layout.strideBytes : undefined,
         data: buf,
       },
-      meta: EMPTY_META,
+      meta: frameMeta(meta),
     };
     this.sub.next(frame);
     if (run.drainTo >= 0 && run.delivered >= run.drainTo) {
@@ -288,6 +311,18 @@ export class Capture {
     } else {
       run.sink.pull(run.onSample);
     }
+  }
+
+  /** Frames missing before this sample become lost frames (each its seq) ahead of it. */
+  private reportGap(run: Run, meta: SampleMeta, capturedAt: CaptureTime): void {
+    const evidence = run.losses.evidence;
+    const gap = run.losses.next(meta);
+    if (run.losses.evidence !== evidence || run.delivered === 1) this.host.setEvidence(run.losses.evidence);
+    const n = gap.appsink + gap.upstream;
+    if (n === 0) return;
+    const times = between(run.lastCapture ?? capturedAt, capturedAt, n);
+    if (gap.upstream > 0) this.host.lost('upstream', times.slice(0, gap.upstream), gap.firstOffset);
+    if (gap.appsink > 0) this.host.lost('appsink-overflow', times.slice(gap.upstream), null);
   }
 
   bus(run: Run, msg: BusMessage): void {
@@ -315,16 +350,16 @@ export class Capture {
   /** A fault in `run`: transient ones restart after a backoff; others end the stream with an error. */
   private fault(run: Run, reason: string, fromStream: boolean): void {
     if (!run.plan.retryOnError || !fromStream) {
-      this.settleLost(run, 'fault');
       this.stopRun(run);
+      this.settleLost(run, 'fault');
       this.fail(new LinewatchError('LW_ERR_SOURCE_STREAM', `${this.host.cameraId}: ${reason}`));
       return;
     }
     if (!run.plan.live && run.plan.startIndex !== null) {
       // A finite input (images): first take what already sits in the appsink, then restart past the bad file.
-      const rendered = run.rendered();
-      if (rendered > run.delivered && run.drainTo < 0) {
-        run.drainTo = rendered;
+      const queued = run.losses.trailing(run.arrived());
+      if (queued > 0 && run.drainTo < 0) {
+        run.drainTo = run.delivered + queued;
         run.faultReason = reason;
         return;
       }
@@ -336,9 +371,10 @@ export class Capture {
 
   /** Stops `run` and schedules the next one; `skip` files are passed over (counted lost). */
   private restartAfter(run: Run, reason: string, skip: number): void {
-    this.settleLost(run, 'restart');
+    // Stopped first: once in NULL nothing reaches the appsink any more, so the count is final.
     this.stopRun(run);
-    if (skip > 0) this.host.addLost(skip, 'unreadable-file');
+    this.settleLost(run, 'restart');
+    if (skip > 0) this.host.lost('unreadable-file', Array<CaptureTime>(skip).fill(captureTimeNow()), null);
     const nextIndex = run.plan.startIndex !== null ? run.plan.startIndex + run.delivered + skip : undefined;
     const delay = backoffDelayMs(this.attempt, this.host.backoff, this.host.random);
     this.attempt++;
@@ -348,18 +384,19 @@ export class Capture {
   }
 
   /**
-   * What the appsink took in but we never delivered is lost; counted once per run, exactly.
-   * `reason` names what the part not yet reported was: at a restart after an error or a stall,
-   * the frames still queued (discarded) and those dropped since the last estimate (up to
-   * maxBuffers) cannot be told apart, and are both `restart`.
-   * (A stop by the consumer — close() — keeps the run's lower bound instead: the frames still
+   * What reached the appsink after the last delivered sample is lost; settled once per run.
+   * `reason` names it: at a restart after an error or a stall, the frames still queued
+   * (discarded) and those the appsink dropped after the last delivered one cannot be told apart,
+   * and are both `restart`. (A stop by the consumer — close() — settles nothing: the frames still
    * queued then were not dropped, only not taken.)
    */
   private settleLost(run: Run, reason: LossReason): void {
     if (run.settled) return;
     run.settled = true;
-    const rendered = run.rendered();
-    this.host.settleRunLost(rendered > run.delivered ? rendered - run.delivered : 0, reason);
+    const n = run.losses.trailing(run.arrived());
+    if (n === 0) return;
+    const now = captureTimeNow();
+    this.host.lost(reason, after(run.lastCapture ?? now, n, framePeriodNs(run.lastCaps), now), null);
   }
 
   private stopRun(run: Run): void {

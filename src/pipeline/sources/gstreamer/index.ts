@@ -1,10 +1,11 @@
 import { BehaviorSubject, Observable, Subject, distinctUntilChanged, type Observable as Obs } from 'rxjs';
-import type { Frame } from '../../frame.js';
-import type { FrameSource, LossReason, SourceHealth, SourceLoss } from '../../source.js';
+import type { CaptureTime, Frame } from '../../frame.js';
+import type { FrameSource, LossReason, LossVisibility, LostFrame, SourceHealth } from '../../source.js';
 import type { BackoffPolicy } from './backoff.js';
 import { Capture, openPipeline, type CaptureHost } from './capture.js';
 import { localElementPlan, type GstElementPlan } from './jetson.js';
 import { buildLaunch, type LaunchPlan } from './launch.js';
+import type { UpstreamEvidence } from './losses.js';
 import type { GstreamerSourceConfig } from './schema.js';
 
 export { gstreamerSourceSchema, type GstreamerSourceConfig, type GstreamerSourceInput } from './schema.js';
@@ -20,28 +21,27 @@ export interface GstreamerSourceOptions {
 }
 
 /**
- * A camera or file through GStreamer. `seq` counts delivered frames gap-free across restarts;
- * frames lost on the way (appsink drops under a slow consumer, samples discarded by a restart,
- * skipped bad files) are counted in `lostFrames()` and reported on `losses$` as they become known.
+ * A camera or file through GStreamer. `seq` numbers every frame the camera is known to have taken,
+ * across restarts: delivered frames, and lost ones (appsink drops under a slow consumer, gaps in
+ * the source's own numbering, samples discarded by a restart, skipped bad files), which come on
+ * `losses$` each with its seq as they become known — before the frame that revealed them — and
+ * are counted in `lostFrames()`.
  */
 export class GstreamerSource implements FrameSource {
   readonly kind = 'gstreamer';
   readonly cameraId: string;
   readonly health$: Obs<SourceHealth>;
   readonly lostFrames: () => number;
-  readonly losses$: Obs<SourceLoss>;
+  readonly losses$: Obs<LostFrame>;
+  readonly lossVisibility: () => LossVisibility;
   private readonly config: GstreamerSourceConfig;
   private readonly options: GstreamerSourceOptions;
   private readonly elements: GstElementPlan;
   private readonly health: BehaviorSubject<SourceHealth>;
   private seq = 0;
-  /** Settled losses: finished runs (exact) and skipped files. */
   private lost = 0;
-  /** Lower bound of the current run's appsink drops (0 between runs). */
-  private runLostEstimate = 0;
-  /** Total already reported on losses$: never more than lost + runLostEstimate. */
-  private reported = 0;
-  private readonly lossSubject = new Subject<SourceLoss>();
+  private evidence: UpstreamEvidence;
+  private readonly lossSubject = new Subject<LostFrame>();
 
   constructor(cameraId: string, config: GstreamerSourceConfig, options: GstreamerSourceOptions = {}) {
     this.cameraId = cameraId;
@@ -50,8 +50,12 @@ export class GstreamerSource implements FrameSource {
     this.elements = options.elements ?? localElementPlan();
     this.health = new BehaviorSubject<SourceHealth>({ state: 'starting' });
     this.health$ = this.health.pipe(distinctUntilChanged(sameHealth));
-    this.lostFrames = () => this.lost + this.runLostEstimate;
+    this.lostFrames = () => this.lost;
     this.losses$ = this.lossSubject.asObservable();
+    // Until a run's samples show offsets, what its configuration allows.
+    const up = buildLaunch(config, { elements: this.elements }).upstream;
+    this.evidence = up.timestampPeriodNs !== null ? 'timestamps' : up.flagsDiscont ? 'discont' : 'none';
+    this.lossVisibility = () => ({ dropped: 'per-frame', upstream: this.evidence });
   }
 
   /** The launch description this source runs (for logs and `config validate`). */
@@ -88,38 +92,20 @@ export class GstreamerSource implements FrameSource {
       plan: (imagesStartIndex?: number): LaunchPlan =>
         buildLaunch(this.config, imagesStartIndex === undefined ? { elements: this.elements } : { imagesStartIndex, elements: this.elements }),
       nextSeq: () => this.seq++,
-      addLost: (n: number, reason: LossReason) => {
-        this.lost += n;
-        this.reportLosses(reason);
+      lost: (reason: LossReason, captures: readonly CaptureTime[], firstOffset: number | null) => {
+        for (let i = 0; i < captures.length; i++) {
+          this.lost++;
+          const meta = firstOffset === null ? { lost: reason } : { lost: reason, sourceOffset: firstOffset + i };
+          this.lossSubject.next({ kind: 'lost', seq: this.seq++, cameraId: this.cameraId, reason, capturedAt: captures[i]!, meta });
+        }
       },
-      setRunLostEstimate: (n: number) => {
-        // A lower bound only grows during a run; a smaller reading (it can lag) is ignored.
-        if (n > this.runLostEstimate) this.runLostEstimate = n;
-        this.reportLosses('appsink-overflow');
-      },
-      settleRunLost: (n: number, reason: LossReason) => {
-        // Never below the lower bound already reported, so the reported total stays ≤ lostFrames().
-        this.lost += Math.max(n, this.runLostEstimate);
-        this.runLostEstimate = 0;
-        this.reportLosses(reason);
+      setEvidence: (e: UpstreamEvidence) => {
+        this.evidence = e;
       },
       setHealth: (h: SourceHealth) => this.health.next(h),
       ready: this.options.ready,
       random: this.options.random ?? Math.random,
     };
-  }
-
-  /**
-   * Reports what is known lost beyond what was reported already. The estimate is a lower bound
-   * and the settled figure exact (≥ it), so the reported total reaches the exact figure when a
-   * run ends and never passes it.
-   */
-  private reportLosses(reason: LossReason): void {
-    const known = this.lost + this.runLostEstimate;
-    if (known <= this.reported) return;
-    const count = known - this.reported;
-    this.reported = known;
-    this.lossSubject.next({ count, reason, atMs: Date.now() });
   }
 }
 

@@ -1,4 +1,5 @@
 import { SOFTWARE_PLAN, convertFragment, decodeFragment, type GstElementPlan } from './jetson.js';
+import type { UpstreamLossPlan } from './losses.js';
 import type { GstreamerInput, GstreamerSourceConfig } from './schema.js';
 
 /**
@@ -38,6 +39,24 @@ export interface LaunchPlan {
   readonly reopen: { readonly element: string; readonly property: string; readonly value: string } | null;
   /** For `images`: the file number the pipeline starts at (so a restart can skip the bad file). */
   readonly startIndex: number | null;
+  /** How losses before the appsink can show besides frame-number offsets (losses.ts). */
+  readonly upstream: UpstreamLossPlan;
+}
+
+/** Sources whose losses before the appsink show only through offsets, if they set them. */
+const OFFSETS_ONLY: UpstreamLossPlan = { timestampPeriodNs: null, flagsDiscont: false };
+/** Sources that flag lost data with DISCONT (rtp depayloaders do; a custom pipeline may). */
+const FLAGS_DISCONT: UpstreamLossPlan = { timestampPeriodNs: null, flagsDiscont: true };
+
+/**
+ * aravissrc stamps each buffer with the camera's own timestamp (the first frame anchored at its
+ * arrival, each next one by the camera's clock) but sets neither offsets nor DISCONT, and skips
+ * incomplete frames silently: a free-running camera at a set rate shows a lost frame as a gap of
+ * two periods between timestamps; a triggered one cannot show it.
+ */
+function aravisUpstream(input: Extract<GstreamerInput, { preset: 'aravis' }>): UpstreamLossPlan {
+  if (input.trigger !== 'off' || input.fps === undefined) return OFFSETS_ONLY;
+  return { timestampPeriodNs: BigInt(Math.round(1e9 / input.fps)), flagsDiscont: false };
 }
 
 /** A string property value in launch syntax: always quoted, backslashes and quotes escaped. */
@@ -131,13 +150,13 @@ export function buildLaunch(
 ): LaunchPlan {
   const input = config.input;
   const plan = options.elements ?? SOFTWARE_PLAN;
-  const base = { sinkCaps: null, stallTimeoutMs: config.stallTimeoutMs, retryOnError: true, startIndex: null, reopen: null };
+  const base = { sinkCaps: null, stallTimeoutMs: config.stallTimeoutMs, retryOnError: true, startIndex: null, reopen: null, upstream: OFFSETS_ONLY };
   switch (input.preset) {
     case 'aravis': {
       const { head, bayer } = aravisHead(input);
       const description = head + convertTail(config, bayer, plan) + appsink(config.maxBuffers, true, false);
       const reopen = input.camera === undefined ? null : { element: CAMERA_ELEMENT, property: 'camera-name', value: input.camera };
-      return { ...base, description, sinkName: PRESET_SINK_NAME, live: true, restartOnEos: true, reopen };
+      return { ...base, description, sinkName: PRESET_SINK_NAME, live: true, restartOnEos: true, reopen, upstream: aravisUpstream(input) };
     }
     case 'v4l2': {
       const caps = sizeCaps(input.width, input.height, input.fps);
@@ -153,7 +172,7 @@ export function buildLaunch(
         ` protocols=${input.transport} ! decodebin`;
       const description = head + convertTail(config, false, plan) + appsink(config.maxBuffers, true, false);
       const stallTimeoutMs = config.stallTimeoutMs > 0 ? config.stallTimeoutMs : input.stallTimeoutMs;
-      return { ...base, description, sinkName: PRESET_SINK_NAME, live: true, restartOnEos: true, stallTimeoutMs };
+      return { ...base, description, sinkName: PRESET_SINK_NAME, live: true, restartOnEos: true, stallTimeoutMs, upstream: FLAGS_DISCONT };
     }
     case 'video': {
       const head = `filesrc location=${quoteLaunchValue(input.path)} ! decodebin`;
@@ -188,6 +207,7 @@ export function buildLaunch(
         live: input.live,
         restartOnEos: input.live,
         sinkCaps: targetCaps(config),
+        upstream: FLAGS_DISCONT,
       };
   }
 }

@@ -1,0 +1,120 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BINDING_PATCH_VERSION, BUFFER_FLAG_DISCONT, gstreamer, type GstAppSrc, type SampleMeta } from '../../../../src/pipeline/sources/gstreamer/binding.js';
+
+/**
+ * linewatch's patch of gstreamer-superficial (patches/, applied and rebuilt by `npm ci`): each
+ * pulled sample comes with its buffer's timing, offsets, flags and arrival number, and appsrc can
+ * set them. Real GStreamer; an unpatched build fails here (gstreamer() refuses it).
+ */
+
+interface Pulled {
+  readonly size: number;
+  readonly meta: SampleMeta;
+}
+
+/** Plays `description` and pulls `n` samples from its appsink `sink` (`feed` pushes into an appsrc `src` first). */
+function pull(description: string, n: number, feed?: (src: GstAppSrc) => void): Promise<Pulled[]> {
+  const pipeline = new (gstreamer().Pipeline)(description);
+  const sink = pipeline.findChild('sink')!;
+  pipeline.play();
+  if (feed !== undefined) feed(pipeline.findChild('src') as unknown as GstAppSrc);
+  const out: Pulled[] = [];
+  return new Promise((resolve, reject) => {
+    const next = (): void =>
+      sink.pull((buf, _caps, meta) => {
+        if (buf === null || meta === null) {
+          pipeline.stop();
+          reject(new Error(`stream ended after ${out.length} samples`));
+          return;
+        }
+        out.push({ size: buf.length, meta });
+        if (out.length < n) next();
+        else {
+          pipeline.stop();
+          resolve(out);
+        }
+      });
+    next();
+  });
+}
+
+test('the binding carries linewatch patch version it is read with', () => {
+  assert.equal(gstreamer().linewatchPatch, BINDING_PATCH_VERSION);
+});
+
+test('videotestsrc with do-timestamp: PTS, duration, offsets, DISCONT on the first buffer, arrival numbers and a clock reading arrive with each sample', async () => {
+  const got = await pull(
+    'videotestsrc is-live=true do-timestamp=true num-buffers=6 ! video/x-raw,width=32,height=24,framerate=50/1 ! appsink name=sink sync=false',
+    6,
+  );
+  for (let i = 0; i < got.length; i++) {
+    const m = got[i]!.meta;
+    assert.equal(m.offset, i, 'videotestsrc numbers its frames');
+    assert.equal(m.offsetEnd, i + 1);
+    assert.equal(m.arrival, i + 1, 'the appsink numbered each buffer as it arrived');
+    assert.equal(typeof m.pts, 'bigint');
+    assert.equal(typeof m.runningTime, 'bigint');
+    assert.equal(typeof m.baseTime, 'bigint');
+    assert.equal(typeof m.clockTime, 'bigint');
+    assert.equal(typeof m.hostMonoTime, 'bigint');
+    assert.equal(typeof m.hostRealTime, 'bigint');
+    assert.equal(typeof m.dts, 'bigint', 'do-timestamp stamps the decoding time too');
+    assert.deepEqual(m.references, []);
+    // Taken before it was handed over: running + base is earlier than the clock reading beside it.
+    assert.ok(m.runningTime! + m.baseTime! <= m.clockTime!, `sample ${i}`);
+    if (i > 0) assert.ok(m.pts! > got[i - 1]!.meta.pts!, 'timestamps grow');
+  }
+  assert.notEqual(got[0]!.meta.flags & BUFFER_FLAG_DISCONT, 0, 'the first buffer of a stream is a discontinuity');
+  assert.equal(got[1]!.meta.flags & BUFFER_FLAG_DISCONT, 0);
+  // The host monotonic clock is the one process.hrtime reads: within a second of now.
+  const mono = got.at(-1)!.meta.hostMonoTime!;
+  assert.ok(process.hrtime.bigint() - mono < 1_000_000_000n);
+});
+
+test('appsrc: offsets, times and flags pushed with a buffer reach the appsink unchanged', async () => {
+  const sent = [
+    { offset: 0, pts: 0n, flags: BUFFER_FLAG_DISCONT },
+    { offset: 1, pts: 40_000_000n, flags: 0 },
+    { offset: 4, pts: 160_000_000n, flags: BUFFER_FLAG_DISCONT },
+  ];
+  const got = await pull(
+    'appsrc name=src format=time caps=video/x-raw,format=GRAY8,width=4,height=2,framerate=25/1 ! appsink name=sink sync=false',
+    sent.length,
+    (src) => {
+      for (const s of sent) src.push(Buffer.alloc(8, s.offset), undefined, { ...s, offsetEnd: s.offset + 1, duration: 40_000_000n, dts: s.pts });
+    },
+  );
+  assert.deepEqual(
+    got.map((g) => [g.size, g.meta.offset, g.meta.offsetEnd, g.meta.pts, g.meta.dts, g.meta.duration, g.meta.flags & BUFFER_FLAG_DISCONT, g.meta.arrival]),
+    [
+      [8, 0, 1, 0n, 0n, 40_000_000n, BUFFER_FLAG_DISCONT, 1],
+      [8, 1, 2, 40_000_000n, 40_000_000n, 40_000_000n, 0, 2],
+      [8, 4, 5, 160_000_000n, 160_000_000n, 40_000_000n, BUFFER_FLAG_DISCONT, 3],
+    ],
+  );
+});
+
+test('an appsink that drops: the arrival numbers of the samples it hands over jump by the buffers it dropped', async () => {
+  const pipeline = new (gstreamer().Pipeline)(
+    'videotestsrc is-live=false num-buffers=40 ! video/x-raw,width=16,height=16,framerate=1000/1 ! appsink name=sink sync=false max-buffers=1 drop=true',
+  );
+  const sink = pipeline.findChild('sink')!;
+  pipeline.play();
+  const got: SampleMeta[] = [];
+  await new Promise<void>((resolve) => {
+    const next = (): void =>
+      sink.pull((buf, _caps, meta) => {
+        if (buf === null || meta === null) return resolve();
+        got.push(meta);
+        const until = Date.now() + 5; // slower than the source: the appsink drops
+        while (Date.now() < until);
+        next();
+      });
+    next();
+  });
+  pipeline.stop();
+  assert.equal(sink.arrivals(), 40, 'every buffer reached the appsink and was numbered');
+  assert.ok(got.length < 40, `${got.length} delivered`);
+  for (const m of got) assert.equal(m.arrival, m.offset! + 1, 'arrival numbers follow the source frames one to one');
+});

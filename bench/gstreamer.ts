@@ -9,13 +9,16 @@
  *    p99 of the frame-to-frame interval in Node.
  * 2. Tiler throughput in lines/s for a 4096-pixel strip (stitch, cut 256×256 tiles with 32 px
  *    overlap both ways, merge maps, stream regions), the model left out; per-buffer p99.
+ * 3. With `--latency`: capture→verdict through the Station from the buffers' own timestamps, on
+ *    videotestsrc and the fake GigE camera (bench/capture-latency.ts, which also runs alone).
  *
- *   node dist/bench/gstreamer.js [--frames N] [--rounds R] [--json]
+ *   node dist/bench/gstreamer.js [--frames N] [--rounds R] [--json] [--latency [--model DIR] [--fps F]]
  */
 import { execFileSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { createGstreamerSource, gstreamerSourceSchema, type GstreamerSource } from '../src/pipeline/sources/gstreamer/index.js';
 import { LineScanTiler } from '../src/pipeline/tiler/index.js';
+import { formatCaptureLatency, runCaptureLatencyBench } from './capture-latency.js';
 
 interface Case {
   readonly name: string;
@@ -198,6 +201,13 @@ function arg(name: string, fallback: number): number {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const report = await runGstreamerBench(arg('--frames', 200), arg('--rounds', 3));
-  process.stdout.write(process.argv.includes('--json') ? `${JSON.stringify(report)}\n` : `${formatGstreamerBench(report)}\n`);
+  if (process.argv.includes('--latency')) {
+    const i = process.argv.indexOf('--model');
+    const modelDir = i >= 0 ? process.argv[i + 1]! : new URL('../../models/demo', import.meta.url).pathname;
+    const latency = await runCaptureLatencyBench({ modelDir, frames: arg('--frames', 100), rounds: arg('--rounds', 3), fps: arg('--fps', 10), roundSeconds: arg('--round-seconds', 30) });
+    process.stdout.write(process.argv.includes('--json') ? `${JSON.stringify(latency)}\n` : `${formatCaptureLatency(latency)}\n`);
+  } else {
+    const report = await runGstreamerBench(arg('--frames', 200), arg('--rounds', 3));
+    process.stdout.write(process.argv.includes('--json') ? `${JSON.stringify(report)}\n` : `${formatGstreamerBench(report)}\n`);
+  }
 }

@@ -30,7 +30,18 @@ async function stopProcess(p: ChildProcess): Promise<void> {
   await gone;
 }
 
-type Line = { seq?: number; format?: string; width?: number; height?: number; means?: number[]; health?: { state: string; reason?: string }; error?: string };
+type Line = {
+  seq?: number;
+  format?: string;
+  width?: number;
+  height?: number;
+  means?: number[];
+  lagMs?: number;
+  capturedNs?: string;
+  ptsNs?: number;
+  health?: { state: string; reason?: string };
+  error?: string;
+};
 
 /** Starts the reader (without CAP_NET_RAW); its JSON lines: frames and health changes. */
 function reader(config: unknown, count: number): { child: ChildProcess; lines: AsyncIterable<Line> } {
@@ -80,7 +91,14 @@ test('fake GigE camera through aravissrc: Bayer demosaiced to RGB in GStreamer; 
       if (frames.length === 8) break;
     }
     assert.equal(frames.length, 8, `states ${states.join(' → ')}`);
+    // seq goes on across the reconnect (aravissrc tells no lost frames: no offsets, no DISCONT).
     for (let i = 0; i < frames.length; i++) assert.equal(frames[i]!.seq, i);
+    // Capture times come from the camera's own timestamps (aravissrc's PTS: the camera clock, the
+    // first frame of a run anchored at its arrival): within a run, capture times are exactly as far
+    // apart as the camera's timestamps, and each precedes the frame's arrival in Node.
+    for (const f of frames) assert.ok(typeof f.ptsNs === 'number' && f.lagMs! >= 0, JSON.stringify(f));
+    const [a, b] = [frames[1]!, frames[2]!];
+    assert.equal(BigInt(b.capturedNs!) - BigInt(a.capturedNs!), BigInt(b.ptsNs! - a.ptsNs!), 'capture interval = camera timestamp interval');
     const f = frames[0]!;
     assert.deepEqual([f.format, f.width, f.height], ['RGB', 512, 512]);
     // The demosaic produced colour planes (a grey Bayer pattern would leave all three equal only by chance).

@@ -23,7 +23,11 @@ const sub = source.frames().subscribe({
       for (let x = 0; x < img.width; x++) for (let c = 0; c < ch; c++) sums[c]! += img.data[y * stride + x * ch + c]!;
     }
     const means = sums.slice(0, ch).map((s) => Math.round(s / (img.width * img.height)));
-    process.stdout.write(`${JSON.stringify({ seq: f.seq, format: img.format, width: img.width, height: img.height, bytes: img.data.length, means })}\n`);
+    // Arrival in Node beside the capture time the source derived from the camera's timestamps.
+    const lagMs = Number(process.hrtime.bigint() - f.capturedAt.monoNs) / 1e6;
+    const capturedNs = String(f.capturedAt.monoNs);
+    const line = { seq: f.seq, format: img.format, width: img.width, height: img.height, bytes: img.data.length, means, lagMs, capturedNs, ptsNs: f.meta['ptsNs'] };
+    process.stdout.write(`${JSON.stringify(line)}\n`);
     if (++n >= count) {
       sub.unsubscribe();
       process.exit(0);

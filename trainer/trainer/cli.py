@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("trainer.evaluate", "evaluate a RUN on a dataset (the authors' metrics)"),
     "export": ("trainer.export", "export a RUN as a model bundle (model.onnx + model.json)"),
     "import-official": ("trainer.import_official", "turn the authors' checkpoint (--arch) into a RUN"),
+    "import-anomalib": ("trainer.import_anomalib", "turn an ONNX file exported by anomalib 2.x into a bundle"),
     "fixtures": ("trainer.fixtures", "regenerate the tiny test bundles (test/fixtures/models)"),
 }
 

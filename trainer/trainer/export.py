@@ -139,7 +139,7 @@ def convert_fp16(path: str | Path) -> None:
 
 def ort_outputs(path: str | Path, inputs: np.ndarray | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Run the ONNX file in ONNX Runtime (CPU) on uint8 ``[N,h,w,3]`` images (input ``image``), or
-    on every input by name."""
+    on every input by name (float arrays as float32, anything else as uint8)."""
     import onnxruntime as ort
 
     if not isinstance(inputs, dict):
@@ -148,7 +148,8 @@ def ort_outputs(path: str | Path, inputs: np.ndarray | dict[str, np.ndarray]) ->
     so.intra_op_num_threads = min(4, os.cpu_count() or 1)
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
-    res = sess.run(names, {k: np.ascontiguousarray(v, dtype=np.uint8) for k, v in inputs.items()})
+    feed = {k: np.ascontiguousarray(v, dtype=np.float32 if v.dtype.kind == "f" else np.uint8) for k, v in inputs.items()}
+    res = sess.run(names, feed)
     return dict(zip(names, res, strict=True))
 
 

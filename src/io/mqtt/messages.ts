@@ -77,6 +77,12 @@ export interface StatusReport {
     readonly tensorrtEngine: string | null;
   };
   readonly config: { readonly version: number; readonly hash: string | null };
+  /** Each camera's state and what its source can tell about lost frames (null: a source that loses none). */
+  readonly cameras: readonly {
+    readonly id: string;
+    readonly state: string;
+    readonly losses: { readonly dropped: string; readonly upstream: string } | null;
+  }[];
   readonly rates: { readonly framesPerS: number; readonly rejectsPerS: number };
   readonly counters: Readonly<Record<string, number>>;
   readonly mqtt: Readonly<Record<string, number | string>>;

@@ -33,6 +33,24 @@ export interface HealthView {
   readonly modelFallbacks: readonly { readonly provider: string; readonly reason: string }[];
   /** TensorRT engine cache state (`cached`, `build-needed`, `disabled`) while TensorRT runs. */
   readonly tensorrtEngine: string | null;
+  /** Each camera's state and what its source can tell about lost frames (docs/cameras.md). */
+  readonly cameras: readonly CameraView[];
+}
+
+export interface CameraView {
+  readonly id: string;
+  readonly state: string;
+  /** `dropped`: frames the source drops itself, `upstream`: how losses before it show (`none`: they cannot). */
+  readonly losses: { readonly dropped: string; readonly upstream: string } | null;
+}
+
+function readCamera(c: unknown): CameraView | null {
+  const rec = asRecord(c);
+  if (rec === null || typeof rec['id'] !== 'string') return null;
+  const state = asRecord(rec['health'])?.['state'];
+  const l = asRecord(rec['losses']);
+  const losses = l !== null && typeof l['dropped'] === 'string' && typeof l['upstream'] === 'string' ? { dropped: l['dropped'], upstream: l['upstream'] } : null;
+  return { id: rec['id'], state: typeof state === 'string' ? state : 'unknown', losses };
 }
 
 function asRecord(x: unknown): Record<string, unknown> | null {
@@ -76,6 +94,7 @@ export function readHealth(h: unknown): HealthView {
       return { provider: String(r?.['provider'] ?? ''), reason: String(r?.['reason'] ?? '') };
     }),
     tensorrtEngine: typeof trt === 'string' ? trt : null,
+    cameras: Array.isArray(rec?.['cameras']) ? (rec['cameras'] as unknown[]).map(readCamera).filter((c): c is CameraView => c !== null) : [],
   };
 }
 

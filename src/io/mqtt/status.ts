@@ -71,6 +71,7 @@ export class StatusReporter {
         fallbacks: health.modelFallbacks,
         tensorrtEngine: health.tensorrtEngine,
       },
+      cameras: health.cameras,
       config: { version: cfg.version, hash: cfg.hash },
       rates,
       counters,

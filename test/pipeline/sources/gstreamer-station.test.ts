@@ -8,6 +8,7 @@ import { firstValueFrom, toArray } from 'rxjs';
 import { parseConfig } from '../../../src/config/load.js';
 import type { ConfigInput } from '../../../src/config/schema.js';
 import { configSchema } from '../../../src/config/schema.js';
+import { statusPayload } from '../../../src/io/mqtt/messages.js';
 import { startMqtt } from '../../../src/io/mqtt/start.js';
 import { identityHolds } from '../../../src/pipeline/counters.js';
 import { REASON, ejects } from '../../../src/pipeline/decide.js';
@@ -250,6 +251,10 @@ test('FRAME_LOST verdicts go to the line: on …/reject (failSafe reject) and �
       await obs.until(() => obs.json(`${root}/result`).filter(isLost).length === lost.length, 'every FRAME_LOST result', 10_000);
       await obs.until(() => obs.json(`${root}/reject`).filter(isLost).length === lost.length, 'every FRAME_LOST reject', 10_000);
       const schemas = docSchemas();
+      // …/status says what the camera's source can tell about lost frames.
+      const status = JSON.parse(statusPayload(mqtt.status.report('online'))) as { cameras: unknown[] };
+      conforms(status, schemas.get('linewatch.status/1')!);
+      assert.deepEqual(status.cameras, [{ id: 'cam1', state: 'ended', losses: { dropped: 'per-frame', upstream: 'offsets' } }]);
       for (const m of obs.json(`${root}/reject`)) conforms(m, schemas.get('linewatch.reject/1')!);
       for (const m of obs.json(`${root}/result`)) conforms(m, schemas.get('linewatch.result/1')!);
       const lostSeqs = new Set(lost.map((v) => v.seq));

@@ -5,7 +5,7 @@ import type { BackoffPolicy } from './backoff.js';
 import { Capture, openPipeline, type CaptureHost } from './capture.js';
 import { localElementPlan, type GstElementPlan } from './jetson.js';
 import { buildLaunch, type LaunchPlan } from './launch.js';
-import type { UpstreamEvidence } from './losses.js';
+import { plannedEvidence, type UpstreamEvidence } from './losses.js';
 import type { GstreamerSourceConfig } from './schema.js';
 
 export { gstreamerSourceSchema, type GstreamerSourceConfig, type GstreamerSourceInput } from './schema.js';
@@ -53,8 +53,7 @@ export class GstreamerSource implements FrameSource {
     this.lostFrames = () => this.lost;
     this.losses$ = this.lossSubject.asObservable();
     // Until a run's samples show offsets, what its configuration allows.
-    const up = buildLaunch(config, { elements: this.elements }).upstream;
-    this.evidence = up.timestampPeriodNs !== null ? 'timestamps' : up.flagsDiscont ? 'discont' : 'none';
+    this.evidence = plannedEvidence(buildLaunch(config, { elements: this.elements }).upstream);
     this.lossVisibility = () => ({ dropped: 'per-frame', upstream: this.evidence });
   }
 

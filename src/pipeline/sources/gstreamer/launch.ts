@@ -44,9 +44,11 @@ export interface LaunchPlan {
 }
 
 /** Sources whose losses before the appsink show only through offsets, if they set them. */
-const OFFSETS_ONLY: UpstreamLossPlan = { timestampPeriodNs: null, flagsDiscont: false };
+const OFFSETS_ONLY: UpstreamLossPlan = { numbersFrames: false, timestampPeriodNs: null, flagsDiscont: false };
+/** Sources that number their frames in buffer offsets (videotestsrc; v4l2src: the driver's sequence). */
+const NUMBERED: UpstreamLossPlan = { numbersFrames: true, timestampPeriodNs: null, flagsDiscont: false };
 /** Sources that flag lost data with DISCONT (rtp depayloaders do; a custom pipeline may). */
-const FLAGS_DISCONT: UpstreamLossPlan = { timestampPeriodNs: null, flagsDiscont: true };
+const FLAGS_DISCONT: UpstreamLossPlan = { numbersFrames: false, timestampPeriodNs: null, flagsDiscont: true };
 
 /**
  * aravissrc stamps each buffer with the camera's own timestamp (the first frame anchored at its
@@ -56,7 +58,7 @@ const FLAGS_DISCONT: UpstreamLossPlan = { timestampPeriodNs: null, flagsDiscont:
  */
 function aravisUpstream(input: Extract<GstreamerInput, { preset: 'aravis' }>): UpstreamLossPlan {
   if (input.trigger !== 'off' || input.fps === undefined) return OFFSETS_ONLY;
-  return { timestampPeriodNs: BigInt(Math.round(1e9 / input.fps)), flagsDiscont: false };
+  return { numbersFrames: false, timestampPeriodNs: BigInt(Math.round(1e9 / input.fps)), flagsDiscont: false };
 }
 
 /** A string property value in launch syntax: always quoted, backslashes and quotes escaped. */
@@ -164,7 +166,7 @@ export function buildLaunch(
         ? `v4l2src device=${quoteLaunchValue(input.device)} ! image/jpeg${caps} ! ${decodeFragment(plan, 'jpeg')}`
         : `v4l2src device=${quoteLaunchValue(input.device)} ! video/x-raw${caps}`;
       const description = head + convertTail(config, false, plan) + appsink(config.maxBuffers, true, false);
-      return { ...base, description, sinkName: PRESET_SINK_NAME, live: true, restartOnEos: true };
+      return { ...base, description, sinkName: PRESET_SINK_NAME, live: true, restartOnEos: true, upstream: NUMBERED };
     }
     case 'rtsp': {
       const head =
@@ -197,7 +199,7 @@ export function buildLaunch(
         ` ! video/x-raw${sizeCaps(input.width, input.height, input.fps)}`;
       const description = head + convertTail(config, false, plan) + appsink(config.maxBuffers, input.live, false);
       // num-buffers makes the test stream finite: its end completes the source even when live.
-      return { ...base, description, sinkName: PRESET_SINK_NAME, live: input.live, restartOnEos: false };
+      return { ...base, description, sinkName: PRESET_SINK_NAME, live: input.live, restartOnEos: false, upstream: NUMBERED };
     }
     case 'launch':
       return {

@@ -22,6 +22,8 @@ export type UpstreamEvidence = 'offsets' | 'timestamps' | 'discont' | 'none';
 
 /** How a source's losses before the appsink can show, decided from its configuration (LaunchPlan). */
 export interface UpstreamLossPlan {
+  /** The source numbers its frames in buffer offsets (videotestsrc, v4l2src): what to report before a sample shows it. */
+  readonly numbersFrames: boolean;
   /** Frame period of a free-running camera at a set rate, in ns; null where timestamps are irregular. */
   readonly timestampPeriodNs: bigint | null;
   /** The source marks lost data with DISCONT (rtsp, a custom launch line); aravissrc, for one, does not. */
@@ -55,18 +57,21 @@ export class RunLosses {
   private lastPts: bigint | null = null;
   private readonly periodNs: bigint | null;
   private readonly flagsDiscont: boolean;
-  private offsetsSeen = false;
+  /** Whether the run's samples carried frame numbers; null before the first sample. */
+  private offsetsSeen: boolean | null = null;
+  private readonly numbersFrames: boolean;
 
   /** @param arrivalsAtStart the appsink's arrival count before the run played (its numbers go on across runs) */
   constructor(arrivalsAtStart: number, plan: UpstreamLossPlan) {
     this.lastArrival = arrivalsAtStart;
     this.periodNs = plan.timestampPeriodNs;
     this.flagsDiscont = plan.flagsDiscont;
+    this.numbersFrames = plan.numbersFrames;
   }
 
   /** What can tell this run's losses before the appsink, as far as its samples showed so far. */
   get evidence(): UpstreamEvidence {
-    if (this.offsetsSeen) return 'offsets';
+    if (this.offsetsSeen ?? this.numbersFrames) return 'offsets';
     if (this.periodNs !== null) return 'timestamps';
     return this.flagsDiscont ? 'discont' : 'none';
   }
@@ -96,11 +101,12 @@ export class RunLosses {
   /** Frames missing between the previous sample and `meta` by the source's evidence (appsink drops included). */
   private missingBefore(meta: SampleMeta): number {
     const pts = meta.pts;
-    if (meta.offset !== null && meta.offsetEnd === meta.offset + 1) {
-      this.offsetsSeen = true;
+    const offset = meta.offset;
+    this.offsetsSeen = offset !== null && meta.offsetEnd === offset + 1;
+    if (offset !== null && this.offsetsSeen) {
       const last = this.lastOffset;
       // A smaller offset is a source that started counting again (reconnect): nothing to compare.
-      return last !== null && meta.offset > last + 1 ? meta.offset - last - 1 : 0;
+      return last !== null && offset > last + 1 ? offset - last - 1 : 0;
     }
     if (this.periodNs !== null) {
       return pts !== null && this.lastPts !== null ? framesBetween(this.lastPts, pts, this.periodNs) : 0;
@@ -110,4 +116,11 @@ export class RunLosses {
     }
     return 0;
   }
+}
+
+/** What a plan lets a source tell before its first sample (status). */
+export function plannedEvidence(plan: UpstreamLossPlan): UpstreamEvidence {
+  if (plan.numbersFrames) return 'offsets';
+  if (plan.timestampPeriodNs !== null) return 'timestamps';
+  return plan.flagsDiscont ? 'discont' : 'none';
 }

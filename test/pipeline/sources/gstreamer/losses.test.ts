@@ -9,7 +9,7 @@ function meta(over: Partial<SampleMeta>): SampleMeta {
   return { pts: null, dts: null, duration: null, offset: null, offsetEnd: null, flags: 0, arrival: null, runningTime: null, baseTime: null, references: [], ...over };
 }
 
-const PLAIN: UpstreamLossPlan = { timestampPeriodNs: null, flagsDiscont: false };
+const PLAIN: UpstreamLossPlan = { numbersFrames: false, timestampPeriodNs: null, flagsDiscont: false };
 const ms = (n: number): bigint => BigInt(n) * 1_000_000n;
 
 test('appsink drops: a jump in arrival numbers is the number of buffers it dropped (its count goes on across runs)', () => {
@@ -40,7 +40,7 @@ test('offsets that are not frame numbers (byte offsets: offset_end ≠ offset + 
 });
 
 test('timestamps at a set frame period (free-running camera): two periods between timestamps is one lost frame; jitter rounds away', () => {
-  const r = new RunLosses(0, { timestampPeriodNs: ms(40), flagsDiscont: false });
+  const r = new RunLosses(0, { numbersFrames: false, timestampPeriodNs: ms(40), flagsDiscont: false });
   assert.equal(r.evidence, 'timestamps');
   r.next(meta({ arrival: 1, pts: ms(0) }));
   assert.deepEqual(r.next(meta({ arrival: 2, pts: ms(41) })), { appsink: 0, upstream: 0, firstOffset: null });
@@ -50,7 +50,7 @@ test('timestamps at a set frame period (free-running camera): two periods betwee
 });
 
 test('DISCONT with the buffer duration tells a gap only where the source is known to flag lost data', () => {
-  const flagged = new RunLosses(0, { timestampPeriodNs: null, flagsDiscont: true });
+  const flagged = new RunLosses(0, { numbersFrames: false, timestampPeriodNs: null, flagsDiscont: true });
   assert.equal(flagged.evidence, 'discont');
   flagged.next(meta({ arrival: 1, pts: ms(0), duration: ms(20), flags: BUFFER_FLAG_DISCONT }));
   assert.deepEqual(flagged.next(meta({ arrival: 2, pts: ms(20), duration: ms(20) })), { appsink: 0, upstream: 0, firstOffset: null });

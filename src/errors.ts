@@ -12,6 +12,8 @@ export const ERROR_CODES = {
   LW_ERR_BUNDLE_MANIFEST: 'model.json does not match the manifest schema',
   LW_ERR_BUNDLE_SHA256: 'the ONNX file does not match the manifest sha256',
   LW_ERR_BUNDLE_IO_MISMATCH: "the ONNX graph's inputs or outputs do not match the manifest",
+  LW_ERR_MODEL_ARCHITECTURE: "a bundle's architecture has no adapter in this runtime",
+  LW_ERR_MODEL_NEEDS_UNMET: 'the model needs an input besides the frame (e.g. a prompt image per product) that cannot be given',
   LW_ERR_SESSION_CREATE: 'the ONNX Runtime session could not be created',
   LW_ERR_SESSION_RUN: 'inference failed',
   LW_ERR_FRAME_DECODE: 'a frame could not be decoded',

@@ -1,19 +1,21 @@
 /**
- * One evaluation image through the line's own code: preprocess (sharp, per manifest) → the
- * InferenceEngine's session → finishMaps → normalizeScore → findRegions/regionToCamera → decide.
- * What eval and calibrate measure is therefore what a station would do with the same bundle and
- * rules. Only reading the file and the ground-truth mask are eval's own.
+ * One evaluation image through the line's own code: the Inspector's map stage (preprocess per
+ * manifest → the bundle's adapter → the InferenceEngine's session → the adapter's finish) and its
+ * judge stage (regions → decide → the verdict builder). What eval and calibrate measure is
+ * therefore what a station would do with the same bundle and rules. Only reading the file and the
+ * ground-truth mask are eval's own.
  */
 import { readFile } from 'node:fs/promises';
 import { LinewatchError, errorMessage } from '../errors.js';
+import { adapterFor } from '../models/adapters/index.js';
 import type { Bundle } from '../models/bundle.js';
 import { InferenceEngine, type EngineOptions } from '../models/engine.js';
 import type { Manifest } from '../models/manifest.js';
 import type { DecideConfig } from '../config/sections.js';
-import { decide, rawPixelThreshold, REASON } from '../pipeline/decide.js';
+import { REASON } from '../pipeline/decide.js';
 import { captureTimeNow, type Frame } from '../pipeline/frame.js';
-import { finishMaps, findRegions, normalizeScore, regionToCamera } from '../pipeline/postprocess/index.js';
-import { allocateBatch, preparePixels, writeTensor } from '../pipeline/preprocess/index.js';
+import { Inspector, assertNeedsMet, createModelSlot, type FrameContext, type JudgedFrame, type ModelSlot } from '../pipeline/inspect/index.js';
+import { DEFAULT_MAX_FRAME_PIXELS, preparePixels, type PreparedPixels } from '../pipeline/preprocess/index.js';
 import type { Defect, Reason } from '../pipeline/verdict.js';
 import type { EvalDataset, EvalSample } from './dataset.js';
 
@@ -81,69 +83,85 @@ function fileFrame(seq: number, data: Buffer, sample: EvalSample): Frame {
   };
 }
 
-/** Runs images through one bundle's production path; keeps per-manifest state between images. */
+/** Eval images are whole files: no ROI, and nothing serves extra inputs yet (assertNeedsMet refuses such models first). */
+const EVAL_CONTEXT: FrameContext = { roi: undefined, maxFramePixels: DEFAULT_MAX_FRAME_PIXELS, extras: null };
+
+/** Runs images through one bundle's production path; keeps per-model state between images. */
 export class ProductionPath {
-  private readonly manifest: Manifest;
+  private readonly slot: ModelSlot;
   private readonly masks: Manifest;
-  private readonly rules: DecideConfig;
-  private readonly pixelThreshold: number;
+  private readonly inspector: Inspector;
+  /** The image being judged: its model-input pixels (kept: the engine may take the prepared ones) and the judged hook's result. */
+  private pixels: PreparedPixels | null;
+  private judgedFrame: JudgedFrame | null;
   private seq: number;
 
-  constructor(
-    private readonly bundle: Bundle,
-    private readonly engine: InferenceEngine,
-    rules: DecideConfig,
-  ) {
-    this.manifest = bundle.manifest;
+  constructor(bundle: Bundle, engine: InferenceEngine, rules: DecideConfig) {
+    this.slot = createModelSlot(bundle, engine);
     this.masks = maskManifest(bundle.manifest);
-    this.rules = rules;
-    this.pixelThreshold = rawPixelThreshold(rules, bundle.manifest.calibration.pixel);
+    const ruleSet = { decide: rules, configVersion: 'eval' };
+    this.pixels = null;
+    this.judgedFrame = null;
     this.seq = 0;
+    const keep = (j: JudgedFrame): void => {
+      this.judgedFrame = j;
+    };
+    this.inspector = new Inspector({
+      model: () => this.slot,
+      rules: () => ruleSet,
+      prepare: (frame: Frame, manifest: Manifest, context: FrameContext) => this.prepare(frame, manifest, context),
+      frameContext: () => EVAL_CONTEXT,
+      judged: () => keep,
+    });
   }
 
-  /** Judges one image; a file that cannot be read or decoded becomes a FailedSample, not a throw. */
+  /** On this thread, keeping a copy of the pixels for the report's overlays. */
+  private async prepare(frame: Frame, manifest: Manifest, context: FrameContext): Promise<PreparedPixels> {
+    const p = await preparePixels(frame, manifest, context.roi, context.maxFramePixels);
+    this.pixels = { ...p, pixels: Buffer.from(p.pixels) };
+    return p;
+  }
+
+  /**
+   * Judges one image; a file that cannot be read or decoded becomes a FailedSample (with the
+   * reasons the line would give), not a throw. A failed model call is not the image's fault: it
+   * stops the evaluation (thrown).
+   */
   async judge(sample: EvalSample): Promise<JudgedSample> {
     const seq = this.seq++;
-    let prepared;
+    let frame: Frame;
     try {
-      const frame = fileFrame(seq, await readFile(sample.path), sample);
-      prepared = await preparePixels(frame, this.manifest);
+      frame = fileFrame(seq, await readFile(sample.path), sample);
     } catch (err) {
       return { kind: 'error', sample, reasons: [{ code: REASON.ERROR, message: errorMessage(err) }] };
     }
-    const tensor = allocateBatch(this.manifest, 1);
-    writeTensor(prepared, this.manifest, tensor, 0);
-    // Session failures are not the image's fault: they stop the evaluation (thrown).
-    const out = await this.engine.run({ n: 1, data: tensor });
-    const finished = finishMaps(this.manifest, out);
-    const h = finished.height;
-    const w = finished.width;
-    // finishMaps may hand back the engine's own buffer; keep a copy of image 0 only.
-    const map = finished.maps.slice(0, h * w);
-    const score = finished.scores[0] as number;
-    const cal = this.manifest.calibration;
-    const normScore = normalizeScore(score, cal.image);
-    const regions = findRegions(map, h, w, this.pixelThreshold);
-    const defects: Defect[] = [];
-    for (let i = 0; i < regions.length; i++) defects.push(regionToCamera(regions[i]!, prepared.geometry, h, w));
-    const decision = decide(this.rules, { score, normScore, defects });
-    const mask = sample.maskPath === null ? null : await this.loadMask(sample.maskPath, seq, h, w);
+    this.pixels = null;
+    this.judgedFrame = null;
+    const frames = [frame];
+    const batch = await this.inspector.map(this.slot, frames);
+    const failure = batch.failures[0];
+    if (failure?.stage === 'model') throw failure.error;
+    const verdict = this.inspector.verdicts(batch, frames)[0]!;
+    const j = this.judgedFrame as JudgedFrame | null;
+    const pixels = this.pixels as PreparedPixels | null;
+    if (verdict.verdict === 'error' || verdict.verdict === 'dropped' || j === null || pixels === null) return { kind: 'error', sample, reasons: verdict.reasons };
+    const mask = sample.maskPath === null ? null : await this.loadMask(sample.maskPath, seq, j.mapHeight, j.mapWidth);
     return {
       kind: 'scored',
       sample,
-      score,
-      normScore,
-      verdict: decision.verdict,
-      reasons: decision.reasons,
-      defects: decision.defects,
-      map,
-      mapHeight: h,
-      mapWidth: w,
+      score: verdict.score!,
+      normScore: verdict.normScore!,
+      verdict: verdict.verdict,
+      reasons: verdict.reasons,
+      defects: verdict.defects,
+      map: j.map,
+      mapHeight: j.mapHeight,
+      mapWidth: j.mapWidth,
       mask,
-      pixels: prepared.pixels,
-      pixelChannels: prepared.channels,
-      pixelHeight: prepared.geometry.crop.height,
-      pixelWidth: prepared.geometry.crop.width,
+      pixels: pixels.pixels,
+      pixelChannels: pixels.channels,
+      pixelHeight: pixels.geometry.crop.height,
+      pixelWidth: pixels.geometry.crop.width,
     };
   }
 
@@ -186,6 +204,9 @@ export async function judgeDataset(
   opts: JudgeOptions,
   visit: { image(judged: JudgedSample): void | Promise<void> },
 ): Promise<{ provider: string }> {
+  // Refused before any session starts: an unknown architecture (loadBundle already did), a
+  // manifest that does not fit its architecture, or a model that needs what eval cannot give.
+  assertNeedsMet(bundle, adapterFor(bundle), [{ name: 'the eval data set', cannotServe: 'eval cannot give prompt images yet' }]);
   const engine = await InferenceEngine.create(bundle, { workers: 1, ...opts.engine });
   try {
     const path = new ProductionPath(bundle, engine, opts.rules);

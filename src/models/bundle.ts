@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { LinewatchError, errorMessage } from '../errors.js';
-import { manifestSchema, type Manifest } from './manifest.js';
+import { ARCHITECTURES, isArchitecture, manifestSchema, type Manifest } from './manifest.js';
 
 export interface Bundle {
   /** Absolute path of the bundle folder. */
@@ -53,8 +53,8 @@ export function parseManifest(text: string, origin: string): Manifest {
 }
 
 /**
- * Loads and verifies a bundle: both files present, the manifest valid, the ONNX file's sha256 as
- * the manifest says. Graph inputs/outputs are checked later, when a session exists
+ * Loads and verifies a bundle: both files present, the manifest valid, its architecture one this
+ * runtime has an adapter for, the ONNX file's sha256 as the manifest says. Graph inputs/outputs are checked later, when a session exists
  * (InferenceEngine.create).
  *
  * @example
@@ -67,6 +67,13 @@ export async function loadBundle(dir: string): Promise<Bundle> {
     throw new LinewatchError('LW_ERR_BUNDLE_MISSING_FILE', `model bundle ${abs}: ${MANIFEST_FILE} is missing`);
   }
   const manifest = parseManifest(await readFile(manifestPath, 'utf8'), manifestPath);
+  if (!isArchitecture(manifest.architecture)) {
+    // Never run through another family's path: its inputs, outputs and maps mean other things.
+    throw new LinewatchError(
+      'LW_ERR_MODEL_ARCHITECTURE',
+      `model bundle ${abs}: architecture "${manifest.architecture}" has no adapter in this runtime (it runs ${ARCHITECTURES.join(', ')}); docs/model-bundle.md says how to add one`,
+    );
+  }
   if (manifest.file.includes('/') || manifest.file.includes('\\') || manifest.file === '..') {
     throw new LinewatchError('LW_ERR_BUNDLE_MANIFEST', `${manifestPath}: file "${manifest.file}" must be a file name inside the bundle folder`);
   }

@@ -6,7 +6,17 @@ import { z } from 'zod';
  * and the calibration are all stated here. docs/model-bundle.md explains each field.
  */
 
+/**
+ * The architectures this runtime has an adapter for (src/models/adapters/index.ts maps each to
+ * one). The schema takes any name, so that a bundle of another architecture is refused by
+ * loadBundle with LW_ERR_MODEL_ARCHITECTURE naming it, rather than as a schema error.
+ */
 export const ARCHITECTURES = ['inp-former', 'inp-former++', 'onenip', 'anomalib', 'generic'] as const;
+export type Architecture = (typeof ARCHITECTURES)[number];
+
+export function isArchitecture(name: string): name is Architecture {
+  return (ARCHITECTURES as readonly string[]).includes(name);
+}
 
 const size = z.object({ height: z.number().int().positive(), width: z.number().int().positive() });
 
@@ -119,7 +129,8 @@ const prompt = z.object({
 
 export const manifestSchema = z.object({
   format: z.literal('linewatch-bundle/1'),
-  architecture: z.enum(ARCHITECTURES),
+  /** Which adapter runs the bundle: one of ARCHITECTURES (checked by loadBundle). */
+  architecture: z.string().min(1),
   /** Human version of this model (shown in verdicts and status). */
   version: z.string().min(1),
   /** ONNX file name inside the bundle folder. */

@@ -2,7 +2,8 @@ import { Observable, Subject, filter, identity, take, takeUntil, tap, type Subsc
 import { resolvePaths } from '../config/load.js';
 import { planReload, type ReloadPlan } from '../config/reload.js';
 import type { CameraConfig, Config } from '../config/schema.js';
-import { LinewatchError, errorMessage } from '../errors.js';
+import { errorMessage } from '../errors.js';
+import { adapterFor } from '../models/adapters/index.js';
 import { loadBundle } from '../models/bundle.js';
 import type { Manifest } from '../models/manifest.js';
 import { InferenceEngine, type EngineLogger } from '../models/engine.js';
@@ -10,23 +11,26 @@ import { tensorrtEngineCache } from '../models/providers.js';
 import type { EngineCacheState } from '../models/tensorrt-options.js';
 import { Counters, type CounterSnapshot } from './counters.js';
 import type { Frame } from './frame.js';
-import type { Rect } from './geometry.js';
-import { REASON, failSafeReasons } from './decide.js';
+import { REASON } from './decide.js';
+import {
+  Inspector,
+  assertNeedsMet,
+  createModelSlot,
+  droppedVerdict,
+  framelessVerdict,
+  lostFrameVerdict,
+  type FrameContext,
+  type JudgedFrame,
+  type ModelSlot,
+  type RuleSet,
+} from './inspect/index.js';
 import { lineScanVerdicts } from './operators/line-scan.js';
 import { PreprocessPool } from './preprocess/pool.js';
 import { RoomGate, boundedBatch } from './operators/bounded-batch.js';
-import {
-  createEngineSlot,
-  droppedVerdict,
-  judgeBatch,
-  type EngineSlot,
-  type JudgedFrame,
-  type RuleSet,
-} from './operators/judge-batch.js';
 import type { FrameSource, LossReason, LossVisibility, LostFrame, SourceHealth } from './source.js';
 import { attachTriggers, type Trigger, type TriggerCounts } from './triggers.js';
 import { createSource } from './sources/index.js';
-import type { Reason, Verdict } from './verdict.js';
+import type { Verdict } from './verdict.js';
 
 /**
  * One inspection station: one RxJS pipeline per camera into one inference engine, the verdicts of
@@ -121,11 +125,25 @@ interface CameraRun {
   triggers: Readonly<TriggerCounts> | null;
 }
 
-async function buildEngine(config: Config, logger: StationLogger): Promise<EngineSlot> {
+/**
+ * What a camera contributes to judging its frames. Nothing serves extra model inputs yet (the
+ * products that give OneNIP its prompts are configured per camera in a later change), so a
+ * model that needs them is refused at start and at a model change (buildEngine).
+ */
+function frameContext(cam: CameraConfig): FrameContext {
+  return { roi: cam.roi, maxFramePixels: cam.maxFramePixels, extras: null };
+}
+
+const NO_PRODUCTS = 'no product with a prompt image can be configured for it yet';
+
+async function buildEngine(config: Config, logger: StationLogger): Promise<ModelSlot> {
   const bundle = await loadBundle(config.model.bundle);
-  if (bundle.manifest.prompt !== null) {
-    throw new LinewatchError('LW_ERR_SESSION_CREATE', `${bundle.dir}: prompted models (${bundle.manifest.architecture}) are not run by the station yet`);
-  }
+  const adapter = adapterFor(bundle);
+  assertNeedsMet(
+    bundle,
+    adapter,
+    config.cameras.map((cam) => ({ name: `camera ${cam.id}`, cannotServe: frameContext(cam).extras === null ? NO_PRODUCTS : null })),
+  );
   const cache = tensorrtEngineCache(config.model.executionProviders, bundle.manifest.sha256);
   if (cache?.state === 'build-needed') {
     logger.warn({ dir: cache.dir }, `model ${bundle.manifest.version}: no TensorRT engine cached; building one now (minutes on a Jetson), reused afterwards`);
@@ -136,7 +154,7 @@ async function buildEngine(config: Config, logger: StationLogger): Promise<Engin
     logger,
     ...(config.model.intraOpThreads !== undefined ? { intraOpThreads: config.model.intraOpThreads } : {}),
   });
-  return createEngineSlot(bundle, engine);
+  return createModelSlot(bundle, engine, adapter);
 }
 
 function trtCacheOrDisabled(config: Config, modelSha256: string): EngineCacheState {
@@ -160,7 +178,7 @@ export class Station {
   private readonly logger: StationLogger;
   private readonly baseDir: string;
   private config: Config;
-  private slot: EngineSlot;
+  private slot: ModelSlot;
   private ruleSet: RuleSet;
   private cameras: CameraRun[];
   /** Cameras started (begin() or start without deferCameras); until then a cold change only updates the config. */
@@ -172,7 +190,7 @@ export class Station {
   /** Serialises applyConfig and stop so that two changes never interleave. */
   private queue: Promise<unknown>;
 
-  private constructor(config: Config, slot: EngineSlot, deps: StationDeps) {
+  private constructor(config: Config, slot: ModelSlot, deps: StationDeps) {
     this.verdictSubject = new Subject<Verdict>();
     this.judgedSubject = new Subject<JudgedFrame>();
     this.triggerSubject = new Subject<Trigger>();
@@ -308,7 +326,7 @@ export class Station {
     if (this.state !== 'running') return { ok: false, level: plan.level, changes: plan.changes, reasons: [`the station is ${this.state}`] };
     if (plan.level === 'none') return { ok: true, level: 'none', changes: [], reasons: [] };
     const modelChanged = plan.changes.some((c) => c.class === 'warm');
-    let fresh: EngineSlot | null = null;
+    let fresh: ModelSlot | null = null;
     if (modelChanged) {
       try {
         fresh = await buildEngine(next, this.logger);
@@ -331,7 +349,7 @@ export class Station {
         return { ok: false, level: plan.level, changes: plan.changes, reasons: [`cameras: ${errorMessage(err)}`] };
       }
     }
-    let old: EngineSlot | null = null;
+    let old: ModelSlot | null = null;
     if (fresh !== null) {
       old = this.slot;
       // Batches read the slot once when they start: those in flight finish on the old engine.
@@ -355,7 +373,7 @@ export class Station {
   }
 
   /** Closes an engine once the batches that started on it are done. */
-  private async retire(slot: EngineSlot): Promise<void> {
+  private async retire(slot: ModelSlot): Promise<void> {
     while (slot.inFlight > 0) await new Promise((resolve) => setTimeout(resolve, 1));
     await slot.engine.close();
   }
@@ -407,16 +425,17 @@ export class Station {
     const batchSize = fixed === 'dynamic' ? q.batchSize : Math.min(q.batchSize, fixed);
     const counts = this.counts;
     counts.resetSeq(cam.id);
-    const ctx = {
-      engine: () => this.slot,
+    const context = frameContext(cam);
+    const inspector = new Inspector({
+      model: () => this.slot,
       rules: () => this.ruleSet,
-      roi: cam.roi,
-      prepare: (f: Frame, m: Manifest, roi: Rect | undefined) => this.pool.prepare(f, m, roi, cam.maxFramePixels),
+      prepare: (f: Frame, m: Manifest, c: FrameContext) => this.pool.prepare(f, m, c.roi, c.maxFramePixels),
+      frameContext: () => context,
       judged: () => (this.judgedSubject.observed ? (j: JudgedFrame) => this.judgedSubject.next(j) : null),
-    };
+    });
     const capacity = q.maxQueuedFrames;
     const onDrop = (f: Frame): Verdict => droppedVerdict(f, this.ruleSet, this.slot.bundle.manifest.version, capacity);
-    const work = (frames: Frame[]): Promise<Verdict[]> => judgeBatch(ctx, frames);
+    const work = (frames: Frame[]): Promise<Verdict[]> => inspector.judge(frames);
     let resolveDone!: () => void;
     const done = new Promise<void>((resolve) => {
       resolveDone = resolve;
@@ -487,7 +506,7 @@ export class Station {
         }) ?? null;
       judged$ = bounded.pipe(
         pairTriggers as (f: Observable<Frame>) => Observable<Frame>,
-        lineScanVerdicts(ctx, { cameraId: cam.id, config: cam.lineScan, gate, maxQueuedBuffers: capacity, onSegment: (seq) => counts.receive(cam.id, seq) }),
+        lineScanVerdicts(inspector, { cameraId: cam.id, config: cam.lineScan, gate, maxQueuedBuffers: capacity, onSegment: (seq) => counts.receive(cam.id, seq) }),
       );
     }
     judged$
@@ -515,35 +534,6 @@ export class Station {
   }
 }
 
-/**
- * A `dropped` verdict for a part of which no frame exists: seq -1 (seq stays gap-free over
- * delivered frames), judged by failSafe, captured `atMs` (when the part or its loss became known).
- */
-function framelessVerdict(
-  cameraId: string,
-  cause: Reason,
-  atMs: number,
-  rules: RuleSet,
-  modelVersion: string,
-  part: { readonly partId?: string; readonly meta: NonNullable<Verdict['meta']> },
-): Verdict {
-  return {
-    seq: -1,
-    cameraId,
-    ...(part.partId !== undefined ? { partId: part.partId } : {}),
-    verdict: 'dropped',
-    score: null,
-    normScore: null,
-    defects: [],
-    reasons: failSafeReasons('dropped', rules.decide.failSafe, cause),
-    timings: { captureToInferMs: 0, inferMs: 0, postMs: 0, totalMs: Math.max(0, Date.now() - atMs) },
-    modelVersion,
-    configVersion: rules.configVersion,
-    capturedAtMs: atMs,
-    meta: part.meta,
-  };
-}
-
 /** A part the PLC announced whose frame never came: its partId and encoder position, no frame. */
 function orphanVerdict(cameraId: string, t: Trigger, rules: RuleSet, modelVersion: string): Verdict {
   const cause = { code: REASON.NO_FRAME, message: `trigger ${t.triggerId ?? t.partId}: no frame came for this part` };
@@ -562,9 +552,7 @@ const LOSS_CAUSE: Record<LossReason, string> = {
 /** One frame the source lost, with its seq (and partId when a trigger claimed it). */
 function lostVerdict(lost: LostFrame, rules: RuleSet, modelVersion: string): Verdict {
   const cause = { code: REASON.LOST, message: `camera ${lost.cameraId}: frame ${lost.seq} lost, ${LOSS_CAUSE[lost.reason]}; not inspected` };
-  const partId = typeof lost.meta.partId === 'string' ? lost.meta.partId : undefined;
-  const v = framelessVerdict(lost.cameraId, cause, lost.capturedAt.wallMs, rules, modelVersion, { ...(partId !== undefined ? { partId } : {}), meta: lost.meta });
-  return { ...v, seq: lost.seq, timings: { ...v.timings, totalMs: Number(process.hrtime.bigint() - lost.capturedAt.monoNs) / 1e6 } };
+  return lostFrameVerdict(lost, cause, rules, modelVersion);
 }
 
 type CameraItem = Frame | LostFrame;

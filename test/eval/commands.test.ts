@@ -88,7 +88,9 @@ test('a corrupt image is an error verdict judged by failSafe, not a crash', asyn
   const r = await evalJson(model, data);
   const bad = r.samples.find((s) => s.name.endsWith('999.png'));
   assert.equal(bad?.verdict, 'error');
-  assert.match(bad?.reasons[0] ?? '', /FRAME_ERROR: .*999\.png/);
+  // The reasons the line gives such a frame: the decode error's code, then failSafe's.
+  assert.match(bad?.reasons[0] ?? '', /LW_ERR_FRAME_DECODE: .*999\.png/);
+  assert.match(bad?.reasons[1] ?? '', /FAILSAFE_REJECT/);
   assert.equal(r.total.errors, 1);
   // failSafe reject (the default): the unreadable good part is ejected, so it counts as a false reject.
   assert.ok(r.total.falseRejects >= 1);

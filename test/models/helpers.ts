@@ -1,5 +1,5 @@
 /** Shared by the model tests: the trainer's tiny bundles, golden.json decoding, temp copies. */
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,7 +7,9 @@ import { fileURLToPath } from 'node:url';
 /** test/fixtures/models (made by `cd trainer && .venv/bin/python -m trainer fixtures --out ../test/fixtures/models`). */
 export const MODELS_DIR = process.env['LW_TEST_MODELS_DIR'] ?? fileURLToPath(new URL('../../../test/fixtures/models', import.meta.url));
 
-export function fixture(name: 'tiny-inp' | 'tiny-inp-raw' | 'tiny-inp-b2'): string {
+export type FixtureName = 'tiny-inp' | 'tiny-inp-raw' | 'tiny-inp-b2' | 'tiny-prompted';
+
+export function fixture(name: FixtureName): string {
   return join(MODELS_DIR, name);
 }
 
@@ -59,7 +61,7 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** A scratch copy of a fixture bundle that the test may break; `done()` removes it. */
-export async function copyBundle(name: Parameters<typeof fixture>[0]): Promise<{ dir: string; done: () => Promise<void> }> {
+export async function copyBundle(name: FixtureName): Promise<{ dir: string; done: () => Promise<void> }> {
   const root = await mkdtemp(join(tmpdir(), 'lw-bundle-'));
   const dir = join(root, name);
   await cp(fixture(name), dir, { recursive: true });
@@ -77,4 +79,14 @@ export function collectingLogger(into: CollectedLog[]) {
     warn: (obj: object, msg: string) => void into.push({ level: 'warn', msg, obj }),
     info: (obj: object, msg: string) => void into.push({ level: 'info', msg, obj }),
   };
+}
+
+/** A scratch copy of a fixture whose model.json is changed by `edit` (the sha256 covers model.onnx only). */
+export async function editedBundle(name: FixtureName, edit: (m: Record<string, unknown>) => void): Promise<{ dir: string; done: () => Promise<void> }> {
+  const c = await copyBundle(name);
+  const path = join(c.dir, 'model.json');
+  const m = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+  edit(m);
+  await writeFile(path, JSON.stringify(m));
+  return c;
 }

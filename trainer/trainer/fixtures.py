@@ -9,7 +9,8 @@ Deterministic (fixed seeds, one CPU thread), about half a minute on a CPU:
 3. three bundles, calibrated on held-out good images: ``tiny-inp`` (map full, dynamic batch),
    ``tiny-inp-raw`` (map raw, dynamic batch), ``tiny-inp-b2`` (map full, fixed batch 2), each with
    ``golden.json`` (inputs, PyTorch outputs, reference final maps and scores) and ``samples/``
-   (PNG images at the resize size, good and defective).
+   (PNG images at the resize size, good and defective);
+4. ``tiny-prompted``: a prompted bundle with OneNIP's inputs and outputs (fixtures_prompted.py).
 
 Geometry: resize 64×64, centre crop 56×56 (a 4×4 patch grid), evaluation map 64×64.
 """
@@ -27,6 +28,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from . import fixtures_prompted
 from .export import GoldenCase, export_bundle
 from .models.inp_former import InpFormer, InpFormerConfig, RecipeConfig, coherence_loss, cosine
 from .preprocess import Geometry, normalize, to_uint8_crop
@@ -170,6 +172,9 @@ def generate(out: str | Path, steps: int = TRAIN_STEPS, progress: bool = False) 
             "imageThreshold": manifest["calibration"]["image"]["threshold"],
             "parity": manifest["metrics"]["exportParity"],
         }
+    summary[fixtures_prompted.NAME] = fixtures_prompted.generate(
+        out / fixtures_prompted.NAME, geometry=GEOMETRY, crop=crop, seed=SEED + 5, png=_png
+    )
     summary["seconds"] = round(time.time() - t0, 1)
     return summary
 

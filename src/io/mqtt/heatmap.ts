@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { mapRectToCamera } from '../../pipeline/geometry.js';
-import type { JudgedFrame } from '../../pipeline/operators/judge-batch.js';
+import type { JudgedFrame } from '../../pipeline/inspect/index.js';
 import { cameraImage, heatRgba } from '../../pipeline/sinks/ng-images.js';
 
 /** Map values drawn transparent (at or below `min`) and fully hot (at or above `max`): the pixel calibration bounds. */

@@ -1,5 +1,5 @@
 import type { Observable } from 'rxjs';
-import type { JudgedFrame } from '../../pipeline/operators/judge-batch.js';
+import type { JudgedFrame } from '../../pipeline/inspect/index.js';
 import type { Trigger } from '../../pipeline/triggers.js';
 import type { Verdict } from '../../pipeline/verdict.js';
 

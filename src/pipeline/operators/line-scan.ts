@@ -1,15 +1,13 @@
 import { concat, concatMap, defer, finalize, mergeAll, tap, type OperatorFunction } from 'rxjs';
 import { LinewatchError } from '../../errors.js';
-import { REASON, rawPixelThreshold } from '../decide.js';
+import { rawPixelThreshold } from '../decide.js';
 import type { Frame, PixelFormat } from '../frame.js';
 import type { FrameGeometry } from '../geometry.js';
-import { normalizeScore } from '../postprocess/index.js';
-import { batchTensor, type PreparedPixels } from '../preprocess/index.js';
-import { LineScanTiler, type Band, type DefectCrop, type LineDefect, type MapsResult, type SegmentDecision } from '../tiler/index.js';
+import { errorVerdict, segmentVerdict, type FrameContext, type Inspector, type JudgedFrame, type LineScanCropInfo } from '../inspect/index.js';
+import { LineScanTiler, type Band, type DefectCrop, type MapsResult, type SegmentDecision } from '../tiler/index.js';
 import type { LineScanConfig } from '../tiler/schema.js';
-import type { Defect, Verdict } from '../verdict.js';
+import type { Verdict } from '../verdict.js';
 import type { RoomGate } from './bounded-batch.js';
-import { errorVerdict, type JudgeContext, type JudgedFrame, type LineScanCropInfo } from './judge-batch.js';
 
 /**
  * Line-scan camera → one verdict per decided segment of web. Each buffer is stitched into the
@@ -55,8 +53,11 @@ function tileToMapIndex(g: FrameGeometry, mapWidth: number, mapHeight: number, t
 export const NG_CROP_MARGIN_PX = 32;
 
 export class LineScanJudge {
-  private readonly ctx: JudgeContext;
+  private readonly inspector: Inspector;
   private readonly o: LineScanJudgeOptions;
+  /** Tiles are cut already (no ROI); their extras are their camera's. Set by the first buffer. */
+  private tileContext: FrameContext = { roi: undefined, maxFramePixels: 0, extras: null };
+  private readonly tileContextOf: () => FrameContext;
   private tiler: LineScanTiler | null = null;
   private channels: 1 | 3 = 1;
   private format: PixelFormat = 'GRAY8';
@@ -67,9 +68,10 @@ export class LineScanJudge {
   /** The newest buffer used: its capture time stamps the verdicts it completes. */
   private last: Frame | null = null;
 
-  constructor(ctx: JudgeContext, options: LineScanJudgeOptions) {
-    this.ctx = ctx;
+  constructor(inspector: Inspector, options: LineScanJudgeOptions) {
+    this.inspector = inspector;
     this.o = options;
+    this.tileContextOf = () => this.tileContext;
   }
 
   /** One camera buffer in → the verdicts of the segments it completed. */
@@ -105,8 +107,11 @@ export class LineScanJudge {
     if (img.strideBytes !== undefined && img.strideBytes !== img.width * ch) {
       throw new LinewatchError('LW_ERR_FRAME_INVALID', `line-scan buffer ${frame.seq}: padded rows (stride ${img.strideBytes}) are not supported`);
     }
+    const deps = this.inspector.deps;
     if (this.tiler === null) {
-      const m = this.ctx.engine().bundle.manifest;
+      const m = deps.model().bundle.manifest;
+      const camera = deps.frameContext(frame);
+      this.tileContext = { roi: undefined, maxFramePixels: camera.maxFramePixels, extras: camera.extras };
       this.channels = ch;
       this.format = img.format;
       this.tileWidth = c.tileWidth ?? m.input.width;
@@ -118,7 +123,7 @@ export class LineScanJudge {
         tileHeight: this.tileHeight,
         overlapAcrossPx: c.overlapAcrossPx,
         overlapAlongLines: c.overlapAlongLines,
-        threshold: rawPixelThreshold(this.ctx.rules().decide, m.calibration.pixel),
+        threshold: rawPixelThreshold(deps.rules().decide, m.calibration.pixel),
         mmPerPixel: c.mmPerPixel,
         resolution: c.resolution,
         segmentLengthMm: c.segmentLengthMm,
@@ -129,7 +134,7 @@ export class LineScanJudge {
     }
     // NG crops only while someone takes judged frames (the NG image sink, MQTT heatmaps): otherwise
     // the tiler holds and copies nothing more than it needs.
-    this.tiler.keepCrops(this.ctx.judged() !== null ? NG_CROP_MARGIN_PX : null);
+    this.tiler.keepCrops(deps.judged() !== null ? NG_CROP_MARGIN_PX : null);
     const enc = frame.meta.encoderPos;
     return this.tiler.push(img.data, c.bufferLines, typeof enc === 'number' ? enc : undefined);
   }
@@ -158,31 +163,33 @@ export class LineScanJudge {
     return maps;
   }
 
-  /** One band = one batch. Throws when a tile cannot be prepared or the model call fails. */
+  /** One band = one batch through the inspector's map stage. Throws when a tile cannot be mapped. */
   private async inferBand(band: Band): Promise<MapsResult> {
     const tiler = this.tiler!;
-    const slot = this.ctx.engine();
+    const slot = this.inspector.deps.model();
     slot.inFlight++;
     try {
-      const m = slot.bundle.manifest;
       const n = band.tiles.length;
-      const prepared: PreparedPixels[] = [];
+      const tiles: Frame[] = [];
       for (let i = 0; i < n; i++) {
         const t = band.tiles[i]!;
-        const frame: Frame = {
+        tiles.push({
           seq: band.index,
           cameraId: this.o.cameraId,
           capturedAt: this.last!.capturedAt,
           image: { kind: 'raw', format: this.format, width: this.tileWidth, height: this.tileHeight, data: Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength) },
           meta: {},
-        };
-        prepared.push(await this.ctx.prepare(frame, m, undefined));
+        });
       }
-      const result = await slot.engine.run({ n, data: batchTensor(prepared, m) });
-      const { maps, height, width } = slot.finisher.finish(result);
+      const batch = await this.inspector.map(slot, tiles, this.tileContextOf);
+      if (batch.maps === null || batch.mapped.length !== n) {
+        const failed = batch.failures.find((f) => f !== null);
+        throw failed?.error ?? new LinewatchError('LW_ERR_SESSION_RUN', `line-scan band ${band.index}: no map`);
+      }
+      const { maps, height, width } = batch.maps;
       const tw = this.tileWidth;
       const th = this.tileHeight;
-      if (this.lut === null) this.lut = tileToMapIndex(prepared[0]!.geometry, width, height, tw, th);
+      if (this.lut === null) this.lut = tileToMapIndex(batch.geometry[0]!, width, height, tw, th);
       const lut = this.lut;
       const plane = height * width;
       const tileMaps: Float32Array[] = [];
@@ -204,36 +211,16 @@ export class LineScanJudge {
   private segmentVerdict(s: SegmentDecision): Verdict {
     const seq = this.seq++;
     this.o.onSegment(seq);
-    const m = this.ctx.engine().bundle.manifest;
-    const rules = this.ctx.rules();
-    const last = this.last!;
-    const total = Number(process.hrtime.bigint() - last.capturedAt.monoNs) / 1e6;
-    const defects: Defect[] = [];
-    for (const d of s.defects) defects.push({ x: d.x, y: d.y, w: d.w, h: d.h, area: d.area, maxScore: d.maxScore });
-    const verdict: Verdict = {
-      seq,
-      cameraId: this.o.cameraId,
-      verdict: s.verdict,
-      score: s.maxScore,
-      normScore: s.maxScore === null ? null : normalizeScore(s.maxScore, m.calibration.pixel),
-      defects,
-      reasons:
-        s.verdict === 'reject'
-          ? [{ code: REASON.DEFECT, message: `segment ${s.index} (${s.startMm}–${s.endMm} mm): ${s.defects.length} defect(s)` }]
-          : [],
-      timings: { captureToInferMs: 0, inferMs: 0, postMs: 0, totalMs: total },
-      modelVersion: m.version,
-      configVersion: rules.configVersion,
-      capturedAtMs: last.capturedAt.wallMs,
-      meta: { segment: s.index, startMm: s.startMm, endMm: s.endMm, lineDefects: s.defects.map(lineDefectMeta) },
-    };
+    const deps = this.inspector.deps;
+    const m = deps.model().bundle.manifest;
+    const verdict = segmentVerdict(this.o.cameraId, seq, s, this.last!, m.calibration.pixel, deps.rules(), m.version);
     if (s.crops !== undefined) this.offerCrops(verdict, s, s.crops);
     return verdict;
   }
 
   /** One judged frame per defect crop of a rejected segment, to whoever takes them (NG image sink). */
   private offerCrops(verdict: Verdict, s: SegmentDecision, crops: readonly DefectCrop[]): void {
-    const take = this.ctx.judged();
+    const take = this.inspector.deps.judged();
     if (take === null) return;
     const last = this.last!;
     for (let k = 0; k < crops.length; k++) {
@@ -283,19 +270,15 @@ export class LineScanJudge {
   private error(frame: Frame, err: unknown, where: Readonly<Record<string, number>> = {}): Verdict {
     const seq = this.seq++;
     this.o.onSegment(seq);
-    const v = errorVerdict(frame, err, this.ctx.rules(), this.ctx.engine().bundle.manifest.version);
-    return { ...v, seq, meta: { ...frame.meta, bufferSeq: frame.seq, ...where } };
+    const deps = this.inspector.deps;
+    return errorVerdict(frame, err, deps.rules(), deps.model().bundle.manifest.version, { seq, meta: { ...frame.meta, bufferSeq: frame.seq, ...where } });
   }
 }
 
-function lineDefectMeta(d: LineDefect): Record<string, number> {
-  return { alongMm: d.alongMm, acrossMm: d.acrossMm, lengthMm: d.lengthMm, widthMm: d.widthMm, line: d.y, x: d.x };
-}
-
 /** RxJS operator: camera buffers → segment verdicts, buffers processed one at a time in order. */
-export function lineScanVerdicts(ctx: JudgeContext, options: LineScanJudgeOptions): OperatorFunction<Frame, Verdict> {
+export function lineScanVerdicts(inspector: Inspector, options: LineScanJudgeOptions): OperatorFunction<Frame, Verdict> {
   return (frames$) => {
-    const judge = new LineScanJudge(ctx, options);
+    const judge = new LineScanJudge(inspector, options);
     const gate = options.gate;
     const max = options.maxQueuedBuffers ?? 2;
     let queued = 0;

@@ -4,7 +4,7 @@ import sharp from 'sharp';
 import { errorMessage } from '../../errors.js';
 import { bytesPerPixel } from '../frame.js';
 import { mapRectToCamera } from '../geometry.js';
-import type { JudgedFrame } from '../operators/judge-batch.js';
+import type { JudgedFrame } from '../inspect/index.js';
 
 /**
  * NG images for people: for each rejected frame, the camera image and the same image with the

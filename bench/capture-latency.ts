@@ -70,10 +70,13 @@ async function arrivalLags(source: unknown, n: number, seconds: number): Promise
   const lags: number[] = [];
   await new Promise<void>((resolve, reject) => {
     let seen = 0;
+    // Stopped before resolving: a process that exits while its pipeline plays can hang in GStreamer's teardown.
     const done = (): void => {
       clearTimeout(timer);
-      setImmediate(() => sub.unsubscribe());
-      resolve();
+      setImmediate(() => {
+        sub.unsubscribe();
+        resolve();
+      });
     };
     const timer = setTimeout(done, seconds * 1000);
     const sub = src.frames().subscribe({
@@ -121,6 +124,10 @@ async function measure(camera: string, source: unknown, o: Options): Promise<Lat
     infer.push(...s.infer);
     lost += s.lost;
   }
+  return summary(camera, arrival, total, infer, lost);
+}
+
+function summary(camera: string, arrival: number[], total: number[], infer: number[], lost: number): LatencyCase {
   return {
     camera,
     frames: total.length,
@@ -138,23 +145,42 @@ function has(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
 
-/** The fake GigE camera case, in a child without CAP_NET_RAW (aravis's packet socket sees no loopback traffic as root). */
+/** One measurement of the fake GigE camera in a child process without CAP_NET_RAW: its JSON output. */
+function gigeChild(o: Options, what: 'arrival' | 'station'): Promise<string> {
+  const self = fileURLToPath(import.meta.url);
+  const args = `--child-gige ${what} --model '${o.modelDir}' --frames ${o.frames} --fps ${o.fps} --round-seconds ${o.roundSeconds}`;
+  return new Promise<string>((resolve, reject) => {
+    const child = spawn('capsh', ['--drop=cap_net_raw', '--', '-c', `exec node ${self} ${args}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(text.trim().split('\n').at(-1)!) : reject(new Error(`fake GigE child exited ${code}`))));
+  });
+}
+
+/**
+ * The fake GigE camera case. Each measurement runs in a process of its own: the binding never
+ * frees a pipeline, and an aravissrc left alive keeps the camera's control channel, so a second
+ * pipeline in the same process could not take the camera over.
+ */
 async function gigeCase(o: Options): Promise<LatencyCase | string> {
   if (!has('arv-fake-gv-camera-0.8') || !has('capsh') || spawnSync('gst-inspect-1.0', ['aravissrc']).status !== 0) {
     return 'skipped: aravissrc, arv-fake-gv-camera-0.8 or capsh missing';
   }
   const camera: ChildProcess = spawn('arv-fake-gv-camera-0.8', ['-i', '127.0.0.1'], { stdio: 'ignore' });
   try {
-    const self = fileURLToPath(import.meta.url);
-    const args = `--child-gige --model '${o.modelDir}' --frames ${o.frames} --rounds ${o.rounds} --fps ${o.fps} --round-seconds ${o.roundSeconds}`;
-    const out = await new Promise<string>((resolve, reject) => {
-      const child = spawn('capsh', ['--drop=cap_net_raw', '--', '-c', `exec node ${self} ${args}`], { stdio: ['ignore', 'pipe', 'inherit'] });
-      let text = '';
-      child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
-      child.on('error', reject);
-      child.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`fake GigE child exited ${code}`))));
-    });
-    return JSON.parse(out.trim().split('\n').at(-1)!) as LatencyCase;
+    const arrival: number[] = [];
+    const total: number[] = [];
+    const infer: number[] = [];
+    let lost = 0;
+    for (let r = 0; r < o.rounds; r++) {
+      arrival.push(...(JSON.parse(await gigeChild(o, 'arrival')) as number[]));
+      const s = JSON.parse(await gigeChild(o, 'station')) as { total: number[]; infer: number[]; lost: number };
+      total.push(...s.total);
+      infer.push(...s.infer);
+      lost += s.lost;
+    }
+    return summary(`fake GigE (aravissrc) ${o.fps} fps 256×256 RGB`, arrival, total, infer, lost);
   } finally {
     camera.kill('SIGKILL');
   }
@@ -198,8 +224,13 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     fps: Number(arg('--fps', '10')),
     roundSeconds: Number(arg('--round-seconds', '30')),
   };
-  if (process.argv.includes('--child-gige')) {
-    process.stdout.write(`${JSON.stringify(await measure(`fake GigE (aravissrc) ${o.fps} fps 256×256 RGB`, gigeCamera(o.fps), o))}\n`);
+  const child = process.argv.indexOf('--child-gige');
+  if (child >= 0) {
+    const out =
+      process.argv[child + 1] === 'arrival'
+        ? await arrivalLags(gigeCamera(o.fps), o.frames, o.roundSeconds)
+        : await stationRound(o.modelDir, gigeCamera(o.fps), o.frames, o.roundSeconds);
+    process.stdout.write(`${JSON.stringify(out)}\n`);
     process.exit(0);
   }
   const report = await runCaptureLatencyBench(o);

@@ -83,3 +83,43 @@ test('line-scan buffers of the wrong height are error verdicts, one each, counte
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('line-scan partIds from PLC triggers with encoder positions: each buffer names the part under its first line, each segment takes the part its middle lies in', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lw-ls-parts-'));
+  try {
+    const file = join(dir, 'web.rgb');
+    writeFileSync(file, strip());
+    const base = stripCamera(file, BUFFER_LINES);
+    const camera = {
+      ...base,
+      triggers: { timeoutMs: 30_000 },
+      // 10 encoder counts per mm, 1 mm per line: buffer k starts at count 400 k.
+      lineScan: { ...base.lineScan, resolution: { kind: 'encoder' as const, countsPerMm: 10 }, parts: { from: 'triggers' as const } },
+    };
+    const config = parseConfig({ model: { bundle: TINY, intraOpThreads: 1 }, cameras: [camera] }, 'line-scan parts config');
+    const station = await Station.start(config, { logger: quiet, deferCameras: true });
+    const all = firstValueFrom(station.verdicts$.pipe(toArray()));
+    // Parts by buffer: A lines 0–79, B 80–199, C 200–319, D 320–399.
+    const partOfBuffer = ['A', 'A', 'B', 'B', 'B', 'C', 'C', 'C', 'D', 'D'];
+    const at = Date.now();
+    for (let k = 0; k < BUFFERS; k++) station.pushTrigger({ partId: partOfBuffer[k]!, encoderPos: 400 * k, at, triggerId: `t${k}` });
+    station.begin();
+    await station.ended();
+    await station.stop();
+    const verdicts = await all;
+    // Segments of 100 mm: middles at 50, 150, 250, 350 mm → parts A, B, C, D.
+    assert.deepEqual(
+      verdicts.map((v) => [v.seq, v.meta?.['startMm'], v.partId, v.verdict]),
+      [
+        [0, 0, 'A', 'reject'],
+        [1, 100, 'B', 'reject'],
+        [2, 200, 'C', 'reject'],
+        [3, 300, 'D', 'ok'],
+      ],
+    );
+    assert.equal(station.counters().triggersMatched, BUFFERS);
+    assert.ok(identityHolds(station.counters()));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

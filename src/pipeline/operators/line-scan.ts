@@ -5,6 +5,7 @@ import type { Frame, PixelFormat } from '../frame.js';
 import type { FrameGeometry } from '../geometry.js';
 import { errorVerdict, segmentVerdict, type FrameContext, type Inspector, type JudgedFrame, type LineScanCropInfo } from '../inspect/index.js';
 import { LineScanTiler, type Band, type DefectCrop, type MapsResult, type SegmentDecision } from '../tiler/index.js';
+import { PartMap, pitchPartId } from '../tiler/parts.js';
 import type { LineScanConfig } from '../tiler/schema.js';
 import type { Verdict } from '../verdict.js';
 import type { RoomGate } from './bounded-batch.js';
@@ -67,11 +68,14 @@ export class LineScanJudge {
   private seq = 0;
   /** The newest buffer used: its capture time stamps the verdicts it completes. */
   private last: Frame | null = null;
+  /** Parts named by the buffers' PLC triggers (`lineScan.parts.from: triggers`), else null. */
+  private readonly parts: PartMap | null;
 
   constructor(inspector: Inspector, options: LineScanJudgeOptions) {
     this.inspector = inspector;
     this.o = options;
     this.tileContextOf = () => this.tileContext;
+    this.parts = options.config.parts?.from === 'triggers' ? new PartMap() : null;
   }
 
   /** One camera buffer in → the verdicts of the segments it completed. */
@@ -136,7 +140,21 @@ export class LineScanJudge {
     // the tiler holds and copies nothing more than it needs.
     this.tiler.keepCrops(deps.judged() !== null ? NG_CROP_MARGIN_PX : null);
     const enc = frame.meta.encoderPos;
-    return this.tiler.push(img.data, c.bufferLines, typeof enc === 'number' ? enc : undefined);
+    const firstLine = this.tiler.nextLine();
+    const bands = this.tiler.push(img.data, c.bufferLines, typeof enc === 'number' ? enc : undefined);
+    // The buffer's trigger names the part under its first line (placed after its encoder anchor).
+    const partId = frame.meta.partId;
+    if (this.parts !== null && typeof partId === 'string') this.parts.add(this.tiler.mmAt(firstLine), partId);
+    return bands;
+  }
+
+  /** The part a segment belongs to: the one its middle lies in. */
+  private partOf(s: SegmentDecision): string | undefined {
+    const p = this.o.config.parts;
+    if (p === undefined) return undefined;
+    const mid = (s.startMm + s.endMm) / 2;
+    if (p.from === 'pitch') return pitchPartId(mid, { pitchMm: p.pitchMm ?? this.o.config.segmentLengthMm, prefix: p.prefix, first: p.first });
+    return this.parts!.at(mid);
   }
 
   private async inferBands(bands: readonly Band[]): Promise<Verdict[]> {
@@ -213,7 +231,9 @@ export class LineScanJudge {
     this.o.onSegment(seq);
     const deps = this.inspector.deps;
     const m = deps.model().bundle.manifest;
-    const verdict = segmentVerdict(this.o.cameraId, seq, s, this.last!, m.calibration.pixel, deps.rules(), m.version);
+    const judged = segmentVerdict(this.o.cameraId, seq, s, this.last!, m.calibration.pixel, deps.rules(), m.version);
+    const partId = this.partOf(s);
+    const verdict = partId === undefined ? judged : { ...judged, partId };
     if (s.crops !== undefined) this.offerCrops(verdict, s, s.crops);
     return verdict;
   }

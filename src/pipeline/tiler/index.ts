@@ -148,6 +148,16 @@ export class LineScanTiler {
     return this.cropsSkipped;
   }
 
+  /** Absolute line the next pushed buffer starts at (lines pushed so far). */
+  nextLine(): number {
+    return this.firstLine + this.heldLines;
+  }
+
+  /** Position of absolute `line` along the web, in mm (NaN with an encoder before its first count). */
+  mmAt(line: number): number {
+    return this.positions.mm(line);
+  }
+
   /**
    * Appends a camera buffer of `lines` rows (row-major, tightly packed) to the strip and returns
    * the bands that became complete. `encoderPos` is the encoder count at its first line.

@@ -25,6 +25,23 @@ export const lineScanConfigSchema = z.strictObject({
   segmentLengthMm: z.number().positive().max(1e7),
   /** A segment is rejected for a defect of at least this many pixels. Default 1. */
   minDefectAreaPx: z.number().int().min(1).max(1e12).default(1),
+  /**
+   * Where each segment's `partId` comes from (absent: segments carry none; tiler/parts.ts):
+   * `triggers` — each buffer's PLC trigger names the part under its first line (a new partId
+   * starts a new part there); `pitch` — a part every `pitchMm` (default segmentLengthMm) from the
+   * web's zero, named `${prefix}${first + n}`. A segment takes the part its middle lies in.
+   */
+  parts: z
+    .discriminatedUnion('from', [
+      z.strictObject({ from: z.literal('triggers') }),
+      z.strictObject({
+        from: z.literal('pitch'),
+        pitchMm: z.number().positive().max(1e7).optional(),
+        prefix: z.string().max(64).default(''),
+        first: z.number().int().min(0).max(1e12).default(0),
+      }),
+    ])
+    .optional(),
 });
 
 export type LineScanConfig = z.output<typeof lineScanConfigSchema>;

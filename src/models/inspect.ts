@@ -4,11 +4,19 @@
  */
 import { stat } from 'node:fs/promises';
 import { errorMessage, LinewatchError } from '../errors.js';
+import { adapterFor, describeNeeds, type ModelNeeds } from './adapters/index.js';
 import { loadBundle } from './bundle.js';
 import { InferenceEngine } from './engine.js';
 import type { GraphValue } from './io-check.js';
 import type { Manifest, MapStep } from './manifest.js';
-import type { ProviderConfig, ProviderFallback } from './providers.js';
+import {
+  PROVIDER_NAMES,
+  describeMissingLibraries,
+  missingProviderLibraries,
+  type MissingProviderLibraries,
+  type ProviderConfig,
+  type ProviderFallback,
+} from './providers.js';
 
 export interface InspectReport {
   readonly dir: string;
@@ -16,6 +24,13 @@ export interface InspectReport {
   readonly onnxBytes: number;
   /** The manifest as validated (defaults filled); the sha256 in it was checked against the file. */
   readonly manifest: Manifest;
+  /** The adapter manifest.architecture chose, and what the model needs per frame besides its pixels. */
+  readonly adapter: { readonly kind: string; readonly needs: ModelNeeds; readonly needsText: string };
+  /** Every provider linewatch knows: usable here, or why not (libraries looked for without loading them). */
+  readonly providers: {
+    readonly here: readonly { readonly provider: string; readonly state: 'in use' | 'installed, not tried' }[];
+    readonly notHere: readonly { readonly provider: string; readonly reason: string; readonly missing: MissingProviderLibraries | null }[];
+  };
   readonly session:
     | { readonly ok: true; readonly provider: string; readonly fallbacks: readonly ProviderFallback[]; readonly inputs: readonly GraphValue[]; readonly outputs: readonly GraphValue[] }
     | { readonly ok: false; readonly code: string; readonly error: string };
@@ -24,12 +39,49 @@ export interface InspectReport {
 /** Best first: what "would it run on here" means when the caller names no list. */
 export const INSPECT_DEFAULT_PROVIDERS: readonly ProviderConfig[] = ['tensorrt', 'cuda', 'cpu'];
 
+/** Which providers are usable here, from the session (the one in use, the ones it fell back from) and the libraries on disk. */
+function providerSummary(session: InspectReport['session']): InspectReport['providers'] {
+  const here: { provider: string; state: 'in use' | 'installed, not tried' }[] = [];
+  const notHere: { provider: string; reason: string; missing: MissingProviderLibraries | null }[] = [];
+  for (const provider of PROVIDER_NAMES) {
+    if (session.ok && session.provider === provider) {
+      here.push({ provider, state: 'in use' });
+      continue;
+    }
+    const missing = missingProviderLibraries(provider);
+    const fell = session.ok ? session.fallbacks.find((f) => f.provider === provider) : undefined;
+    if (missing !== null) notHere.push({ provider, reason: describeMissingLibraries(missing), missing });
+    else if (fell !== undefined) notHere.push({ provider, reason: fell.reason, missing: null });
+    else here.push({ provider, state: 'installed, not tried' });
+  }
+  return { here, notHere };
+}
+
+/** The providers line: which are usable here, and why the others are not, in one line. */
+function providersLine(p: InspectReport['providers']): string {
+  const here = p.here.map((h) => `${h.provider} (${h.state})`).join(', ');
+  const parts: string[] = [];
+  const libs = p.notHere.filter((n) => n.missing !== null);
+  if (libs.length > 0) {
+    const files = [...new Set(libs.flatMap((n) => n.missing!.files))];
+    parts.push(
+      `${libs.map((n) => n.provider).join(', ')}: ONNX Runtime's ${files.join(', ')} are not installed beside its library in ${libs[0]!.missing!.dir} (deploy/jetson/build-onnxruntime.sh builds an onnxruntime with them)`,
+    );
+  }
+  for (const n of p.notHere) if (n.missing === null) parts.push(`${n.provider}: ${n.reason}`);
+  return `here: ${here.length > 0 ? here : 'none'}${parts.length > 0 ? `; not here: ${parts.join('; ')}` : ''}`;
+}
+
 /**
- * Loads and verifies the bundle (throws as loadBundle does), then opens one session to find the
- * provider and check the graph; a session failure is reported, not thrown.
+ * Loads and verifies the bundle and chooses its adapter (throws as loadBundle and adapterFor do),
+ * then opens one session to find the provider and check the graph; a session failure is
+ * reported, not thrown. GPU providers whose libraries are not installed are not tried (ONNX
+ * Runtime would print its own errors for them).
  */
 export async function inspectBundle(dir: string, providers: readonly ProviderConfig[] = INSPECT_DEFAULT_PROVIDERS): Promise<InspectReport> {
   const bundle = await loadBundle(dir);
+  const a = adapterFor(bundle);
+  const adapter = { kind: a.kind, needs: a.needs, needsText: describeNeeds(a.needs) };
   const onnxBytes = (await stat(bundle.onnxPath)).size;
   let session: InspectReport['session'];
   try {
@@ -46,7 +98,7 @@ export async function inspectBundle(dir: string, providers: readonly ProviderCon
   } catch (err) {
     session = { ok: false, code: err instanceof LinewatchError ? err.code : 'LW_ERR_SESSION_CREATE', error: errorMessage(err) };
   }
-  return { dir: bundle.dir, onnxPath: bundle.onnxPath, onnxBytes, manifest: bundle.manifest, session };
+  return { dir: bundle.dir, onnxPath: bundle.onnxPath, onnxBytes, manifest: bundle.manifest, adapter, providers: providerSummary(session), session };
 }
 
 function step(s: MapStep): string {
@@ -72,6 +124,7 @@ export function formatInspectReport(r: InspectReport): string {
   const lines: string[] = [
     `bundle       ${r.dir}`,
     `model        ${m.architecture} ${m.version} (${m.format})`,
+    `adapter      ${r.adapter.kind}; needs ${r.adapter.needsText}`,
     `onnx         ${m.file}, ${(r.onnxBytes / 1024 / 1024).toFixed(2)} MiB, sha256 ${m.sha256} (verified)${m.opset !== undefined ? `, opset ${m.opset}` : ''}`,
     `input        ${i.name}: ${i.dtype} ${i.layout} ${i.height}x${i.width}x${i.channels} ${i.colorOrder}, values ${i.valueRange[0]}–${i.valueRange[1]}, batch ${i.batch}, ${
       i.normalize === null ? 'normalised in the graph' : `runtime normalises mean ${i.normalize.mean.join('/')} std ${i.normalize.std.join('/')}`
@@ -94,11 +147,10 @@ export function formatInspectReport(r: InspectReport): string {
   if (Object.keys(m.metrics).length > 0) lines.push('metrics', ...summary(m.metrics));
   const s = r.session;
   if (s.ok) {
-    lines.push(`provider     ${s.provider} (here)`);
-    for (const f of s.fallbacks) lines.push(`  skipped    ${f.provider}: ${f.reason}`);
+    lines.push(`provider     ${s.provider} (here)`, `providers    ${providersLine(r.providers)}`);
     lines.push(`graph in     ${s.inputs.map(shape).join('; ')}`, `graph out    ${s.outputs.map(shape).join('; ')}`);
   } else {
-    lines.push(`session      FAILED ${s.code}: ${s.error}`);
+    lines.push(`session      FAILED ${s.code}: ${s.error}`, `providers    ${providersLine(r.providers)}`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -3,6 +3,9 @@
  * The config lists them best first (e.g. tensorrt, cuda, cpu); a provider that cannot be loaded
  * here (no library, no device) is skipped with its reason, logged and reported.
  */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import type { InferenceSession } from 'onnxruntime-node';
 import { LinewatchError, errorMessage } from '../errors.js';
@@ -110,6 +113,49 @@ function explainFailure(name: ProviderName, message: string): string {
 }
 
 /**
+ * Where onnxruntime-node's native library lies (the folder ONNX Runtime loads provider libraries
+ * from), or null when this install has another layout (then nothing is checked beforehand).
+ */
+function ortLibraryDir(): string | null {
+  try {
+    const main = createRequire(import.meta.url).resolve('onnxruntime-node');
+    const dir = join(dirname(main), '..', 'bin', 'napi-v6', process.platform, process.arch);
+    return existsSync(join(dir, 'onnxruntime_binding.node')) ? dir : null;
+  } catch {
+    return null;
+  }
+}
+
+let libraryDir: string | null | undefined;
+
+/** Provider libraries ONNX Runtime would look for and does not find beside its own library. */
+export interface MissingProviderLibraries {
+  readonly dir: string;
+  readonly files: readonly string[];
+}
+
+/**
+ * The libraries a GPU provider needs that are not installed, found without trying it; null when
+ * they are in place (then only a session says whether the CUDA/TensorRT libraries and a device
+ * are there too), for cpu, and where this install's layout is unknown. ONNX Runtime loads
+ * `libonnxruntime_providers_shared.so` and `libonnxruntime_providers_<name>.so` from beside its
+ * own library; trying without them prints its own error on stderr, twice.
+ */
+export function missingProviderLibraries(name: ProviderName): MissingProviderLibraries | null {
+  if (name === 'cpu' || process.platform !== 'linux') return null;
+  if (libraryDir === undefined) libraryDir = ortLibraryDir();
+  const dir = libraryDir;
+  if (dir === null) return null;
+  const files = ['libonnxruntime_providers_shared.so', `libonnxruntime_providers_${name}.so`].filter((f) => !existsSync(join(dir, f)));
+  return files.length === 0 ? null : { dir, files };
+}
+
+/** Why a provider whose libraries are missing cannot load, in words. */
+export function describeMissingLibraries(m: MissingProviderLibraries): string {
+  return `not installed: no ${m.files.join(' or ')} beside onnxruntime-node's libonnxruntime in ${m.dir} (deploy/jetson/build-onnxruntime.sh builds an onnxruntime with them)`;
+}
+
+/**
  * Creates a session on the first provider in `providers` that works here. Each failure becomes a
  * fallback with its reason; if none works, LW_ERR_SESSION_CREATE lists them all.
  */
@@ -125,6 +171,11 @@ export async function createSessionWithFallback(
   for (const p of providers) {
     if (supported !== null && !supported.includes(p.name)) {
       fallbacks.push({ provider: p.name, reason: `not built into this onnxruntime-node (it has: ${supported.join(', ')})` });
+      continue;
+    }
+    const missing = missingProviderLibraries(p.name);
+    if (missing !== null) {
+      fallbacks.push({ provider: p.name, reason: describeMissingLibraries(missing) });
       continue;
     }
     try {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { formatInspectReport, inspectBundle, type InspectReport } from '../../src/models/index.js';
-import { copyBundle, fixture } from './helpers.js';
+import { copyBundle, editedBundle, fixture } from './helpers.js';
 
 const MODELS_INDEX = new URL('../../src/models/index.js', import.meta.url).href;
 
@@ -35,8 +35,12 @@ test('inspect reports the raw-map bundle: tensors, runtime steps, calibration an
   assert.match(text, /^input {8}image: uint8 NHWC 56x56x3 RGB/m);
   assert.match(text, /^ {2}runtime {4}bilinear resize to 56x56 \(align_corners true\), then bilinear resize to 64x64 \(align_corners false\), then gaussian σ=4 kernel 5 \(zero padding\)/m);
   assert.match(text, /^score {8}computed by the runtime: \{"op":"topk-mean","fraction":0.01\}/m);
+  assert.match(text, /^adapter {6}single-image; needs nothing besides the frame$/m);
   assert.match(text, /^provider {5}cpu \(here\)/m);
-  assert.match(text, /^ {2}skipped {4}tensorrt: /m);
+  // One line: which providers work here, and why the others do not (this machine has no GPU libraries).
+  assert.match(text, /^providers {4}here: cpu \(in use\); not here: tensorrt, cuda: ONNX Runtime's libonnxruntime_providers_shared\.so, libonnxruntime_providers_tensorrt\.so, libonnxruntime_providers_cuda\.so are not installed beside its library in \S+ \(deploy\/jetson\/build-onnxruntime\.sh builds an onnxruntime with them\)$/m);
+  assert.equal(r.adapter.kind, 'single-image');
+  assert.deepEqual(r.providers.here, [{ provider: 'cpu', state: 'in use' }]);
   assert.match(text, /^graph in {5}image uint8 \[\w+,56,56,3\]/m);
   assert.match(text, /^graph out {4}anomaly_map float32 \[\w+,1,/m);
 });
@@ -48,6 +52,31 @@ test('model inspect --json --providers cpu prints the report as JSON', async () 
   assert.equal(report.manifest.input.name, 'image');
   assert.equal(report.session.ok && report.session.provider, 'cpu');
   assert.equal(report.session.ok && report.session.fallbacks.length, 0);
+});
+
+test('model inspect of a prompted bundle: its adapter and what it needs, and the providers probed quietly', async () => {
+  const r = await cli(['model', 'inspect', fixture('tiny-prompted')]);
+  assert.equal(r.exitCode, 0, r.stderr);
+  // Probing tensorrt and cuda without their libraries used to print ONNX Runtime's own
+  // "Failed to load library …libonnxruntime_providers_shared.so" twice: they are not tried now.
+  assert.equal(r.stderr, '');
+  assert.match(r.stdout, /^model {8}onenip fixture-prompted-1/m);
+  assert.match(r.stdout, /^adapter {6}prompted; needs a prompt image for each frame: a good image of its product, one per product \(graph input "prompt"\)$/m);
+  assert.match(r.stdout, /^providers {4}here: cpu \(in use\); not here: tensorrt, cuda: /m);
+  assert.match(r.stdout, /^graph in {5}image uint8 \[\w+,56,56,3\]; prompt uint8 \[\w+,56,56,3\]$/m);
+});
+
+test('model inspect of a bundle whose architecture has no adapter exits 1 naming it', async () => {
+  const c = await editedBundle('tiny-inp', (m) => {
+    m['architecture'] = 'efficientad';
+  });
+  try {
+    const r = await cli(['model', 'inspect', c.dir]);
+    assert.equal(r.exitCode, 1);
+    assert.match(r.stderr, /^LW_ERR_MODEL_ARCHITECTURE: model bundle .*: architecture "efficientad" has no adapter in this runtime/);
+  } finally {
+    await c.done();
+  }
 });
 
 test('model inspect on a broken bundle exits 1 with the coded error', async () => {

@@ -127,11 +127,21 @@ export function errorVerdict(frame: Frame, err: unknown, rules: RuleSet, modelVe
 }
 
 /**
- * A judged line-scan segment: numbered by the camera's own gap-free `seq`, stamped with the
- * capture time of the newest buffer used (the one that completed it), its score the highest map
- * value in it (normalised with the pixel calibration), its defects in strip coordinates.
+ * A judged line-scan segment: numbered by the camera's own gap-free `seq`, named by the part it
+ * belongs to when parts are configured, stamped with the capture time of the newest buffer used
+ * (the one that completed it), its score the highest map value in it (normalised with the pixel
+ * calibration), its defects in strip coordinates.
  */
-export function segmentVerdict(cameraId: string, seq: number, s: SegmentDecision, last: Frame, pixelCal: CalibrationRange, rules: RuleSet, modelVersion: string): Verdict {
+export function segmentVerdict(
+  cameraId: string,
+  seq: number,
+  partId: string | undefined,
+  s: SegmentDecision,
+  last: Frame,
+  pixelCal: CalibrationRange,
+  rules: RuleSet,
+  modelVersion: string,
+): Verdict {
   const total = Number(process.hrtime.bigint() - last.capturedAt.monoNs) / 1e6;
   const defects: Defect[] = [];
   for (const d of s.defects) defects.push({ x: d.x, y: d.y, w: d.w, h: d.h, area: d.area, maxScore: d.maxScore });
@@ -145,7 +155,7 @@ export function segmentVerdict(cameraId: string, seq: number, s: SegmentDecision
   };
   const normScore = s.maxScore === null ? null : normalizeScore(s.maxScore, pixelCal);
   const timings: VerdictTimings = { captureToInferMs: 0, inferMs: 0, postMs: 0, totalMs: total };
-  return assemble(seq, cameraId, undefined, s.verdict, s.maxScore, normScore, defects, reasons, timings, modelVersion, rules, last.capturedAt.wallMs, meta);
+  return assemble(seq, cameraId, partId, s.verdict, s.maxScore, normScore, defects, reasons, timings, modelVersion, rules, last.capturedAt.wallMs, meta);
 }
 
 function lineDefectMeta(d: LineDefect): Record<string, number> {

@@ -231,9 +231,7 @@ export class LineScanJudge {
     this.o.onSegment(seq);
     const deps = this.inspector.deps;
     const m = deps.model().bundle.manifest;
-    const judged = segmentVerdict(this.o.cameraId, seq, s, this.last!, m.calibration.pixel, deps.rules(), m.version);
-    const partId = this.partOf(s);
-    const verdict = partId === undefined ? judged : { ...judged, partId };
+    const verdict = segmentVerdict(this.o.cameraId, seq, this.partOf(s), s, this.last!, m.calibration.pixel, deps.rules(), m.version);
     if (s.crops !== undefined) this.offerCrops(verdict, s, s.crops);
     return verdict;
   }

@@ -6,6 +6,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadBundle } from '../../src/models/bundle.js';
+import { adapterFor } from '../../src/models/adapters/index.js';
 import type { EvalReport } from '../../src/eval/evaluate.js';
 import { haveTool } from '../helpers/tools.js';
 import { runEvalCli } from './helpers/run-cli.js';
@@ -50,6 +51,8 @@ test('an anomalib PaDiM bundle: scores and rejects are anomalib\'s own, through 
   const expected = JSON.parse(await readFile(join(fixture, 'padim/expected.json'), 'utf8')) as Expected;
   const bundle = await loadBundle(model);
   assert.equal(bundle.manifest.architecture, 'anomalib');
+  const adapter = adapterFor(bundle);
+  assert.deepEqual([adapter.architecture, adapter.kind, adapter.needs.prompt], ['anomalib', 'single-image', null]);
   assert.deepEqual([bundle.manifest.input.dtype, bundle.manifest.input.layout, bundle.manifest.input.valueRange], ['float32', 'NCHW', [0, 1]]);
   // The thresholds anomalib baked into its graph, recovered into the manifest.
   const pp = expected.post_processor;

@@ -126,7 +126,7 @@ export interface OrtTensorrtProviderOptions {
 export interface EngineCacheIdentity {
   /** sha256 (hex) of the ONNX file, from the bundle manifest. */
   modelSha256: string;
-  /** TensorRT version on this machine, e.g. "10.3.0" (see {@link tensorrtVersionFromEnv}). */
+  /** TensorRT version on this machine, e.g. "10.3.0.30" (see {@link tensorrtVersionFromEnv}). */
   tensorrtVersion: string;
 }
 
@@ -156,7 +156,7 @@ export function formatShapes(shapes: Readonly<Record<string, readonly number[]>>
  * options. Pure; same inputs, same name.
  *
  * @example
- * engineCacheKey(opts, { modelSha256: 'ab12…', tensorrtVersion: '10.3.0' }) // 'ab12…(16)-trt10.3.0-3f9c…(12)'
+ * engineCacheKey(opts, { modelSha256: 'ab12…', tensorrtVersion: '10.3.0.30' }) // 'ab12…(16)-trt10.3.0.30-3f9c…(12)'
  */
 export function engineCacheKey(opts: TensorrtOptions, id: EngineCacheIdentity): string {
   if (!/^[0-9a-f]{64}$/.test(id.modelSha256)) {
@@ -190,7 +190,7 @@ export function engineCacheDir(opts: TensorrtOptions, id: EngineCacheIdentity): 
  * engine by graph hash, but an FP16 toggle would then reuse a stale engine).
  *
  * @example
- * const ep = toOrtTensorrtOptions(parseTensorrtOptions({}), { modelSha256, tensorrtVersion: '10.3.0' });
+ * const ep = toOrtTensorrtOptions(parseTensorrtOptions({}), { modelSha256, tensorrtVersion: '10.3.0.30' });
  * await InferenceSession.create(path, { executionProviders: [ep, 'cuda', 'cpu'] });
  */
 export function toOrtTensorrtOptions(opts: TensorrtOptions, id?: EngineCacheIdentity): OrtTensorrtProviderOptions {
@@ -217,13 +217,39 @@ export function toOrtTensorrtOptions(opts: TensorrtOptions, id?: EngineCacheIden
   return out;
 }
 
+/** Debian's `[epoch:]upstream[-revision]`, upstream being TensorRT's four numbers (and a `+…` suffix). */
+const TRT_DEB_VERSION = /^(?:\d+:)?(\d+\.\d+\.\d+\.\d+)(?:\+[0-9A-Za-z.~+]*)?(?:-[0-9A-Za-z.~+]+)?$/;
+
+/**
+ * The TensorRT version engines are keyed by: the four numbers of JetPack's libnvinfer package, read
+ * the same way as deploy/jetson/lib/board.sh `lw_trt_version` (host, container and key agree;
+ * test/deploy/board-lib.test.ts runs both on JetPack 6.0–6.2.2's recorded strings). Takes the
+ * Debian version or the four numbers; anything else is refused, naming it.
+ *
+ * @example
+ * normalizeTensorrtVersion('10.3.0.30-1+cuda12.5') // '10.3.0.30'
+ * normalizeTensorrtVersion('10.3.0.30')            // '10.3.0.30'
+ * normalizeTensorrtVersion('10.3.0')               // throws: not libnvinfer's four numbers
+ */
+export function normalizeTensorrtVersion(raw: string, where = 'TensorRT version'): string {
+  const m = TRT_DEB_VERSION.exec(raw.trim());
+  if (!m?.[1]) {
+    throw new LinewatchError(
+      'LW_ERR_CONFIG_INVALID',
+      `${where} "${raw}" is not libnvinfer's version (four numbers such as 10.3.0.30, or the package's 10.3.0.30-1+cuda12.5)`,
+    );
+  }
+  return m[1];
+}
+
 /**
  * TensorRT version as deploy/jetson/install.sh records it (LINEWATCH_TENSORRT_VERSION in the
- * service environment, read from the libnvinfer package); "unknown" off a Jetson.
+ * service environment, from the libnvinfer package), normalised by {@link normalizeTensorrtVersion};
+ * "unknown" off a Jetson.
  */
 export function tensorrtVersionFromEnv(env: NodeJS.ProcessEnv = process.env): string {
   const v = env['LINEWATCH_TENSORRT_VERSION']?.trim();
-  return v && v.length > 0 ? v : 'unknown';
+  return v && v.length > 0 ? normalizeTensorrtVersion(v, 'LINEWATCH_TENSORRT_VERSION') : 'unknown';
 }
 
 export type EngineCacheState =

@@ -1,7 +1,8 @@
 /**
  * deploy/jetson as far as it can be checked without a Jetson: the scripts pass shellcheck, the
- * Dockerfile passes hadolint, the systemd unit passes `systemd-analyze verify`, and the start guard
- * refuses the npm CPU build of onnxruntime-node that this machine has.
+ * Dockerfile passes hadolint, the systemd unit passes `systemd-analyze verify` and allows the device
+ * nodes CUDA on JetPack 6 opens, and the start guard refuses the npm CPU build of onnxruntime-node
+ * that this machine has. Under CI=true a missing tool fails the test instead of skipping it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,10 +22,10 @@ function run(cmd: string, args: readonly string[], opts: { cwd?: string } = {}) 
 
 test('every deploy/jetson shell script passes shellcheck and is executable', () => {
   const scripts = readdirSync(jetson).filter((f) => f.endsWith('.sh')).sort();
-  assert.deepEqual(scripts, ['build-onnxruntime.sh', 'check-onnxruntime.sh', 'install.sh']);
-  for (const s of scripts) {
+  assert.deepEqual(scripts, ['build-onnxruntime.sh', 'check-onnxruntime.sh', 'gige-network.sh', 'install.sh', 'prepare-board.sh']);
+  for (const s of [...scripts, 'lib/board.sh']) {
     const path = join(jetson, s);
-    assert.ok((statSync(path).mode & 0o111) !== 0, `${s} is not executable`);
+    if (!s.startsWith('lib/')) assert.ok((statSync(path).mode & 0o111) !== 0, `${s} is not executable`);
     const r = run('shellcheck', ['--severity=style', '--shell=bash', '--external-sources', path]);
     assert.equal(r.error, undefined, `shellcheck could not run (apt-get install shellcheck): ${String(r.error)}`);
     assert.equal(r.status, 0, `shellcheck ${s}:\n${r.stdout}${r.stderr}`);
@@ -52,11 +53,29 @@ test('the systemd unit passes systemd-analyze verify, with the service guarantee
   }
   assert.ok(lines.some((l) => /^WatchdogSec=\d+s$/.test(l)), 'a WatchdogSec');
   const allowed = lines.filter((l) => l.startsWith('DeviceAllow=')).map((l) => l.slice('DeviceAllow='.length));
-  assert.ok(allowed.length > 0);
-  for (const a of allowed) {
-    // GPU (nvgpu/nvhost/nvmap, decoders) and cameras (video4linux, USB) only: never a blanket rule.
-    assert.match(a, /^(char-(nvgpu\*|nvhost\*|nvmap|video4linux|usb_device)|\/dev\/(nvmap|v4l2-nvdec|v4l2-nvenc)) rw$/, `unexpected DeviceAllow=${a}`);
+  // What CUDA on JetPack 6 opens (the rest comes from ioctls on ctrl), by path: without one of
+  // these a session fails on the board with "operation not permitted".
+  for (const node of ['/dev/nvgpu/igpu0/ctrl', '/dev/nvgpu/igpu0/power', '/dev/nvmap', '/dev/dri/renderD128', '/dev/host1x-fence']) {
+    assert.ok(allowed.includes(`${node} rw`), `DeviceAllow=${node} rw (CUDA on JetPack 6)`);
   }
+  // Camera classes: V4L2 (/dev/video*) and USB3 Vision (libusb on /dev/bus/usb/*).
+  for (const group of ['char-video4linux', 'char-usb_device']) assert.ok(allowed.includes(`${group} rw`), `DeviceAllow=${group} rw`);
+  const known = new Set([
+    '/dev/nvgpu/igpu0/ctrl', '/dev/nvgpu/igpu0/power', '/dev/nvmap', '/dev/dri/renderD128', '/dev/host1x-fence', '/dev/nvsciipc',
+    '/dev/v4l2-nvdec', 'char-drm', 'char-video4linux', 'char-usb_device',
+  ]);
+  for (const a of allowed) {
+    // Never a blanket rule, never write access to what is not named above, never mknod.
+    const [spec, access] = a.split(' ');
+    assert.ok(known.has(spec ?? ''), `unexpected DeviceAllow=${a}`);
+    assert.equal(access, 'rw', `DeviceAllow=${a}`);
+  }
+  // The old group rules matched nothing on Orin (the GPU's range is named after the device).
+  assert.ok(!allowed.some((a) => /char-nv(gpu|host)/.test(a)));
+  // GigE Vision without a packet socket: no CAP_NET_RAW, no AF_PACKET (README.md says what it costs).
+  assert.ok(!/CAP_NET_RAW|AF_PACKET/.test(lines.filter((l) => !l.startsWith('#')).join('\n')));
+  assert.ok(lines.includes('SupplementaryGroups=video render'), 'render owns /dev/dri/renderD128');
+  assert.ok(lines.includes('PrivateTmp=no'), 'nvarguscamerasrc reaches nvargus-daemon through /tmp/argus_socket');
 
   if (!haveTool(t, run('systemd-analyze', ['--version']).error === undefined ? null : 'systemd-analyze is not installed (Debian: systemd)')) return;
   // Point the unit at this checkout so verify can check that every executable exists.
@@ -104,9 +123,38 @@ test('warm-engine.mjs loads against the built runtime modules and names what is 
 test('the scripts refuse to run off a Jetson, naming why', () => {
   const arch = execFileSync('uname', ['-m'], { encoding: 'utf8' }).trim();
   if (arch === 'aarch64') return; // on an arm64 CI runner the architecture check passes by design
-  for (const s of ['build-onnxruntime.sh', 'install.sh']) {
+  for (const s of ['prepare-board.sh', 'build-onnxruntime.sh', 'install.sh']) {
     const r = run(join(jetson, s), []);
     assert.notEqual(r.status, 0, `${s} ran on ${arch}`);
     assert.match(r.stderr, new RegExp(`\\(aarch64\\); this machine is ${arch}`));
   }
+});
+
+test('gige-network.sh names what is wrong before it touches anything', () => {
+  const none = run(join(jetson, 'gige-network.sh'), []);
+  assert.equal(none.status, 1);
+  assert.match(none.stderr, /gige-network: name the cameras' interface/);
+  const mtu = run(join(jetson, 'gige-network.sh'), ['eth9', '--mtu', '900']);
+  assert.equal(mtu.status, 1);
+  assert.match(mtu.stderr, /--mtu 900: a number of bytes, at least 1500/);
+  if (process.getuid?.() === 0) {
+    const missing = run(join(jetson, 'gige-network.sh'), ['lw-no-such-if0']);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /no interface lw-no-such-if0/);
+  }
+});
+
+test('the Dockerfile installs the Node and CMake lib/board.sh names, and runs an LTS line CI tests', () => {
+  const lib = readFileSync(join(jetson, 'lib/board.sh'), 'utf8');
+  const dockerfile = readFileSync(join(jetson, 'Dockerfile'), 'utf8');
+  const node = /^LW_NODE_VERSION=(\S+)$/m.exec(lib)?.[1];
+  const lines = /^LW_NODE_LINES="([\d ]+)"$/m.exec(lib)?.[1]?.split(' ') ?? [];
+  assert.ok(node, 'LW_NODE_VERSION in lib/board.sh');
+  assert.deepEqual([...dockerfile.matchAll(/^ARG NODE_VERSION=(\S+)$/gm)].map((m) => m[1]), [node, node], 'both stages');
+  assert.ok(lines.includes(node.split('.')[0] ?? ''), `Node ${node} is one of the supported lines ${lines.join(', ')}`);
+  assert.match(dockerfile, /pip" install --no-cache-dir --disable-pip-version-check "cmake==\$LW_CMAKE_PIP"/);
+  // CI runs the suite on one of these lines besides the machine's own (.ci/run).
+  const ci = readFileSync(join(root, '.ci/run'), 'utf8');
+  const ciLine = /test-node-line\.sh (\d+)/.exec(ci)?.[1];
+  assert.ok(ciLine && lines.includes(ciLine), `.ci/run tests Node ${ciLine ?? '?'}, one of ${lines.join(', ')}`);
 });

@@ -106,12 +106,14 @@ test('the patch does not apply to an older binding: drift is noticed, not papere
   assert.match(old.out, /patch does not apply/);
 });
 
-test('the build script pins the commit the patch is checked against', () => {
+test('the kit pins the commit the patch is checked against, and the build checks each patch first', () => {
+  const lib = readFileSync(join(root, 'deploy/jetson/lib/board.sh'), 'utf8');
   const script = readFileSync(join(root, 'deploy/jetson/build-onnxruntime.sh'), 'utf8');
-  const pin = /^ORT_COMMIT=([0-9a-f]{40})$/m.exec(script);
-  assert.ok(pin, 'ORT_COMMIT=<40 hex> in build-onnxruntime.sh');
+  const pin = /^LW_ORT_COMMIT=([0-9a-f]{40})$/m.exec(lib);
+  assert.ok(pin, 'LW_ORT_COMMIT=<40 hex> in deploy/jetson/lib/board.sh');
   assert.ok(pin[1]?.startsWith('00982754'), `pinned ${pin[1]} but the fixture is onnxruntime-00982754`);
   assert.ok(patchText.includes(pin[1] ?? '-'), 'the patch header names the pinned commit');
+  assert.match(script, /git fetch -q --depth 1 origin "\$LW_ORT_COMMIT"/, 'the build fetches the pinned commit');
   assert.match(script, /git apply --check "\$p"/, 'the build checks each patch before applying it');
 });
 

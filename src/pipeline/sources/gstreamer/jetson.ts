@@ -70,26 +70,60 @@ function sizeCaps(t: RawTarget): string {
 }
 
 /**
+ * What reaches the converter: `decoded` = a hardware decoder's or decodebin's output, which may be
+ * NVMM (device) memory that only nvvidconv reads, in a format nvvidconv takes (NV12, I420, P010);
+ * `raw` = system-memory video from a camera, a file or a software decoder, in whatever format it
+ * comes (RGB, Bayer-demosaiced RGBx, YUY2, GRAY16, …).
+ */
+export type ConverterInput = 'decoded' | 'raw';
+
+/**
+ * The system-memory formats nvvidconv takes on its sink pad on L4T r36 (JetPack 6), as its pad
+ * template publishes them (test/pipeline/sources/gstreamer/fixtures/nvvidconv-r36.caps). No packed
+ * 24-bit RGB/BGR and no Bayer: those go through a software videoconvert first.
+ */
+export const NVVIDCONV_SYSTEM_INPUT_FORMATS = [
+  'GRAY8', 'I420', 'NV12', 'NV16', 'NV24', 'YUY2', 'UYVY', 'YVYU', 'Y42B', 'Y444', 'P010_10LE', 'RGBA', 'BGRx',
+] as const;
+
+/**
+ * nvvidconv's `interpolation-method` for scaling: 1 = Bilinear (its default, 0, is Nearest). Model
+ * bundles resize bilinearly by default (manifest `geometry.resize.method`); nearest-neighbour
+ * scaling in front of that would alias fine texture the model never saw. (PIL's bilinear also
+ * antialiases when shrinking; the VIC's does not, so a large shrink still differs a little.)
+ */
+export const NVVIDCONV_BILINEAR = 1;
+
+/** The JPEG decode of a plan writes what: nvjpegdec may write NVMM, jpegdec writes system memory. */
+export function jpegConverterInput(plan: GstElementPlan): ConverterInput {
+  return plan.acceleration === 'jetson' && plan.jpegDecoder === 'nvjpegdec' ? 'decoded' : 'raw';
+}
+
+/**
  * Convert and scale to the target in system memory, ready for the appsink; null target = any raw
- * format (still copied out of NVMM on a Jetson). nvvidconv (VIC) scales and converts to GRAY8
- * directly; it has no packed 24-bit output, so RGB/BGR go through RGBA/BGRx and a cheap
- * videoconvert that only drops the fourth byte.
+ * format (still copied out of NVMM on a Jetson). On a Jetson nvvidconv (VIC) scales, bilinear, and
+ * converts: raw input first passes a videoconvert that lets nvvidconv's own formats through
+ * untouched and converts the others (RGB8 cameras, PNG files) to the nearest one it takes;
+ * nvvidconv has no packed 24-bit output either, so RGB/BGR targets leave it as RGBA/BGRx and a
+ * videoconvert drops the fourth byte.
  *
  * @example
- * convertFragment(jetsonPlan, { format: 'RGB', width: 448, height: 448 })
- * // 'nvvidconv ! video/x-raw,format=RGBA,width=448,height=448 ! videoconvert ! video/x-raw,format=RGB'
+ * convertFragment(jetsonPlan, { format: 'RGB', width: 448, height: 448 }, 'decoded')
+ * // 'nvvidconv interpolation-method=1 ! video/x-raw,format=RGBA,width=448,height=448 ! videoconvert ! video/x-raw,format=RGB'
  */
-export function convertFragment(plan: GstElementPlan, target: RawTarget | null): string {
+export function convertFragment(plan: GstElementPlan, target: RawTarget | null, input: ConverterInput = 'raw'): string {
   if (plan.acceleration === 'jetson') {
-    if (target === null) return 'nvvidconv ! video/x-raw';
+    const guard = input === 'raw' ? `videoconvert ! video/x-raw,format={${NVVIDCONV_SYSTEM_INPUT_FORMATS.join(',')}} ! ` : '';
+    const vic = `${guard}nvvidconv interpolation-method=${NVVIDCONV_BILINEAR}`;
+    if (target === null) return `${vic} ! video/x-raw`;
     const size = sizeCaps(target);
     switch (target.format) {
       case 'GRAY8':
-        return `nvvidconv ! video/x-raw,format=GRAY8${size}`;
+        return `${vic} ! video/x-raw,format=GRAY8${size}`;
       case 'RGB':
-        return `nvvidconv ! video/x-raw,format=RGBA${size} ! videoconvert ! video/x-raw,format=RGB`;
+        return `${vic} ! video/x-raw,format=RGBA${size} ! videoconvert ! video/x-raw,format=RGB`;
       case 'BGR':
-        return `nvvidconv ! video/x-raw,format=BGRx${size} ! videoconvert ! video/x-raw,format=BGR`;
+        return `${vic} ! video/x-raw,format=BGRx${size} ! videoconvert ! video/x-raw,format=BGR`;
     }
   }
   if (target === null) return 'videoconvert';

@@ -1,6 +1,7 @@
-import { SOFTWARE_PLAN, convertFragment, decodeFragment, type GstElementPlan } from './jetson.js';
+import { LinewatchError } from '../../../errors.js';
+import { SOFTWARE_PLAN, convertFragment, decodeFragment, jpegConverterInput, type ConverterInput, type GstElementPlan } from './jetson.js';
 import type { UpstreamLossPlan } from './losses.js';
-import type { GstreamerInput, GstreamerSourceConfig } from './schema.js';
+import { nvargusWhiteBalanceModes, type GstreamerInput, type GstreamerSourceConfig } from './schema.js';
 
 /**
  * Pure: a gstreamer source configuration → the gst-launch description that runs it. Conversion
@@ -95,11 +96,29 @@ export function targetCaps(config: Pick<GstreamerSourceConfig, 'format' | 'width
 /**
  * Convert (and scale, when a size is asked) to the target caps with the plan's elements (the
  * Jetson's VIC through nvvidconv, or videoconvert/videoscale); `bayer` puts the demosaic first.
+ * `input` says what arrives (jetson.ts {@link ConverterInput}); NVMM input is copied out even for `native`.
  */
-function convertTail(config: GstreamerSourceConfig, bayer: boolean, plan: GstElementPlan): string {
+function convertTail(config: GstreamerSourceConfig, bayer: boolean, plan: GstElementPlan, input: ConverterInput = 'raw'): string {
   const demosaic = bayer ? 'bayer2rgb ! ' : '';
-  if (config.format === 'native') return bayer ? ' ! bayer2rgb' : '';
-  return ` ! ${demosaic}${convertFragment(plan, { format: config.format, width: config.width, height: config.height })}`;
+  if (config.format === 'native') {
+    if (input === 'decoded' && plan.acceleration === 'jetson') return ` ! ${convertFragment(plan, null, input)}`;
+    return bayer ? ' ! bayer2rgb' : '';
+  }
+  return ` ! ${demosaic}${convertFragment(plan, { format: config.format, width: config.width, height: config.height }, input)}`;
+}
+
+/** nvarguscamerasrc with its ISP settings and the NVMM caps that carry size and frame rate. */
+function nvargusHead(input: Extract<GstreamerInput, { preset: 'nvargus' }>): string {
+  let src = `nvarguscamerasrc sensor-id=${input.sensorId}`;
+  if (input.sensorMode !== undefined) src += ` sensor-mode=${input.sensorMode}`;
+  if (input.exposureUs !== undefined) {
+    const ns = Math.round(input.exposureUs * 1000);
+    src += ` exposuretimerange=${quoteLaunchValue(`${ns} ${ns}`)}`;
+  }
+  if (input.gain !== undefined) src += ` gainrange=${quoteLaunchValue(`${input.gain} ${input.gain}`)}`;
+  src += ` wbmode=${nvargusWhiteBalanceModes.indexOf(input.whiteBalance)}`;
+  // The ISP writes NV12 into NVMM memory only: nvvidconv copies it out.
+  return `${src} ! video/x-raw(memory:NVMM),format=NV12${sizeCaps(input.width, input.height, input.fps)}`;
 }
 
 function appsink(maxBuffers: number, live: boolean, sync: boolean): string {
@@ -165,20 +184,32 @@ export function buildLaunch(
       const head = input.mjpeg
         ? `v4l2src device=${quoteLaunchValue(input.device)} ! image/jpeg${caps} ! ${decodeFragment(plan, 'jpeg')}`
         : `v4l2src device=${quoteLaunchValue(input.device)} ! video/x-raw${caps}`;
-      const description = head + convertTail(config, false, plan) + appsink(config.maxBuffers, true, false);
+      const converterInput = input.mjpeg ? jpegConverterInput(plan) : 'raw';
+      const description = head + convertTail(config, false, plan, converterInput) + appsink(config.maxBuffers, true, false);
       return { ...base, description, sinkName: PRESET_SINK_NAME, live: true, restartOnEos: true, upstream: NUMBERED };
+    }
+    case 'nvargus': {
+      if (plan.acceleration !== 'jetson') {
+        throw new LinewatchError(
+          'LW_ERR_SOURCE_OPEN',
+          'gstreamer preset nvargus: CSI cameras through the ISP need a Jetson (nvarguscamerasrc with nvvidconv); this machine has no nvvidconv',
+        );
+      }
+      const description = nvargusHead(input) + convertTail(config, false, plan, 'decoded') + appsink(config.maxBuffers, true, false);
+      // Whether nvarguscamerasrc numbers its buffers is not known here (no board): offsets only when seen.
+      return { ...base, description, sinkName: PRESET_SINK_NAME, live: true, restartOnEos: true };
     }
     case 'rtsp': {
       const head =
         `rtspsrc location=${quoteLaunchValue(input.url)} latency=${input.latencyMs}` +
         ` protocols=${input.transport} ! decodebin`;
-      const description = head + convertTail(config, false, plan) + appsink(config.maxBuffers, true, false);
+      const description = head + convertTail(config, false, plan, 'decoded') + appsink(config.maxBuffers, true, false);
       const stallTimeoutMs = config.stallTimeoutMs > 0 ? config.stallTimeoutMs : input.stallTimeoutMs;
       return { ...base, description, sinkName: PRESET_SINK_NAME, live: true, restartOnEos: true, stallTimeoutMs, upstream: FLAGS_DISCONT };
     }
     case 'video': {
       const head = `filesrc location=${quoteLaunchValue(input.path)} ! decodebin`;
-      const description = head + convertTail(config, false, plan) + appsink(config.maxBuffers, false, input.realtime);
+      const description = head + convertTail(config, false, plan, 'decoded') + appsink(config.maxBuffers, false, input.realtime);
       return { ...base, description, sinkName: PRESET_SINK_NAME, live: false, restartOnEos: false, retryOnError: false };
     }
     case 'images': {
@@ -188,7 +219,7 @@ export function buildLaunch(
         `multifilesrc location=${quoteLaunchValue(input.location)} index=${startIndex} loop=${input.loop}` +
         ` caps=${quoteLaunchValue(`${jpeg ? 'image/jpeg' : 'image/png'},framerate=${fpsFraction(input.fps)}`)}` +
         ` ! ${jpeg ? decodeFragment(plan, 'jpeg') : 'pngdec'}`;
-      const description = head + convertTail(config, false, plan) + appsink(config.maxBuffers, false, false);
+      const description = head + convertTail(config, false, plan, jpeg ? jpegConverterInput(plan) : 'raw') + appsink(config.maxBuffers, false, false);
       // A bad file is skipped on restart (startIndex moves past it), so errors are worth retrying.
       return { ...base, description, sinkName: PRESET_SINK_NAME, live: false, restartOnEos: false, startIndex };
     }

@@ -42,6 +42,30 @@ const v4l2Input = z.strictObject({
   mjpeg: z.boolean().default(false),
 });
 
+/** White-balance modes of nvarguscamerasrc (`wbmode`), in its own order (0 = off). */
+export const nvargusWhiteBalanceModes = [
+  'off', 'auto', 'incandescent', 'fluorescent', 'warm-fluorescent', 'daylight', 'cloudy-daylight', 'twilight', 'shade',
+] as const;
+
+/** A CSI camera on a Jetson through NVIDIA's ISP (nvarguscamerasrc → nvargus-daemon): demosaic, denoise, auto exposure. */
+const nvargusInput = z.strictObject({
+  preset: z.literal('nvargus'),
+  /** The camera as nvargus-daemon numbers them (`sensor-id`). Default 0. */
+  sensorId: z.number().int().min(0).max(255).default(0),
+  /** Sensor mode index as the driver lists them; absent = the daemon picks the mode that best fits width/height/fps. */
+  sensorMode: z.number().int().min(0).max(255).optional(),
+  /** Output size and frame rate of the ISP; absent = the mode's own. */
+  width: z.number().int().positive().optional(),
+  height: z.number().int().positive().optional(),
+  fps: z.number().positive().optional(),
+  /** Fixed exposure time in µs; absent = auto exposure. */
+  exposureUs: z.number().positive().optional(),
+  /** Fixed analog gain as a factor (1 = none); absent = auto. */
+  gain: z.number().min(1).optional(),
+  /** White balance. Default auto. */
+  whiteBalance: z.enum(nvargusWhiteBalanceModes).default('auto'),
+});
+
 const rtspInput = z.strictObject({
   preset: z.literal('rtsp'),
   url: z.string().max(2048).regex(/^rtsps?:\/\//, 'an rtsp:// or rtsps:// URL'),
@@ -107,6 +131,7 @@ const launchInput = z.strictObject({
 export const gstreamerInputSchema = z.discriminatedUnion('preset', [
   aravisInput,
   v4l2Input,
+  nvargusInput,
   rtspInput,
   videoInput,
   imagesInput,

@@ -11,8 +11,9 @@
 #   --prefix  where the tarballs and BUILD_INFO go (default /opt/linewatch/onnxruntime)
 #   --src     build tree; reused when it already holds the pinned commit (default
 #             /var/tmp/linewatch-ort); needs ~30 GiB free (estimate): put it on an NVMe drive
-#   --jobs    parallel compile jobs (default: from the board's RAM, 4 GiB per job after 2 GiB for
-#             the system, at most one per CPU: 1 on 8 GB boards, 3 on Orin NX 16 GB, 7 on AGX 32 GB)
+#   --jobs    parallel compile jobs (default: from the RAM available when the build starts, 4 GiB
+#             per job after 2 GiB for the system, at most one per CPU; on an idle board: 1 on 8 GB
+#             boards, 3 on Orin NX 16 GB, 7 on AGX Orin 32 GB)
 #   --force   build again even when PREFIX already holds this commit's build
 #
 # Expected time (estimate, not measured here): 2–3 h on an AGX Orin 64 GB, 4–6 h on an Orin NX 16 GB.
@@ -55,7 +56,8 @@ lw_install_onnxruntime_build() {
   l4t=$(lw_board_l4t)
   cmake_bin=$(lw_cmake_bin)
   if [ -z "$jobs" ]; then
-    jobs=$(lw_build_jobs "$(lw_meminfo_kib MemTotal "$(cat /proc/meminfo)")" "$(nproc)")
+    # MemAvailable, not MemTotal: a desktop session or another service takes its share first.
+    jobs=$(lw_build_jobs "$(lw_meminfo_kib MemAvailable "$(cat /proc/meminfo)")" "$(nproc)")
   fi
   say "L4T $l4t, CUDA $cuda_version, TensorRT $trt_version, onnxruntime $LW_ORT_COMMIT, $jobs jobs"
 

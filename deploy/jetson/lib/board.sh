@@ -141,7 +141,7 @@ lw_disk_swap_kib() {
   printf '%s\n' "$total"
 }
 
-# Parallel compile jobs for the onnxruntime build from the board's RAM (KiB) and CPU count:
+# Parallel compile jobs for the onnxruntime build from the RAM it may use (KiB) and the CPU count:
 # (RAM - reserve) / per-job budget, at least 1, at most one per CPU.
 lw_build_jobs() {
   local mem_kib=$1 cpus=$2 gib=$((1024 * 1024))
@@ -277,7 +277,9 @@ lw_need() {
         lw_missing build-memory "$((mem / gib)) GiB RAM + $((swap / gib)) GiB disk swap < $LW_BUILD_MEM_GIB GiB -> sudo deploy/jetson/prepare-board.sh --swap-gib $need"
         return 1
       fi
-      lw_ok build-memory "$((mem / gib)) GiB RAM + $((swap / gib)) GiB disk swap: $(lw_build_jobs "$mem" "$(nproc)") parallel jobs"
+      local avail
+      avail=$(lw_meminfo_kib MemAvailable "$info")
+      lw_ok build-memory "$((mem / gib)) GiB RAM ($((avail / gib)) available) + $((swap / gib)) GiB disk swap: $(lw_build_jobs "$avail" "$(nproc)") parallel jobs (stop the desktop for more: sudo systemctl isolate multi-user.target)"
       ;;
     disk)
       local path=$2 gib=$3 free

@@ -36,8 +36,8 @@ fi
 # node_modules is current when npm's own record of it is newer than the lockfile.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "linewatch: npm ci" >&2
-  # onnxruntime-node's install script would fetch its CUDA provider (hundreds of MB) from NuGet and
-  # fails the install where that host is unreachable; the CPU build linewatch uses is in the package.
+  # onnxruntime-node's install script would fetch its CUDA providers from NuGet (an unhandled rejection
+  # fails the whole npm ci where that host is unreachable); the CPU build linewatch uses ships in it.
   # package.json's allowScripts denies that script on npm versions that honour it; this variable,
   # which the script itself reads, covers older npm (10.x, bundled with Node 20 and 22).
   ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error

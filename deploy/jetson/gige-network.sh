@@ -2,8 +2,8 @@
 # Optional step, for GigE Vision cameras: the kernel's socket buffer ceiling and jumbo frames on
 # the camera's network interface. aravis asks for a receive buffer of one frame per stream and the
 # kernel caps it at net.core.rmem_max (212992 bytes by default: a fraction of one frame, so
-# packets are lost under load); jumbo frames (MTU 9000, packets of ~8 KiB) cut the packet rate,
-# and the CPU time per frame, about six-fold against 1500-byte packets.
+# packets are lost under load); jumbo frames (MTU 9000, packets of ~8 KiB) need a sixth of the
+# packets per frame that 1500-byte ones do, and with them a sixth of the per-packet kernel work.
 #
 #   sudo deploy/jetson/gige-network.sh IFACE [--mtu N]
 #

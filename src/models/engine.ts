@@ -90,6 +90,24 @@ function workerExecArgv(): string[] {
 }
 
 /**
+ * A session worker with the parent's flags. Node refuses per-process flags in a worker's execArgv,
+ * and `node --test` on Node 24 hands each test file every option it knows explicitly
+ * (`--v8-pool-size=4`, `--secure-heap=0`, …): the flags the refusal names are dropped and the
+ * worker started again with the rest.
+ */
+function startWorker(workerData: WorkerSetup): Worker {
+  const execArgv = workerExecArgv();
+  try {
+    return new Worker(WORKER_URL, { workerData, execArgv });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
+    // "Initiated Worker with invalid execArgv flags: --a=1, --b"
+    const refused = new Set((err as Error).message.replace(/^[^:]*:\s*/, '').split(', '));
+    return new Worker(WORKER_URL, { workerData, execArgv: execArgv.filter((a) => !refused.has(a)) });
+  }
+}
+
+/**
  * Test hook: the worker that takes the next batch throws an uncaught error before running it,
  * as a bug in the worker would. (Terminating a worker from outside while it is inside
  * session.run aborts the whole process in onnxruntime-node's binding, so that is never done.)
@@ -198,7 +216,7 @@ export class InferenceEngine {
   /** One worker up to 'ready' (session loaded, I/O checked, warmed up), or its error. */
   private static spawn(setup: WorkerSetup): Promise<{ worker: Worker; started: Started }> {
     return new Promise((resolve, reject) => {
-      const worker = new Worker(WORKER_URL, { workerData: setup, execArgv: workerExecArgv() });
+      const worker = startWorker(setup);
       const onMessage = (msg: FromWorker) => {
         if (msg.type === 'ready') {
           cleanup();

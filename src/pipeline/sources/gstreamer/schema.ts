@@ -55,13 +55,13 @@ const nvargusInput = z.strictObject({
   /** Sensor mode index as the driver lists them; absent = the daemon picks the mode that best fits width/height/fps. */
   sensorMode: z.number().int().min(0).max(255).optional(),
   /** Output size and frame rate of the ISP; absent = the mode's own. */
-  width: z.number().int().positive().optional(),
-  height: z.number().int().positive().optional(),
-  fps: z.number().positive().optional(),
-  /** Fixed exposure time in µs; absent = auto exposure. */
-  exposureUs: z.number().positive().optional(),
-  /** Fixed analog gain as a factor (1 = none); absent = auto. */
-  gain: z.number().min(1).optional(),
+  width: z.number().int().min(1).max(65_535).optional(),
+  height: z.number().int().min(1).max(65_535).optional(),
+  fps: z.number().positive().max(10_000).optional(),
+  /** Fixed exposure time in µs; absent = auto exposure. Up to 60 s, as for aravis. */
+  exposureUs: z.number().positive().max(60_000_000).optional(),
+  /** Fixed analog gain as a factor (1 = none); absent = auto. CSI sensors reach a few hundred at most. */
+  gain: z.number().min(1).max(1000).optional(),
   /** White balance. Default auto. */
   whiteBalance: z.enum(nvargusWhiteBalanceModes).default('auto'),
 });

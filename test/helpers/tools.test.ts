@@ -24,7 +24,8 @@ function runProbe(ci: boolean): { status: number | null; out: string } {
     const env: NodeJS.ProcessEnv = { ...process.env, CI: ci ? 'true' : '' };
     // A child of a test file would otherwise think it is one of ours and run nothing.
     delete env['NODE_TEST_CONTEXT'];
-    const r = spawnSync(process.execPath, ['--test', file], { env, encoding: 'utf8' });
+    // tap: the default reporter differs between Node lines (spec from 23 on, also when piped).
+    const r = spawnSync(process.execPath, ['--test', '--test-reporter=tap', file], { env, encoding: 'utf8' });
     return { status: r.status, out: r.stdout + r.stderr };
   } finally {
     rmSync(dir, { recursive: true, force: true });

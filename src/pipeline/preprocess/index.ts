@@ -79,7 +79,8 @@ function tightRows(img: RawImage, bpp: number): Buffer {
     );
   }
   if (stride === row) return img.data.length === row * img.height ? img.data : img.data.subarray(0, row * img.height);
-  const out = Buffer.allocUnsafe(row * img.height);
+  // Not from the shared pool (see resampleCrop): these pixels may become the tensor itself.
+  const out = Buffer.allocUnsafeSlow(row * img.height);
   for (let y = 0; y < img.height; y++) img.data.copy(out, y * row, y * stride, y * stride + row);
   return out;
 }
@@ -194,7 +195,7 @@ export async function preparePixels(frame: Frame, manifest: Manifest, roi?: Rect
 /** Rows of a rectangle of a tightly packed image, copied out. */
 function copyRect(src: Buffer, width: number, channels: number, r: Rect): Buffer {
   const row = r.width * channels;
-  const out = Buffer.allocUnsafe(row * r.height);
+  const out = Buffer.allocUnsafeSlow(row * r.height); // not pooled: it may become the tensor (resampleCrop)
   for (let y = 0; y < r.height; y++) {
     const from = ((r.y + y) * width + r.x) * channels;
     src.copy(out, y * row, from, from + row);

@@ -213,7 +213,9 @@ export function resampleCrop(
       }
     }
   }
-  const out = Buffer.allocUnsafe(cropW * cropH * channels);
+  // Never from Node's shared pool (64 KiB since Node 24, 8 KiB before): pixels that own their
+  // whole buffer are handed to the engine as the tensor itself (batchTensor), a pool slice is copied.
+  const out = Buffer.allocUnsafeSlow(cropW * cropH * channels);
   const yt = py.taps;
   const yw = py.weights;
   const rowStride = cropW * channels;

@@ -43,8 +43,8 @@ npm rebuild gstreamer-superficial --nodedir="$dir" --loglevel=error >/dev/null
 echo "test-node-line: Node tests on $("$dir/bin/node" --version)" >&2
 # As scripts/test.sh node, plus --test-force-exit: a file whose tests have all finished is ended
 # even if a handle still keeps it alive. Seen once here (line-scan-ng.test.js under load: its tests
-# passed, the process stayed 27 min); it did not recur run alone. The machine's own run (npm test)
-# still waits for such a file, so a leak fails there instead of stalling CI here.
+# passed, the process stayed 27 min); it did not recur run alone. `npm test` on the machine's Node
+# still waits for such a file, so a leak still shows there.
 mapfile -t files < <(find dist/test -name '*.test.js' | sort)
 PATH="$dir/bin:$PATH" UV_THREADPOOL_SIZE=${UV_THREADPOOL_SIZE:-16} \
   node --test --test-concurrency=1 --test-timeout=300000 --test-force-exit "${files[@]}"

@@ -8,15 +8,12 @@ import { pino } from 'pino';
 import { registerConfigCommands } from './config/commands.js';
 import { registerConfigRemoteCommands } from './config/remote/commands.js';
 import { loadConfig } from './config/load.js';
-import { configSchema, type Config } from './config/schema.js';
+import type { Config } from './config/schema.js';
+import { Daemon } from './daemon.js';
 import { LinewatchError, errorMessage } from './errors.js';
-import { startMqtt, type MqttHandle } from './io/mqtt/start.js';
 import { registerEvalCommands } from './eval/commands.js';
 import { registerModelCommands } from './models/commands.js';
-import { consoleSink } from './pipeline/sinks/console.js';
-import { NgImageSink } from './pipeline/sinks/ng-images.js';
-import { SummaryCollector, formatSummary } from './pipeline/sinks/summary.js';
-import { Station } from './pipeline/station.js';
+import { formatSummary } from './pipeline/sinks/summary.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -50,6 +47,7 @@ function fail(err: unknown): never {
   process.exit(1);
 }
 
+/** `linewatch run`: the daemon (src/daemon.ts) until its sources end or a signal stops it, then the summary. */
 async function run(opts: RunOptions): Promise<void> {
   let config: Config;
   try {
@@ -57,46 +55,28 @@ async function run(opts: RunOptions): Promise<void> {
   } catch (err) {
     fail(err);
   }
-  if (opts.json === true) config = { ...config, sinks: { ...config.sinks, console: { enabled: true, json: true } } };
   // Logs go to stderr: stdout carries the verdicts (one JSON per line with --json).
   const logger = pino({ name: 'linewatch', level: opts.logLevel }, pino.destination(2));
-  let station: Station;
+  let daemon: Daemon;
   try {
-    station = await Station.start(config, {
-      logger,
+    daemon = await Daemon.start(config, {
       baseDir: dirname(resolve(opts.config)),
-      ...(opts.maxFrames !== undefined ? { maxFramesPerCamera: opts.maxFrames } : {}),
-      // Cameras start once the console, NG images and MQTT are listening: no verdict goes unpublished.
-      deferCameras: true,
+      logger,
+      mqtt: opts.mqtt,
+      ...(opts.json === true ? { json: true } : {}),
+      ...(opts.maxFrames !== undefined ? { maxFrames: opts.maxFrames } : {}),
     });
   } catch (err) {
     fail(err);
   }
-  const summary = new SummaryCollector();
-  station.verdicts$.subscribe((v) => summary.add(v));
-  const c = config.sinks.console;
-  if (c.enabled) station.verdicts$.subscribe(consoleSink({ json: c.json }));
-  let ng: NgImageSink | null = null;
-  const ngCfg = station.activeConfig().sinks.ngImages;
-  if (ngCfg.enabled) {
-    const cal = station.activeManifest().calibration.pixel;
-    const sink = new NgImageSink({ dir: ngCfg.dir, maxFrames: ngCfg.maxFrames, quality: ngCfg.quality, mapMin: cal.min, mapMax: cal.max });
-    ng = sink;
-    station.judged$.subscribe((j) => sink.offer(j));
+  const mqtt = daemon.mqtt;
+  if (mqtt !== null) {
+    logger.info({ broker: mqtt.brokerUrl, topics: mqtt.topics }, 'mqtt started');
+    // Where to listen, for the person at the console (stderr: stdout stays verdicts only).
+    const where = config.mqtt.url === undefined ? 'embedded demo broker' : 'broker';
+    process.stderr.write(`linewatch: MQTT ${where} ${mqtt.brokerUrl}; watch it with: mosquitto_sub -L '${mqtt.brokerUrl}/${mqtt.topics.root}/#' -v\n`);
   }
-  let mqtt: MqttHandle<Config> | null = null;
-  if (opts.mqtt) {
-    try {
-      mqtt = await startMqtt(station.activeConfig(), station, logger, { configSchema });
-      logger.info({ broker: mqtt.brokerUrl, topics: mqtt.topics }, 'mqtt started');
-      // Where to listen, for the person at the console (stderr: stdout stays verdicts only).
-      const where = config.mqtt.url === undefined ? 'embedded demo broker' : 'broker';
-      process.stderr.write(`linewatch: MQTT ${where} ${mqtt.brokerUrl}; watch it with: mosquitto_sub -L '${mqtt.brokerUrl}/${mqtt.topics.root}/#' -v\n`);
-    } catch (err) {
-      await station.stop();
-      fail(err);
-    }
-  }
+  if (daemon.setAside !== null) process.stderr.write(`linewatch: the remote configuration version ${daemon.setAside.version} was set aside (${daemon.setAside.file}): ${daemon.setAside.reason}\n`);
 
   let stopping: Promise<void> | null = null;
   let markFinished!: () => void;
@@ -107,16 +87,12 @@ async function run(opts: RunOptions): Promise<void> {
     if (stopping !== null) return stopping;
     stopping = (async () => {
       logger.info({ why }, 'stopping: sources stopped, finishing frames in flight');
-      await station.stop();
-      if (ng !== null) await ng.flush();
-      if (mqtt !== null) await mqtt.close();
-      const report = summary.report(station.counters());
+      const { report, failed } = await daemon.stop();
       const text = formatSummary(report);
       // With --json stdout is a pure verdict stream: the summary goes to stderr.
-      if (c.json) process.stderr.write(`${text}\n`);
+      if (daemon.console.json) process.stderr.write(`${text}\n`);
       else process.stdout.write(`${text}\n`);
       // A camera that failed for good (missing folder, refused pipeline) fails the run.
-      const failed = station.health().reasons;
       for (const r of failed) process.stderr.write(`linewatch: ${r}\n`);
       process.exitCode = !report.identityHolds ? 3 : failed.length > 0 ? 1 : 0;
       markFinished();
@@ -137,8 +113,7 @@ async function run(opts: RunOptions): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  station.begin();
-  void station.ended().then(() => shutdown('all sources ended'));
+  void daemon.ended().then(() => shutdown('all sources ended'));
   await finished;
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);

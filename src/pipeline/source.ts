@@ -59,6 +59,11 @@ export interface FrameSource {
   readonly kind: string;
   readonly cameraId: string;
   frames(): Observable<Frame>;
+  /**
+   * Checks, before this source replaces a running one or a station starts on it, that it can
+   * start (a folder: a readable folder with images). Throws LinewatchError LW_ERR_SOURCE_OPEN.
+   */
+  check?(): Promise<void>;
   readonly health$?: Observable<SourceHealth>;
   /** Frames the source itself lost so far (appsink drops, gaps in its numbering): the frames on `losses$`. */
   readonly lostFrames?: () => number;

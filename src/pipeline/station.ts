@@ -1,8 +1,8 @@
 import { Observable, Subject, filter, identity, take, takeUntil, tap, type Subscription } from 'rxjs';
 import { resolvePaths } from '../config/load.js';
-import { planReload, type ReloadPlan } from '../config/reload.js';
+import { hasClass, planReload, type ReloadPlan } from '../config/reload.js';
 import type { CameraConfig, Config } from '../config/schema.js';
-import { errorMessage } from '../errors.js';
+import { LinewatchError, errorMessage } from '../errors.js';
 import { adapterFor } from '../models/adapters/index.js';
 import { loadBundle } from '../models/bundle.js';
 import type { Manifest } from '../models/manifest.js';
@@ -189,6 +189,8 @@ export class Station {
   private pool: PreprocessPool;
   /** Serialises applyConfig and stop so that two changes never interleave. */
   private queue: Promise<unknown>;
+  /** Sources built and checked, waiting for begin(). */
+  private pending: BuiltSources | null;
 
   private constructor(config: Config, slot: ModelSlot, deps: StationDeps) {
     this.verdictSubject = new Subject<Verdict>();
@@ -211,6 +213,7 @@ export class Station {
     this.maxFrames = deps.maxFramesPerCamera;
     this.queue = Promise.resolve();
     this.pool = preprocessPool(config.inference);
+    this.pending = null;
   }
 
   /**
@@ -222,8 +225,12 @@ export class Station {
    */
   static async start(config: Config, deps: StationDeps = {}): Promise<Station> {
     const resolved = resolvePaths(config, deps.baseDir ?? process.cwd());
+    // Sources first (cheap, and a folder that is not there must not cost a model load), checked:
+    // a configuration whose cameras cannot start is refused here, whole.
+    const built = await buildSources(resolved.cameras);
     const slot = await buildEngine(resolved, deps.logger ?? stderrLogger);
     const station = new Station(resolved, slot, deps);
+    station.pending = built;
     if (deps.deferCameras !== true) station.begin();
     return station;
   }
@@ -339,10 +346,9 @@ export class Station {
     // refused camera leaves the station as it was.
     let sources: FrameSource[] | null = null;
     let gates: RoomGate[] = [];
-    if (plan.level === 'cold') {
+    if (hasClass(plan, 'cold')) {
       try {
-        gates = next.cameras.map(() => new RoomGate());
-        sources = next.cameras.map((cam, i) => createSource(cam.id, cam.source, { ready: () => gates[i]!.ready() }));
+        ({ sources, gates } = await buildSources(next.cameras));
       } catch (err) {
         if (fresh !== null) await fresh.engine.close();
         this.logger.warn({ err: errorMessage(err) }, 'new cameras refused; the running ones stay');
@@ -366,6 +372,7 @@ export class Station {
       }
       // Before begin() the new sources wait, unstarted, like the old ones did.
       if (this.begun) this.launchCameras(sources, gates);
+      else this.pending = { sources, gates };
     }
     if (old !== null) await this.retire(old);
     this.logger.info({ level: plan.level, version: next.version, changes: plan.changes.length }, 'configuration applied');
@@ -396,9 +403,9 @@ export class Station {
   }
 
   private startCameras(): void {
-    const gates = this.config.cameras.map(() => new RoomGate());
-    const sources = this.config.cameras.map((cam, i) => createSource(cam.id, cam.source, { ready: () => gates[i]!.ready() }));
-    this.launchCameras(sources, gates);
+    const built = this.pending;
+    this.pending = null;
+    if (built !== null) this.launchCameras(built.sources, built.gates);
   }
 
   private launchCameras(sources: readonly FrameSource[], gates: readonly RoomGate[]): void {
@@ -579,6 +586,29 @@ function interleave(frames$: Observable<Frame>, losses$: Observable<LostFrame>):
       fsub.unsubscribe();
     };
   });
+}
+
+interface BuiltSources {
+  readonly sources: FrameSource[];
+  readonly gates: RoomGate[];
+}
+
+/**
+ * One source per camera, built (GStreamer parses its pipeline) and checked (a folder must be a
+ * readable folder with images) before anything running is touched. Throws LW_ERR_SOURCE_* naming the camera.
+ */
+async function buildSources(cameras: readonly CameraConfig[]): Promise<BuiltSources> {
+  const gates = cameras.map(() => new RoomGate());
+  const sources = cameras.map((cam, i) => createSource(cam.id, cam.source, { ready: () => gates[i]!.ready() }));
+  for (let i = 0; i < sources.length; i++) {
+    try {
+      await sources[i]!.check?.();
+    } catch (err) {
+      if (err instanceof LinewatchError) throw new LinewatchError(err.code, `camera ${cameras[i]!.id}: ${err.message}`, { cause: err });
+      throw err;
+    }
+  }
+  return { sources, gates };
 }
 
 function preprocessPool(q: Config['inference']): PreprocessPool {

@@ -140,13 +140,13 @@ test('the shipped demo (npm start) inspects the sample frames of the demo model'
   assert.match(r.stdout, /received 3 = ok 0 \+ reject 3 /);
 });
 
-test('a camera that cannot start fails the run with its reason', async () => {
+test('a camera that cannot start is refused before the station starts, with its reason', async () => {
   const cfg = join(dir, 'missing.yaml');
   await writeFile(cfg, `model: { bundle: ${tiny} }\ncameras:\n  - id: cam9\n    source: { type: folder, path: ${join(dir, 'no-frames-here')} }\n`);
   const r = await cli(['run', '--config', cfg, '--no-mqtt']);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /camera cam9: .*no-frames-here/);
-  assert.match(r.stdout, /received 0 = .* holds/);
+  assert.match(r.stderr, /LW_ERR_SOURCE_OPEN: camera cam9: folder source .*no-frames-here/);
+  assert.equal(r.stdout, '', 'nothing ran: no verdicts, no summary');
 });
 
 test('an invalid configuration is refused before start, path by path; config validate and schema', async () => {

@@ -6,7 +6,8 @@ export interface HistoryEntry {
   readonly atMs: number;
   readonly version: number | null;
   readonly by: string;
-  readonly outcome: 'applied' | 'refused';
+  /** `rolled-back`: accepted, then undone by itself when it failed on probation. */
+  readonly outcome: 'applied' | 'refused' | 'rolled-back';
   readonly hash: string | null;
   readonly reasons: readonly string[];
   readonly requestId: string | null;
@@ -59,7 +60,7 @@ export function formatHistory(entries: readonly HistoryEntry[]): string {
     const when = new Date(e.atMs).toISOString();
     const v = e.version === null ? '-' : `v${e.version}`;
     const detail = e.outcome === 'applied' ? `hash ${(e.hash ?? '').slice(0, 12)}` : e.reasons.join('; ');
-    lines.push(`${when}  ${v.padEnd(6)} ${e.outcome.padEnd(8)} by ${e.by}  ${detail}`);
+    lines.push(`${when}  ${v.padEnd(6)} ${e.outcome.padEnd(11)} by ${e.by}  ${detail}`);
   }
   return lines.join('\n');
 }

@@ -3,10 +3,10 @@ import type { Observable, Subscription } from 'rxjs';
 import type { Verdict } from '../../pipeline/verdict.js';
 import type { LinkCounters, LinkState } from '../mqtt/link.js';
 import type { PublisherCounters } from '../mqtt/publisher.js';
-import { readCounters } from '../mqtt/station-port.js';
+import { readCounters, type StationPort } from '../mqtt/station-port.js';
 
 export interface MetricsSources {
-  readonly station: { readonly verdicts$: Observable<Verdict>; counters(): object };
+  readonly station: Pick<StationPort, 'verdicts$' | 'counters'>;
   readonly link: { counters(): LinkCounters };
   readonly publisher: { counters(): PublisherCounters };
 }

@@ -65,6 +65,20 @@ export function resultPayload(v: Verdict, deadlineMs: number, late: boolean): st
 
 export type HealthState = 'ok' | 'degraded';
 
+/** The configuration in force, as …/status reports it (docs/mqtt.md). */
+export interface ConfigStatus {
+  readonly version: number;
+  readonly hash: string | null;
+  /** Accepted remotely and not yet run probationMs without failing. */
+  readonly onProbation?: boolean;
+  /** Accepted changes that take effect at the next start (`mqtt.url`, …), by path. */
+  readonly restartNeeded?: readonly string[];
+  /** The last remote configuration undone because it failed on probation. */
+  readonly rolledBack?: { readonly version: number; readonly reasons: readonly string[]; readonly atMs: number } | null;
+  /** A persisted remote configuration that could not start, kept under this file name. */
+  readonly setAside?: { readonly file: string; readonly version: number; readonly reason: string } | null;
+}
+
 export interface StatusReport {
   readonly state: 'online' | 'offline';
   readonly atMs: number;
@@ -76,7 +90,7 @@ export interface StatusReport {
     readonly fallbacks: readonly { readonly provider: string; readonly reason: string }[];
     readonly tensorrtEngine: string | null;
   };
-  readonly config: { readonly version: number; readonly hash: string | null };
+  readonly config: ConfigStatus;
   /** Each camera's state and what its source can tell about lost frames (null: a source that loses none). */
   readonly cameras: readonly {
     readonly id: string;

@@ -99,6 +99,14 @@ const remoteConfigSchema = z.strictObject({
     .default({}),
   /** Where accepted configurations and their history are kept. Default ./state. */
   stateDir: z.string().min(1).max(PATH_MAX).default('./state'),
+  /**
+   * How long a remote change must run without failing before it becomes the last known good one;
+   * failing within it rolls it back by itself (docs/configuration.md "Last known good"). 0 = no
+   * probation. Default 10 000 ms.
+   */
+  probationMs: z.number().int().min(0).max(600_000).default(10_000),
+  /** Consecutive `error` verdicts on one camera, within the probation, that roll a change back. Default 5. */
+  rollbackAfterErrors: z.number().int().min(1).max(10_000).default(5),
 });
 
 const httpSchema = z.strictObject({

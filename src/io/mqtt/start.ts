@@ -1,31 +1,34 @@
 import type { Logger } from 'pino';
 import type { Subscription } from 'rxjs';
-import type { z } from 'zod';
 import { errorMessage } from '../../errors.js';
 import { configHash } from '../../config/remote/canonical.js';
-import { readAcceptedConfig } from '../../config/remote/persist.js';
 import { parseEd25519PublicKey } from '../../config/remote/signature.js';
-import { startHttpServer, type HttpServer } from '../http/server.js';
+import type { Config } from '../../config/schema.js';
+import type { SectionReport, Sink } from '../../pipeline/sinks/sink.js';
 import { systemClock, type Clock } from './clock.js';
-import { ControlPlane, type ActiveConfig } from './control-plane.js';
+import { ControlPlane, type ActiveConfig, type ConfigAck } from './control-plane.js';
 import { loadCredentials } from './credentials.js';
 import { FileOutboxStore } from './file-outbox-store.js';
 import { heatmapJpeg } from './heatmap.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
 import { MqttLink } from './link.js';
-import { offlineWillPayload } from './messages.js';
+import { offlineWillPayload, type ConfigStatus } from './messages.js';
 import { MemoryOutboxStore, Outbox, type OutboxStore } from './outbox.js';
 import { SparkplugNode } from './sparkplug.js';
 import { VerdictPublisher } from './publisher.js';
-import type { MqttConfig } from './schema.js';
-import { applyRefusal, type StationPort } from './station-port.js';
+import type { StationPort } from './station-port.js';
 import { StatusReporter } from './status.js';
 import { parseTrigger } from './trigger-subscriber.js';
 import { topicsFor, type Topics } from './topics.js';
 
-export interface StartMqttOptions<C> {
-  /** The configuration schema (src/config/schema.ts): remote updates are validated by it. */
-  readonly configSchema: z.ZodType<C>;
+export interface StartMqttOptions {
+  /**
+   * Handles …/config/set (src/daemon.ts builds it around its reconfiguration). Default: updates
+   * are refused, `remoteConfig` notwithstanding (a link without a composition root behind it).
+   */
+  readonly controlPlane?: ControlPlane<Config>;
+  /** What …/status says about the configuration. Default: the control plane's active version and hash. */
+  readonly configStatus?: () => ConfigStatus;
   readonly clock?: Clock;
   /** Default: mqtt.queue.file when set, else in memory. */
   readonly outboxStore?: OutboxStore;
@@ -34,47 +37,56 @@ export interface StartMqttOptions<C> {
 }
 
 /** The running MQTT interface of one station. */
-export interface MqttHandle<C> {
+export interface MqttHandle {
   readonly brokerUrl: string;
   readonly topics: Topics;
   readonly link: MqttLink;
   readonly publisher: VerdictPublisher;
   readonly status: StatusReporter;
-  readonly controlPlane: ControlPlane<C>;
-  /** Loopback /healthz and /metrics when mqtt.http.enabled. */
-  readonly http: HttpServer | null;
+  readonly controlPlane: ControlPlane<Config> | null;
   /** The Sparkplug B edge node (its own connection) when mqtt.sparkplug.enabled. */
   readonly sparkplug: SparkplugNode | null;
+  /** The `mqtt` section's owner: publishing options hot, the connection at the next start. */
+  readonly sink: Sink;
+  /** Publishes an ack on …/config/ack (and, when the active configuration changed, …/config/state). */
+  publishAck(ack: ConfigAck): void;
   /** Publishes the final status (offline), disconnects, stops the embedded broker. */
   close(): Promise<void>;
 }
 
+/** The parsed `remoteConfig.publicKeys`; throws naming the key that does not parse. */
+export function parsePublicKeys(keys: Readonly<Record<string, string>>): Map<string, ReturnType<typeof parseEd25519PublicKey>> {
+  const out = new Map<string, ReturnType<typeof parseEd25519PublicKey>>();
+  for (const [id, text] of Object.entries(keys)) {
+    try {
+      out.set(id, parseEd25519PublicKey(text));
+    } catch (err) {
+      throw new Error(`mqtt.remoteConfig.publicKeys.${id}: ${errorMessage(err)}`);
+    }
+  }
+  return out;
+}
+
+/** The configuration as a control plane's starting point, when nothing was accepted remotely. */
+export function fileActive(config: Config): ActiveConfig<Config> {
+  return { version: numericVersion(config), hash: configHash(config), config, appliedAtMs: Date.now(), by: 'file' };
+}
+
 /**
- * Connects the station to the line: verdicts out (reject, result, status), configuration in. Returns
- * at once; the broker may be away (messages wait in the outbox). When the state directory holds a
- * configuration accepted earlier over MQTT, it is applied first (it is newer than the file).
+ * Connects the station to the line: verdicts out (reject, result, heatmap, status, Sparkplug),
+ * triggers and configuration updates in (handed to the control plane). Returns at once; the broker
+ * may be away (messages wait in the outbox).
  *
  * @example
- * const mqtt = await startMqtt(config, station, logger, { configSchema });
+ * const mqtt = await startMqtt(config, station, logger, { controlPlane });
  * // … on SIGTERM, after station.stop():
  * await mqtt.close();
  */
-export async function startMqtt<C extends { mqtt: MqttConfig }>(
-  config: C,
-  station: StationPort<C>,
-  logger: Logger,
-  options: StartMqttOptions<C>,
-): Promise<MqttHandle<C>> {
+export async function startMqtt(config: Config, station: StationPort, logger: Logger, options: StartMqttOptions = {}): Promise<MqttHandle> {
   const clock = options.clock ?? systemClock;
   const m = config.mqtt;
-  const rc = m.remoteConfig;
   const credentials = loadCredentials(m);
-  const publicKeys = new Map<string, ReturnType<typeof parseEd25519PublicKey>>();
-  for (const [id, text] of Object.entries(rc.publicKeys)) publicKeys.set(id, parseEd25519PublicKey(text));
-
-  const topics = topicsFor(m);
-  const initial = await restoreAccepted(config, station, options.configSchema, rc.stateDir, logger);
-
+  const controlPlane = options.controlPlane ?? null;
   let embedded: EmbeddedBroker | null = null;
   let url = m.url;
   if (url === undefined) {
@@ -82,19 +94,11 @@ export async function startMqtt<C extends { mqtt: MqttConfig }>(
     url = embedded.url;
     logger.info({ url }, 'no mqtt.url configured: embedded demo broker started');
   }
+  const topics = topicsFor(m);
   const fileStore = options.outboxStore === undefined && m.queue.file !== undefined ? new FileOutboxStore(m.queue.file) : null;
   const outbox = new Outbox(options.outboxStore ?? fileStore ?? new MemoryOutboxStore(), m.queue);
-  const controlPlane = new ControlPlane<C>({
-    schema: options.configSchema,
-    initial,
-    requireSignature: rc.requireSignature,
-    publicKeys,
-    station: topics.root,
-    stateDir: rc.stateDir,
-    apply: (next) => station.applyConfig(next),
-    clock,
-    stampVersion: stampConfigVersion,
-  });
+  const configStatus =
+    options.configStatus ?? ((): ConfigStatus => (controlPlane !== null ? { version: controlPlane.active.version, hash: controlPlane.active.hash } : { version: numericVersion(config), hash: configHash(config) }));
 
   // Status needs the link and the link's birth message needs status: tie them through a late binding.
   let status: StatusReporter | null = null;
@@ -111,20 +115,22 @@ export async function startMqtt<C extends { mqtt: MqttConfig }>(
     will: () => ({ topic: topics.status, payload: offlineWillPayload(), retain: true }),
     onConnectMessages: () => [
       ...(status !== null ? [status.message('online')] : []),
-      { topic: topics.configState, payload: controlPlane.statePayload(), retain: true },
+      ...(controlPlane !== null ? [{ topic: topics.configState, payload: controlPlane.statePayload(), retain: true }] : []),
     ],
     // The trigger topic is subscribed whenever the station takes triggers: a remote configuration may enable them later.
-    subscriptions: [...(rc.enabled ? [topics.configSet] : []), ...(station.pushTrigger !== undefined ? [topics.trigger] : [])],
+    subscriptions: [...(m.remoteConfig.enabled && controlPlane !== null ? [topics.configSet] : []), ...(station.pushTrigger !== undefined ? [topics.trigger] : [])],
     clock,
   });
   const publisher = new VerdictPublisher(link, topics, m, clock);
-  status = new StatusReporter(
-    { station, publisher, link, config: () => ({ version: controlPlane.active.version, hash: controlPlane.active.hash }) },
-    topics.status,
-    m.status.heartbeatMs,
-    clock,
-  );
+  status = new StatusReporter({ station, publisher, link, config: configStatus }, topics.status, m.status.heartbeatMs, clock);
   const reporter = status;
+
+  const publishAck = (ack: ConfigAck): void => {
+    link.publishReliable({ topic: topics.configAck, payload: JSON.stringify(ack), retain: false }, null);
+    if (controlPlane !== null && (ack.accepted || ack.rolledBack)) link.publishReliable({ topic: topics.configState, payload: controlPlane.statePayload(), retain: true }, null);
+    // The status says at once what runs now (version, probation, rollback).
+    if (link.state === 'online') link.publishVolatile(reporter.message('online'));
+  };
 
   link.on('state', (s) => logger.info({ broker: url, state: s }, 'mqtt link state'));
   link.on('error', (err) => logger.warn({ err: errorMessage(err) }, 'mqtt'));
@@ -138,19 +144,15 @@ export async function startMqtt<C extends { mqtt: MqttConfig }>(
       }
       return;
     }
-    if (topic !== topics.configSet) return;
-    void controlPlane.handle(payload).then((ack) => {
-      link.publishReliable({ topic: topics.configAck, payload: JSON.stringify(ack), retain: false }, null);
-      if (!ack.accepted) {
-        logger.warn({ version: ack.version, reasons: ack.reasons }, 'remote configuration refused');
-        return;
-      }
-      const next = controlPlane.active.config;
-      publisher.reconfigure(next.mqtt);
-      reporter.setHeartbeatMs(next.mqtt.status.heartbeatMs);
-      link.publishReliable({ topic: topics.configState, payload: controlPlane.statePayload(), retain: true }, null);
-      logger.info({ version: ack.version, hash: ack.activeHash }, 'remote configuration applied');
-    });
+    if (topic !== topics.configSet || controlPlane === null) return;
+    void controlPlane.handle(payload).then(
+      (ack) => {
+        publishAck(ack);
+        if (ack.accepted) logger.info({ version: ack.version, hash: ack.activeHash, sections: ack.sections }, 'remote configuration applied');
+        else logger.warn({ version: ack.version, reasons: ack.reasons }, 'remote configuration refused');
+      },
+      (err: unknown) => logger.error({ err: errorMessage(err) }, 'remote configuration not handled'),
+    );
   });
 
   const sub: Subscription = station.verdicts$.subscribe({
@@ -164,29 +166,58 @@ export async function startMqtt<C extends { mqtt: MqttConfig }>(
     },
   });
 
-  // Heatmaps: subscribed only when enabled at start, so that judged$ copies no maps otherwise.
-  const judged$ = station.judged$;
-  const heatSub: Subscription | null =
-    m.heatmap.enabled && judged$ !== undefined
-      ? judged$.subscribe({
-          next: (j) => {
-            if (j.verdict.verdict === 'error' || j.verdict.verdict === 'dropped' || !publisher.takeHeatmapSlot()) return;
-            const pixel = station.activeManifest?.().calibration.pixel ?? { min: 0, max: 1 };
-            heatmapJpeg(j, pixel).then(
-              (jpeg) => publisher.publishHeatmap(jpeg),
-              (err: unknown) => logger.warn({ err: errorMessage(err), seq: j.verdict.seq }, 'heatmap not rendered'),
-            );
-          },
-        })
-      : null;
-
-  const http = m.http.enabled
-    ? await startHttpServer({ host: m.http.host, port: m.http.port, station, link, publisher, status: reporter })
-    : null;
+  // Heatmaps: subscribed only while enabled, so that judged$ copies no maps otherwise.
+  let heatSub: Subscription | null = null;
+  const heatmaps = (on: boolean): void => {
+    const judged$ = station.judged$;
+    if (on && heatSub === null && judged$ !== undefined) {
+      heatSub = judged$.subscribe({
+        next: (j) => {
+          if (j.verdict.verdict === 'error' || j.verdict.verdict === 'dropped' || !publisher.takeHeatmapSlot()) return;
+          const pixel = station.activeManifest?.().calibration.pixel ?? { min: 0, max: 1 };
+          heatmapJpeg(j, pixel).then(
+            (jpeg) => publisher.publishHeatmap(jpeg),
+            (err: unknown) => logger.warn({ err: errorMessage(err), seq: j.verdict.seq }, 'heatmap not rendered'),
+          );
+        },
+      });
+    } else if (!on && heatSub !== null) {
+      heatSub.unsubscribe();
+      heatSub = null;
+    }
+  };
+  heatmaps(m.heatmap.enabled);
 
   const sparkplug = m.sparkplug.enabled
-    ? new SparkplugNode({ url, clientId: `${clientId}-spb`, mqtt: m, credentials, status: reporter, clock })
+    ? new SparkplugNode({ url, clientId: `${clientId}-spb`, mqtt: m, credentials, status: reporter, clock, stateDir: m.remoteConfig.stateDir })
     : null;
+
+  const sink: Sink = {
+    section: 'mqtt',
+    reconfigure: async (next, paths) => {
+      const hot: string[] = [];
+      const restart: string[] = [];
+      for (const p of paths) (isHotMqttPath(p) ? hot : restart).push(p);
+      const out: SectionReport[] = [];
+      if (hot.length > 0) {
+        const rc = next.mqtt.remoteConfig;
+        let keys;
+        try {
+          keys = parsePublicKeys(rc.publicKeys);
+        } catch (err) {
+          return [{ section: 'mqtt', outcome: 'refused', paths: hot, reason: errorMessage(err) }];
+        }
+        publisher.reconfigure(next.mqtt);
+        reporter.setHeartbeatMs(next.mqtt.status.heartbeatMs);
+        heatmaps(next.mqtt.heatmap.enabled);
+        controlPlane?.setVerification(rc.requireSignature, keys);
+        out.push({ section: 'mqtt', outcome: 'applied', paths: hot });
+      }
+      if (restart.length > 0) out.push({ section: 'mqtt', outcome: 'restart-needed', paths: restart });
+      return out;
+    },
+    close: async () => {},
+  };
 
   link.start();
   reporter.start();
@@ -200,22 +231,29 @@ export async function startMqtt<C extends { mqtt: MqttConfig }>(
     publisher,
     status: reporter,
     controlPlane,
-    http,
     sparkplug,
+    sink,
+    publishAck,
     close: async () => {
       if (closed) return;
       closed = true;
       sub.unsubscribe();
-      heatSub?.unsubscribe();
+      heatmaps(false);
       reporter.stop();
       await drain(outbox, link, options.drainTimeoutMs ?? 2_000);
       await link.close(reporter.message('offline'));
       if (sparkplug !== null) await sparkplug.close();
       fileStore?.close();
-      if (http !== null) await http.close();
       if (embedded !== null) await embedded.close();
     },
   };
+}
+
+/** The `mqtt` fields its owner applies while running (src/config/reload.ts marks them hot). */
+const HOT_MQTT = ['mqtt.reject', 'mqtt.result', 'mqtt.heatmap', 'mqtt.status', 'mqtt.remoteConfig.requireSignature', 'mqtt.remoteConfig.publicKeys', 'mqtt.remoteConfig.probationMs', 'mqtt.remoteConfig.rollbackAfterErrors'];
+
+function isHotMqttPath(p: string): boolean {
+  return HOT_MQTT.some((h) => p === h || p.startsWith(`${h}.`));
 }
 
 async function drain(outbox: Outbox, link: MqttLink, timeoutMs: number): Promise<void> {
@@ -223,35 +261,6 @@ async function drain(outbox: Outbox, link: MqttLink, timeoutMs: number): Promise
   while (outbox.counters().depth > 0 && link.state === 'online' && Date.now() < until) {
     await new Promise((r) => setTimeout(r, 10));
   }
-}
-
-/** The configuration accepted over MQTT before a restart, applied over the file's; else the file's as version 0. */
-async function restoreAccepted<C>(
-  fileConfig: C,
-  station: StationPort<C>,
-  schema: z.ZodType<C>,
-  stateDir: string,
-  logger: Logger,
-): Promise<ActiveConfig<C>> {
-  const fromFile: ActiveConfig<C> = { version: numericVersion(fileConfig), hash: configHash(fileConfig), config: fileConfig, appliedAtMs: Date.now(), by: 'file' };
-  const saved = readAcceptedConfig(stateDir);
-  if (saved === null) return fromFile;
-  const parsed = schema.safeParse(saved.config);
-  if (!parsed.success) {
-    logger.error({ stateDir, version: saved.version }, 'persisted remote configuration no longer validates; running the file configuration');
-    return { ...fromFile, version: Math.max(fromFile.version, saved.version) };
-  }
-  if (configHash(parsed.data) !== configHash(fileConfig)) {
-    try {
-      const refusal = applyRefusal(await station.applyConfig(parsed.data));
-      if (refusal.length > 0) throw new Error(refusal.join('; '));
-    } catch (err) {
-      logger.error({ err: errorMessage(err), version: saved.version }, 'persisted remote configuration failed to apply; running the file configuration');
-      return { ...fromFile, version: Math.max(fromFile.version, saved.version) };
-    }
-  }
-  logger.info({ version: saved.version, by: saved.by }, 'restored the remote configuration accepted before the restart');
-  return { version: saved.version, hash: saved.hash, config: parsed.data, appliedAtMs: saved.appliedAtMs, by: saved.by };
 }
 
 /**
@@ -264,7 +273,7 @@ export function numericVersion(config: unknown): number {
 }
 
 /** Remote updates carry their version into the configuration: verdicts then say which one judged them. */
-function stampConfigVersion(candidate: unknown, version: number): unknown {
+export function stampConfigVersion(candidate: unknown, version: number): unknown {
   if (typeof candidate !== 'object' || candidate === null || Array.isArray(candidate)) return candidate;
   return { ...candidate, version: String(version) };
 }

@@ -1,14 +1,14 @@
 import type { Clock, TimerHandle } from './clock.js';
 import type { MqttLink, OutgoingMessage } from './link.js';
-import { statusPayload, type StatusReport } from './messages.js';
+import { statusPayload, type ConfigStatus, type StatusReport } from './messages.js';
 import type { PublisherCounters } from './publisher.js';
-import { readCounters, readHealth } from './station-port.js';
+import { readCounters, type StationPort } from './station-port.js';
 
 export interface StatusSources {
-  readonly station: { counters(): object; health(): unknown };
+  readonly station: Pick<StationPort, 'counters' | 'health'>;
   readonly publisher: { counters(): PublisherCounters };
   readonly link: MqttLink;
-  readonly config: () => { version: number; hash: string | null };
+  readonly config: () => ConfigStatus;
 }
 
 /**
@@ -40,10 +40,10 @@ export class StatusReporter {
   report(state: 'online' | 'offline', advanceRates = false): StatusReport {
     const now = this.clock.nowMs();
     const counters = readCounters(this.src.station.counters());
-    const health = readHealth(this.src.station.health());
+    const health = this.src.station.health();
     const link = this.src.link.counters();
     const pub = this.src.publisher.counters();
-    const reasons = [...health.degradedReasons];
+    const reasons = [...health.reasons];
     if (link.outbox.depth > 0 && link.state !== 'online') reasons.push(`broker away: ${link.outbox.depth} QoS 1 messages waiting`);
     if (pub.late > 0) reasons.push(`${pub.late} rejects missed their deadline`);
     if (link.outbox.expired > 0) reasons.push(`${link.outbox.expired} queued messages expired before the broker took them`);
@@ -65,14 +65,14 @@ export class StatusReporter {
       atMs: now,
       health: { state: reasons.length === 0 ? 'ok' : 'degraded', reasons },
       model: {
-        version: health.modelVersion,
-        sha256: health.modelSha256,
-        provider: health.modelProvider,
-        fallbacks: health.modelFallbacks,
-        tensorrtEngine: health.tensorrtEngine,
+        version: health.model.version,
+        sha256: health.model.sha256,
+        provider: health.model.provider,
+        fallbacks: health.model.fallbacks,
+        tensorrtEngine: health.model.tensorrtEngine?.state ?? null,
       },
-      cameras: health.cameras,
-      config: { version: cfg.version, hash: cfg.hash },
+      cameras: health.cameras.map((c) => ({ id: c.id, state: c.health.state, losses: c.losses ?? null })),
+      config: cfg,
       rates,
       counters,
       mqtt: {
@@ -89,6 +89,11 @@ export class StatusReporter {
         results: pub.results,
       },
     };
+  }
+
+  /** Reject signals handed to the link so far (for rates kept elsewhere, e.g. Sparkplug's). */
+  rejectsSent(): number {
+    return this.src.publisher.counters().rejects;
   }
 
   message(state: 'online' | 'offline'): OutgoingMessage {

@@ -220,6 +220,8 @@ export class LineScanJudge {
         }
         tileMaps.push(tm);
       }
+      // The rules and the model in force now, not those of the first buffer: a hot change or a model swap applies from this band on.
+      tiler.setThreshold(rawPixelThreshold(this.inspector.deps.rules().decide, slot.bundle.manifest.calibration.pixel));
       return tiler.addMaps(band, tileMaps);
     } finally {
       slot.inFlight--;

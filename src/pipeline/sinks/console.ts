@@ -1,4 +1,6 @@
+import type { Config } from '../../config/schema.js';
 import type { Verdict } from '../verdict.js';
+import type { SectionReport, Sink } from './sink.js';
 
 /**
  * One line per verdict for a person watching the console, or (json) one JSON verdict per line for
@@ -60,4 +62,44 @@ export function consoleSink(opts: ConsoleSinkOptions = {}): (v: Verdict) => void
   return (v) => {
     if (!closed) out.write(`${format(v)}\n`);
   };
+}
+
+/**
+ * The console as a {@link Sink}: `sinks.console` is applied from the next verdict (format, on/off).
+ * `--json` on the command line wins over the configuration.
+ */
+export class ConsoleSink implements Sink {
+  readonly section = 'sinks.console';
+  private write: ((v: Verdict) => void) | null;
+  private readonly forceJson: boolean;
+  private readonly out: NodeJS.WritableStream | undefined;
+
+  constructor(cfg: Config['sinks']['console'], opts: { forceJson?: boolean; out?: NodeJS.WritableStream } = {}) {
+    this.forceJson = opts.forceJson === true;
+    this.out = opts.out;
+    this.write = this.build(cfg);
+  }
+
+  /** Whether verdicts go out as JSON lines (then the summary goes to stderr). */
+  get json(): boolean {
+    return this.forceJson;
+  }
+
+  offer(v: Verdict): void {
+    this.write?.(v);
+  }
+
+  async reconfigure(next: Config, paths: readonly string[]): Promise<SectionReport[]> {
+    this.write = this.build(next.sinks.console);
+    return [{ section: this.section, outcome: 'applied', paths }];
+  }
+
+  async close(): Promise<void> {
+    this.write = null;
+  }
+
+  private build(cfg: Config['sinks']['console']): ((v: Verdict) => void) | null {
+    if (!cfg.enabled && !this.forceJson) return null;
+    return consoleSink({ json: this.forceJson || cfg.json, ...(this.out !== undefined ? { out: this.out } : {}) });
+  }
 }

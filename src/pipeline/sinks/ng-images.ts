@@ -1,4 +1,5 @@
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { errorMessage } from '../../errors.js';
@@ -26,6 +27,8 @@ export interface NgImageSinkOptions {
   /** Map value drawn transparent (at or below) and fully hot (at or above): the pixel calibration bounds. */
   readonly mapMin: number;
   readonly mapMax: number;
+  /** The bounds of the model in force when an image is written (a model swap changes them); overrides mapMin/mapMax. */
+  readonly mapRange?: () => { readonly min: number; readonly max: number };
   /**
    * Images being written at once at most; beyond, new ones are skipped. Default 8: a short burst
    * of rejects (three line-scan segments decided by one buffer, a few faulty parts in a row) is
@@ -112,6 +115,8 @@ export class NgImageSink {
     this.skipped = 0;
     this.written = 0;
     this.ready = this.scan();
+    // Written to only after whenReady() or a write awaits it: an early failure is not unhandled.
+    this.ready.catch(() => undefined);
   }
 
   /** Frames written and frames skipped because writing was behind. */
@@ -141,6 +146,11 @@ export class NgImageSink {
       });
   }
 
+  /** Resolves when the folder is made and its ring read; rejects when it cannot be (not writable, not a folder). */
+  whenReady(): Promise<void> {
+    return this.ready;
+  }
+
   /** Resolves when the writes under way are done. */
   async flush(): Promise<void> {
     while (this.pending > 0) await new Promise((resolve) => setTimeout(resolve, 5));
@@ -148,6 +158,7 @@ export class NgImageSink {
 
   private async scan(): Promise<void> {
     await mkdir(this.opts.dir, { recursive: true });
+    await access(this.opts.dir, constants.W_OK);
     const names = (await readdir(this.opts.dir)).filter((n) => n.endsWith(NG_SUFFIX)).sort();
     for (const n of names) this.ring.push(n.slice(0, -NG_SUFFIX.length));
   }
@@ -168,7 +179,8 @@ export class NgImageSink {
     const raw = { raw: { width: info.width, height: info.height, channels: info.channels } };
     const g = j.geometry;
     const where = mapRectToCamera(g, j.mapWidth, j.mapHeight, { x: 0, y: 0, width: j.mapWidth, height: j.mapHeight });
-    const heat = await sharp(heatRgba(j.map, this.opts.mapMin, this.opts.mapMax), {
+    const range = this.opts.mapRange?.() ?? { min: this.opts.mapMin, max: this.opts.mapMax };
+    const heat = await sharp(heatRgba(j.map, range.min, range.max), {
       raw: { width: j.mapWidth, height: j.mapHeight, channels: 4 },
     })
       .resize(where.width, where.height, { fit: 'fill', kernel: 'linear' })

@@ -103,6 +103,11 @@ export class FolderSource implements FrameSource {
     this.ready = ready;
   }
 
+  /** A readable folder with at least one image (`/dev/zero` or a file is refused with why). */
+  async check(): Promise<void> {
+    await listImages(this.config.path);
+  }
+
   frames(): Observable<Frame> {
     return new Observable<Frame>((sub) => {
       let stopped = false;

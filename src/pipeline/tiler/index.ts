@@ -143,6 +143,14 @@ export class LineScanTiler {
     if (margin === null) this.crops.clear();
   }
 
+  /**
+   * The map threshold for the rows not yet read into the region finder: rules and models change
+   * while a web runs, and the next rows are judged by the ones in force.
+   */
+  setThreshold(threshold: number): void {
+    this.regions.setThreshold(threshold);
+  }
+
   /** Defects that got no crop because MAX_HELD_CROPS were held. */
   skippedCrops(): number {
     return this.cropsSkipped;

@@ -39,7 +39,7 @@ class Open {
 }
 
 export class StreamingRegions {
-  private readonly threshold: number;
+  private threshold: number;
   /** Runs of the previous row: start, end (inclusive) and owner, sorted by start. */
   private prevStart: number[] = [];
   private prevEnd: number[] = [];
@@ -48,6 +48,11 @@ export class StreamingRegions {
 
   /** Pixels with a value ≥ `threshold` are anomalous. */
   constructor(threshold: number) {
+    this.threshold = threshold;
+  }
+
+  /** The threshold for the rows fed from now on (a hot rule change or a new model's calibration). */
+  setThreshold(threshold: number): void {
     this.threshold = threshold;
   }
 

@@ -13,9 +13,10 @@ test('persisted configuration reads back; no temporary file is left behind', (t)
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   assert.equal(readAcceptedConfig(dir), null);
   const config = { b: 1, a: { d: [1, 2], c: 'x' } };
-  persistAcceptedConfig(dir, { version: 3, hash: configHash(config), appliedAtMs: 5, by: 'ops', config });
-  persistAcceptedConfig(dir, { version: 4, hash: configHash(config), appliedAtMs: 6, by: 'ops', config });
-  assert.deepEqual(readAcceptedConfig(dir), { version: 4, hash: configHash(config), appliedAtMs: 6, by: 'ops', config });
+  const lkg = { state: 'good' as const, starts: 0, previous: null, versionFloor: 3 };
+  persistAcceptedConfig(dir, { version: 3, hash: configHash(config), appliedAtMs: 5, by: 'ops', config, ...lkg });
+  persistAcceptedConfig(dir, { version: 4, hash: configHash(config), appliedAtMs: 6, by: 'ops', config, ...lkg, versionFloor: 4 });
+  assert.deepEqual(readAcceptedConfig(dir), { version: 4, hash: configHash(config), appliedAtMs: 6, by: 'ops', config, ...lkg, versionFloor: 4 });
   assert.deepEqual(readdirSync(dir), ['accepted-config.json']);
 });
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { configSchema } from '../../../src/config/schema.js';
+import { startHttpServer } from '../../../src/io/http/server.js';
 import { startMqtt } from '../../../src/io/mqtt/start.js';
 import { startMosquitto } from '../mqtt/helpers/mosquitto.js';
 import { SubjectStation, quietLogger, testConfig } from '../mqtt/helpers/subject-station.js';
@@ -9,20 +9,20 @@ test('/metrics exposes frames, verdicts by kind, latency histograms, outbox dept
   const broker = await startMosquitto();
   const config = testConfig(broker.url, { http: { enabled: true, port: 0 } });
   const station = new SubjectStation(config);
-  const mqtt = await startMqtt(config, station, quietLogger, { configSchema });
+  const mqtt = await startMqtt(config, station, quietLogger);
+  const http = await startHttpServer({ host: config.mqtt.http.host, port: config.mqtt.http.port, station, link: mqtt.link, publisher: mqtt.publisher, status: mqtt.status });
   try {
-    assert.ok(mqtt.http !== null);
-    assert.match(mqtt.http.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.match(http.url, /^http:\/\/127\.0\.0\.1:\d+$/);
     await mqtt.link.whenOnline(5_000);
     station.emit(1, 'ok');
     station.emit(2, 'reject');
     station.emit(3, 'reject');
     station.emit(4, 'error');
-    const health = await fetch(`${mqtt.http.url}/healthz`);
+    const health = await fetch(`${http.url}/healthz`);
     assert.equal(health.status, 200);
     assert.equal(((await health.json()) as { health: { state: string } }).health.state, 'ok');
 
-    const text = await (await fetch(`${mqtt.http.url}/metrics`)).text();
+    const text = await (await fetch(`${http.url}/metrics`)).text();
     assert.match(text, /^linewatch_frames_received_total 4$/m);
     assert.match(text, /^linewatch_verdicts_total\{kind="reject"\} 2$/m);
     assert.match(text, /^linewatch_verdicts_total\{kind="error"\} 1$/m);
@@ -35,15 +35,16 @@ test('/metrics exposes frames, verdicts by kind, latency histograms, outbox dept
     const until = Date.now() + 3_000;
     while (mqtt.link.state === 'online' && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
     station.emit(5, 'reject');
-    const degraded = await fetch(`${mqtt.http.url}/healthz`);
+    const degraded = await fetch(`${http.url}/healthz`);
     assert.equal(degraded.status, 503, 'broker away with a reject waiting: degraded');
     const body = (await degraded.json()) as { health: { reasons: string[] } };
     assert.ok(body.health.reasons.some((r) => r.includes('broker away')), JSON.stringify(body));
-    const after = await (await fetch(`${mqtt.http.url}/metrics`)).text();
+    const after = await (await fetch(`${http.url}/metrics`)).text();
     assert.match(after, /^linewatch_mqtt_state\{state="online"\} 0$/m);
     assert.match(after, /^linewatch_mqtt_outbox_depth 1$/m);
-    assert.equal((await fetch(`${mqtt.http.url}/nope`)).status, 404);
+    assert.equal((await fetch(`${http.url}/nope`)).status, 404);
   } finally {
+    await http.close();
     await mqtt.close();
     await broker.stop();
   }

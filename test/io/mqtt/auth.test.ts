@@ -8,7 +8,7 @@ import { configSchema } from '../../../src/config/schema.js';
 import { startMqtt } from '../../../src/io/mqtt/start.js';
 import { startMosquitto, type Mosquitto } from './helpers/mosquitto.js';
 import { observe } from './helpers/observer.js';
-import { SubjectStation, quietLogger, testConfig } from './helpers/subject-station.js';
+import { SubjectStation, quietLogger, subjectControlPlane, testConfig } from './helpers/subject-station.js';
 
 const SECRET = 'pw-9f8e7d6c-never-published';
 let dir: string;
@@ -35,7 +35,7 @@ test('username + password from the environment: online; the secret appears in no
   // allow_anonymous is global in the helper: password_file makes mosquitto check the pairs it knows.
   const obs = await observe(broker.url, ['linewatch/#'], { username: 'plc', password: 'plc-pw' });
   const station = new SubjectStation(config);
-  const mqtt = await startMqtt(config, station, quietLogger, { configSchema });
+  const mqtt = await startMqtt(config, station, quietLogger, { controlPlane: subjectControlPlane(config, station) });
   try {
     await mqtt.link.whenOnline(5_000);
     station.emit(1, 'reject');
@@ -53,7 +53,7 @@ test('username + password from the environment: online; the secret appears in no
 test('a wrong password is refused by the broker: never online', async () => {
   process.env['LW_TEST_MQTT_PASSWORD'] = 'wrong';
   const config = testConfig(broker.url, { username: 'linewatch', password: { env: 'LW_TEST_MQTT_PASSWORD' }, station: 'badpw' });
-  const mqtt = await startMqtt(config, new SubjectStation(config), quietLogger, { configSchema });
+  const mqtt = await startMqtt(config, new SubjectStation(config), quietLogger);
   const errors: string[] = [];
   mqtt.link.on('error', (e) => errors.push(e.message));
   try {

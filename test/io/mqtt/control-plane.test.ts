@@ -8,12 +8,13 @@ import assert from 'node:assert/strict';
 import { configSchema } from '../../../src/config/schema.js';
 import { readHistory } from '../../../src/config/remote/history.js';
 import { acceptedConfigPath } from '../../../src/config/remote/persist.js';
-import { startMqtt, type MqttHandle } from '../../../src/io/mqtt/start.js';
+import { startOnLastGood } from '../../../src/config/remote/last-good.js';
+import { fileActive, startMqtt, type MqttHandle } from '../../../src/io/mqtt/start.js';
 import type { Config } from '../../../src/config/schema.js';
 import { conforms, docSchemas } from './helpers/doc-schemas.js';
 import { startMosquitto, type Mosquitto } from './helpers/mosquitto.js';
 import { observe, type Observer } from './helpers/observer.js';
-import { SubjectStation, quietLogger, testConfig } from './helpers/subject-station.js';
+import { SubjectStation, quietLogger, subjectControlPlane, testConfig } from './helpers/subject-station.js';
 
 let broker: Mosquitto;
 let stateDir: string;
@@ -58,7 +59,7 @@ test('remote configuration: applied between frames, refused whole with reasons, 
   const station = new SubjectStation(config());
   const obs = await observe(broker.url, [`${root}/#`]);
   t.after(() => obs.close());
-  let mqtt: MqttHandle<Config> = await startMqtt(config(), station, quietLogger, { configSchema });
+  let mqtt: MqttHandle = await startMqtt(config(), station, quietLogger, { controlPlane: subjectControlPlane(config(), station) });
   try {
     await mqtt.link.whenOnline(5_000);
     await obs.until(() => obs.on(`${root}/config/state`).length > 0, 'initial config state');
@@ -117,12 +118,24 @@ test('remote configuration: applied between frames, refused whole with reasons, 
   }
 
   // Restart: the file still says version 1, but the update accepted before is what runs.
-  const restarted = new SubjectStation(config());
-  mqtt = await startMqtt(config(), restarted, quietLogger, { configSchema });
+  const choice = await startOnLastGood({
+    fileConfig: fileActive(config()),
+    stateDir,
+    schema: configSchema,
+    start: async (c: Config) => {
+      const s = new SubjectStation(config());
+      s.config = c;
+      return s;
+    },
+    nowMs: Date.now,
+    warn: () => {},
+  });
+  const restarted = choice.started;
+  mqtt = await startMqtt(config(), restarted, quietLogger, { controlPlane: subjectControlPlane(config(), restarted, choice) });
   try {
     assert.equal(restarted.config.decide.image.value, 0.7);
     assert.equal(restarted.config.version, '2');
-    assert.equal(mqtt.controlPlane.active.version, 2);
+    assert.equal(mqtt.controlPlane?.active.version, 2);
     await mqtt.link.whenOnline(5_000);
     const again = await send(obs, signed({ version: 2, baseVersion: 1, patch: { decide: { image: { value: 0.9 } } } }));
     assert.equal(again.accepted, false, 'a replay is refused after a restart too');

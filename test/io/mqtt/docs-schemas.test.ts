@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { CONFIG_ACK_SCHEMA, CONFIG_STATE_SCHEMA } from '../../../src/io/mqtt/control-plane.js';
 import { REJECT_SCHEMA, RESULT_SCHEMA, STATUS_SCHEMA, offlineWillPayload, rejectPayload, resultPayload } from '../../../src/io/mqtt/messages.js';
 import type { Verdict } from '../../../src/pipeline/verdict.js';
-import { conforms, docSchemas } from './helpers/doc-schemas.js';
+import { closed, compilePublished, conforms, docSchemas } from './helpers/doc-schemas.js';
 
 const verdict: Verdict = {
   seq: 7,
@@ -21,11 +21,22 @@ const verdict: Verdict = {
   meta: { encoderPos: 1234 },
 };
 
-test('docs/mqtt.md documents every payload linewatch sends, field by field', () => {
+test('every schema in docs/mqtt.md compiles in ajv as published: every $ref resolves, each schema stands alone', () => {
   const schemas = docSchemas();
   assert.deepEqual([...schemas.keys()].sort(), [CONFIG_ACK_SCHEMA, CONFIG_STATE_SCHEMA, REJECT_SCHEMA, RESULT_SCHEMA, STATUS_SCHEMA].sort());
+  for (const s of schemas.values()) {
+    assert.match(s.$id, /^urn:linewatch:schema:/, 'an absolute $id: relative ones cannot be resolved');
+    compilePublished(s);
+  }
+});
+
+test('real payloads validate, nested objects included; a wrong nested field is caught', () => {
+  const schemas = docSchemas();
   conforms(JSON.parse(rejectPayload(verdict, 1_700_000_002_000)), schemas.get(REJECT_SCHEMA)!);
   conforms(JSON.parse(resultPayload(verdict, 1_700_000_002_000, false)), schemas.get(RESULT_SCHEMA)!);
   conforms(JSON.parse(resultPayload({ ...verdict, verdict: 'error', score: null, normScore: null, partId: undefined }, 1, true)), schemas.get(RESULT_SCHEMA)!);
   conforms(JSON.parse(offlineWillPayload()), schemas.get(STATUS_SCHEMA)!);
+  const bad = JSON.parse(resultPayload({ ...verdict, reasons: [{ code: 'X' } as never] }, 1, false)) as unknown;
+  assert.throws(() => conforms(bad, schemas.get(RESULT_SCHEMA)!), /message/, 'a reason without its message is refused (through the $ref)');
+  assert.equal((closed({ type: 'object', properties: { a: { type: 'object', properties: {} } } }) as { properties: { a: { additionalProperties: boolean } } }).properties.a.additionalProperties, false);
 });

@@ -8,7 +8,7 @@ import { SubjectStation, quietLogger, testConfig } from './helpers/subject-stati
 test('no broker URL: an embedded broker on 127.0.0.1 carries the demo, speaking MQTT 3.1.1 after 5 is refused', async () => {
   const config = testConfig(undefined);
   const station = new SubjectStation(config);
-  const mqtt = await startMqtt(config, station, quietLogger, { configSchema });
+  const mqtt = await startMqtt(config, station, quietLogger);
   try {
     assert.match(mqtt.brokerUrl, /^mqtt:\/\/127\.0\.0\.1:\d+$/);
     await mqtt.link.whenOnline(10_000);

@@ -26,7 +26,7 @@ test('broker killed mid-run and restarted: unexpired rejects delivered, expired 
   const config = testConfig(broker.url, { station: 'restart', reconnect: { initialDelayMs: 1_500, maxDelayMs: 3_000, jitter: 0 } });
   const root = 'linewatch/s1/l1/restart';
   const station = new SubjectStation(config);
-  const mqtt = await startMqtt(config, station, quietLogger, { configSchema });
+  const mqtt = await startMqtt(config, station, quietLogger);
   try {
     await mqtt.link.whenOnline(5_000);
     await broker.kill();

@@ -38,7 +38,7 @@ test('rejects queued while the broker was unreachable survive a restart of linew
   const deadPort = await freePort();
   const offline = testConfig(`mqtt://127.0.0.1:${deadPort}`, { queue: { file: path }, station: 'durable' });
   const s1 = new SubjectStation(offline);
-  const first = await startMqtt(offline, s1, quietLogger, { configSchema });
+  const first = await startMqtt(offline, s1, quietLogger);
   const now = Date.now();
   for (let seq = 1; seq <= 3; seq++) s1.emit(seq, 'reject', { capturedAtMs: now, deadlineMs: now + 60_000 });
   s1.emit(4, 'reject', { capturedAtMs: now, deadlineMs: now + 50 });
@@ -49,7 +49,7 @@ test('rejects queued while the broker was unreachable survive a restart of linew
   const obs = await observe(broker.url, ['linewatch/s1/l1/durable/reject']);
   const online = testConfig(broker.url, { queue: { file: path }, station: 'durable' });
   await new Promise((r) => setTimeout(r, 60));
-  const second = await startMqtt(online, new SubjectStation(online), quietLogger, { configSchema });
+  const second = await startMqtt(online, new SubjectStation(online), quietLogger);
   try {
     await obs.until(() => obs.messages.length >= 3, 'the 3 unexpired rejects from before the restart');
     await new Promise((r) => setTimeout(r, 100));

@@ -6,18 +6,20 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { parseConfig } from '../../../src/config/load.js';
-import { configSchema } from '../../../src/config/schema.js';
-import { startMqtt } from '../../../src/io/mqtt/start.js';
+import { Daemon } from '../../../src/daemon.js';
 import { identityHolds } from '../../../src/pipeline/counters.js';
 import { ejects } from '../../../src/pipeline/decide.js';
-import { Station } from '../../../src/pipeline/station.js';
+import { Writable } from 'node:stream';
 import type { Verdict } from '../../../src/pipeline/verdict.js';
 import { startMosquitto } from './helpers/mosquitto.js';
 import { observe } from './helpers/observer.js';
 import { quietLogger } from './helpers/subject-station.js';
 
 const TINY = fileURLToPath(new URL('../../../../test/fixtures/models/tiny-inp/', import.meta.url));
-const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+/** Console lines of a daemon under test go nowhere. */
+function devNull(): Writable {
+  return new Writable({ write: (_c, _e, cb) => cb() });
+}
 
 interface ResultMsg { seq: number; partId: string; verdict: string; configVersion: string; late: boolean }
 interface Ack { accepted: boolean; reasons: string[]; activeVersion: number }
@@ -43,11 +45,12 @@ test('end to end on the tiny model: wire counts equal the station counters; a ho
     },
     'e2e config',
   );
-  const station = await Station.start(config, { logger: quiet });
+  const obs = await observe(broker.url, [`${root}/#`]);
+  const daemon = await Daemon.start(config, { baseDir: process.cwd(), logger: quietLogger, mqtt: true, out: devNull() });
+  const station = daemon.station;
+  const mqtt = daemon.mqtt!;
   const local: Verdict[] = [];
   station.verdicts$.subscribe((v) => local.push(v));
-  const obs = await observe(broker.url, [`${root}/#`]);
-  const mqtt = await startMqtt(station.activeConfig(), station, quietLogger, { configSchema });
   const startedAt = Date.now();
   try {
     await mqtt.link.whenOnline(5_000);
@@ -107,24 +110,21 @@ test('end to end on the tiny model: wire counts equal the station counters; a ho
 
     // Restart with the same file: the update accepted over MQTT is what runs.
     await mqtt.close();
-    const again = await Station.start(config, { logger: quiet, maxFramesPerCamera: 4 });
-    const mqtt2 = await startMqtt(again.activeConfig(), again, quietLogger, { configSchema });
+    const again = await Daemon.start(config, { baseDir: process.cwd(), logger: quietLogger, mqtt: true, maxFrames: 4, out: devNull() });
+    const verdicts: Verdict[] = [];
+    again.station.verdicts$.subscribe((v) => verdicts.push(v));
     try {
-      assert.equal(again.activeConfig().version, '2');
-      assert.equal(again.activeConfig().decide.image.value, 1e9);
-      assert.equal(mqtt2.controlPlane.active.version, 2);
-      const verdicts: Verdict[] = [];
-      again.verdicts$.subscribe((v) => verdicts.push(v));
+      assert.equal(again.station.activeConfig().version, '2');
+      assert.equal(again.station.activeConfig().decide.image.value, 1e9);
+      assert.equal(again.controlPlane?.active.version, 2);
       await again.ended();
       assert.equal(verdicts.length, 4);
       assert.ok(verdicts.every((v) => v.configVersion === '2' && v.verdict === 'ok'), 'defect samples pass under the restored threshold');
     } finally {
       await again.stop();
-      await mqtt2.close();
     }
   } finally {
-    await station.stop();
-    await mqtt.close();
+    await daemon.stop();
     await obs.close();
     await broker.stop();
     rmSync(stateDir, { recursive: true, force: true });

@@ -45,7 +45,7 @@ test('PLC triggers on <root>/trigger, fired before their frames, give the verdic
   const verdicts: Verdict[] = [];
   station.verdicts$.subscribe((v) => verdicts.push(v));
   const obs = await observe(broker.url, [`${root}/status`, `${root}/result`]);
-  const mqtt = await startMqtt(station.activeConfig(), station, quietLogger, { configSchema });
+  const mqtt = await startMqtt(station.activeConfig(), station, quietLogger);
   try {
     await mqtt.link.whenOnline(5_000);
     // The link subscribes right after it connects: give the SUBACK a moment.

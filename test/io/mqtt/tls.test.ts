@@ -62,7 +62,7 @@ test('TLS with a client certificate signed by the broker CA: online, rejects del
     cert: readFileSync(join(dir, 'client.crt')),
     key: readFileSync(join(dir, 'client.key')),
   });
-  const mqtt = await startMqtt(config, station, quietLogger, { configSchema });
+  const mqtt = await startMqtt(config, station, quietLogger);
   try {
     await mqtt.link.whenOnline(5_000);
     station.emit(1, 'reject');
@@ -76,7 +76,7 @@ test('TLS with a client certificate signed by the broker CA: online, rejects del
 test('TLS with a certificate from another CA: refused, never online, keeps retrying', async () => {
   const config = testConfig(broker.url, { tls: tlsFiles('rogue'), station: 'rogue' });
   const station = new SubjectStation(config);
-  const mqtt = await startMqtt(config, station, quietLogger, { configSchema });
+  const mqtt = await startMqtt(config, station, quietLogger);
   const errors: string[] = [];
   mqtt.link.on('error', (e) => errors.push(e.message));
   try {
@@ -93,7 +93,7 @@ test('TLS with a certificate from another CA: refused, never online, keeps retry
 
 test('TLS with a broker certificate the client does not trust: refused', async () => {
   const config = testConfig(broker.url, { tls: { ...tlsFiles('client'), caFile: join(dir, 'rogue-ca.crt') }, station: 'distrust' });
-  const mqtt = await startMqtt(config, new SubjectStation(config), quietLogger, { configSchema });
+  const mqtt = await startMqtt(config, new SubjectStation(config), quietLogger);
   const errors: string[] = [];
   mqtt.link.on('error', (e) => errors.push(e.message));
   try {

@@ -240,7 +240,7 @@ test('FRAME_LOST verdicts go to the line: on â€¦/reject (failSafe reject) and â€
     const verdicts: Verdict[] = [];
     station.verdicts$.subscribe((v) => verdicts.push(v));
     station.verdicts$.subscribe(slowConsumer);
-    const mqtt = await startMqtt(station.activeConfig(), station, quietLogger, { configSchema });
+    const mqtt = await startMqtt(station.activeConfig(), station, quietLogger);
     try {
       await mqtt.link.whenOnline(5_000);
       station.begin();

@@ -8,7 +8,7 @@ const stateDir = process.argv[3];
 if (url === undefined || stateDir === undefined) throw new Error('usage: child-linewatch.js URL STATE_DIR');
 const config = testConfig(url, { keepaliveS: 2 }, stateDir);
 const station = new SubjectStation(config);
-const mqtt = await startMqtt(config, station, quietLogger, { configSchema });
+const mqtt = await startMqtt(config, station, quietLogger);
 await mqtt.link.whenOnline(5_000);
 process.stdout.write('online\n');
 // Stay alive until killed.

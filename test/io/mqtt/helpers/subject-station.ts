@@ -4,6 +4,11 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { Subject } from 'rxjs';
 import { configSchema, type Config, type ConfigInput } from '../../../../src/config/schema.js';
+import { ControlPlane, type ActiveConfig, type ApplyReport } from '../../../../src/io/mqtt/control-plane.js';
+import { systemClock } from '../../../../src/io/mqtt/clock.js';
+import { fileActive, parsePublicKeys, stampConfigVersion } from '../../../../src/io/mqtt/start.js';
+import { topicsFor } from '../../../../src/io/mqtt/topics.js';
+import type { StationCounters, StationHealth } from '../../../../src/pipeline/station.js';
 import { Counters } from '../../../../src/pipeline/counters.js';
 import { REASON, failSafeReasons } from '../../../../src/pipeline/decide.js';
 import type { Verdict, VerdictKind } from '../../../../src/pipeline/verdict.js';
@@ -23,23 +28,31 @@ export class SubjectStation {
     this.config = config;
   }
 
-  counters(): object {
+  counters(): StationCounters {
     return this.frameCounters.snapshot();
   }
 
-  health(): unknown {
-    return { state: 'ok', reasons: [], model: { version: 'tiny-1', sha256: 'ab'.repeat(32) } };
+  health(): StationHealth {
+    return {
+      state: 'ok',
+      lifecycle: 'running',
+      reasons: [],
+      model: { version: 'tiny-1', sha256: 'ab'.repeat(32), provider: 'cpu', fallbacks: [] },
+      configVersion: this.config.version,
+      cameras: [{ id: 'cam1', source: 'subject', health: { state: 'running' } }],
+    };
   }
 
-  /** Stands in for the Station's own refusals (a model that fails to load) until the real one drives these tests. */
+  /** Stands in for the Station's own refusals (a model that fails to load). */
   refuseWhen: ((next: Config) => string | null) | null = null;
 
-  async applyConfig(next: Config): Promise<unknown> {
+  /** Applies as the daemon would through the station: refused whole with a reason, or taken. */
+  async apply(next: Config): Promise<ApplyReport> {
     const refusal = this.refuseWhen?.(next) ?? null;
-    if (refusal !== null) throw new Error(refusal);
+    if (refusal !== null) return { ok: false, reasons: [refusal], sections: [] };
     this.config = next;
     this.applied.push(next);
-    return { ok: true };
+    return { ok: true, reasons: [], sections: [{ section: 'decide', outcome: 'applied', paths: [] }] };
   }
 
   /** One frame through: received, judged, emitted. */
@@ -101,3 +114,21 @@ export function testConfig(url: string | undefined, mqtt: Partial<NonNullable<Co
 }
 
 export const quietLogger = pino({ level: 'silent' });
+
+/** A control plane over a SubjectStation, set up as src/daemon.ts sets up the real one. */
+export function subjectControlPlane(config: Config, station: SubjectStation, initial?: { active: ActiveConfig<Config>; previous: ActiveConfig<Config> | null; versionFloor: number }): ControlPlane<Config> {
+  const rc = config.mqtt.remoteConfig;
+  return new ControlPlane<Config>({
+    schema: configSchema,
+    initial: initial?.active ?? fileActive(config),
+    previous: initial?.previous ?? null,
+    versionFloor: initial?.versionFloor ?? 0,
+    requireSignature: rc.requireSignature,
+    publicKeys: parsePublicKeys(rc.publicKeys),
+    station: topicsFor(config.mqtt).root,
+    stateDir: rc.stateDir,
+    apply: (next) => station.apply(next),
+    clock: systemClock,
+    stampVersion: stampConfigVersion,
+  });
+}

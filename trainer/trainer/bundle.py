@@ -105,6 +105,29 @@ def build_manifest(
     }
 
 
+def _is_sha(x: Any) -> bool:
+    return isinstance(x, str) and len(x) == 64 and all(c in "0123456789abcdef" for c in x)
+
+
+def _prompt_problems(prompt: Any) -> list[str]:
+    """What is wrong with the ``prompt`` block (null, or name + selection [+ pool] [+ embedding])."""
+    if prompt is None:
+        return []
+    problems = []
+    if not isinstance(prompt.get("name"), str) or not prompt["name"]:
+        problems.append("prompt.name")
+    if prompt.get("selection") not in ("recipe", "cosine-pool"):
+        problems.append("prompt.selection")
+    emb = prompt.get("embedding")
+    if emb is None:
+        if prompt.get("selection") == "cosine-pool":
+            problems.append("prompt.embedding (cosine-pool needs one)")
+    elif not (isinstance(emb.get("file"), str) and _is_sha(emb.get("sha256")) and emb.get("input")
+              and emb.get("output") and isinstance(emb.get("dim"), int) and isinstance(emb.get("normalized"), bool)):
+        problems.append("prompt.embedding")
+    return problems
+
+
 def validate_manifest(m: dict[str, Any]) -> None:
     """A Python mirror of the main checks of ``manifestSchema`` (raises ``ValueError``)."""
     problems: list[str] = []
@@ -135,6 +158,7 @@ def validate_manifest(m: dict[str, Any]) -> None:
             problems.append(f"calibration.{part}")
     if not cal.get("method"):
         problems.append("calibration.method")
+    problems += _prompt_problems(m.get("prompt"))
     if problems:
         msg = "manifest does not match linewatch-bundle/1: " + ", ".join(problems)
         raise ValueError(msg)
@@ -179,4 +203,10 @@ def read_manifest(bundle: str | Path) -> dict[str, Any]:
     if actual != m["sha256"]:
         msg = f"{bundle / m.get('file', ONNX_FILE)}: sha256 {actual} does not match model.json"
         raise ValueError(msg)
+    emb = (m.get("prompt") or {}).get("embedding")
+    if emb is not None:
+        path = bundle / emb["file"]
+        if not path.is_file() or sha256_file(path) != emb["sha256"]:
+            msg = f"{path}: missing, or its sha256 does not match model.json prompt.embedding"
+            raise ValueError(msg)
     return m

@@ -12,6 +12,7 @@ crops as the manifest's ``geometry`` says.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import inspect
 import os
 import subprocess
@@ -30,7 +31,7 @@ from . import calibrate as cal
 from . import registry
 from .bundle import GOLDEN_FORMAT, INPUT_NAME, MAP_NAME, SCORE_NAME, build_manifest, encode_array, write_bundle
 from .preprocess import load_image
-from .registry import ExportSpec
+from .registry import AuxGraph, ExportSpec
 from .run import RunConfig, load_run
 
 OPSET = 17
@@ -77,7 +78,7 @@ def _onnx_export_kwargs() -> dict[str, Any]:
     return {"dynamo": False} if "dynamo" in params else {}
 
 
-def export_onnx(spec: ExportSpec, crop_hw: tuple[int, int], path: str | Path, *, batch: int | str,
+def export_onnx(spec: ExportSpec | AuxGraph, crop_hw: tuple[int, int], path: str | Path, *, batch: int | str,
                 opset: int = OPSET) -> None:
     """Trace ``spec.graph`` to ONNX at ``path`` (batch fixed or 'dynamic'; spatial size fixed)."""
     h, w = crop_hw
@@ -230,6 +231,36 @@ def _parity(spec: ExportSpec, onnx_path: Path, cases: list[GoldenCase],
     return diffs
 
 
+def aux_outputs(spec: ExportSpec, aux: AuxGraph, images: np.ndarray) -> dict[str, np.ndarray]:
+    """PyTorch outputs of an aux graph on the inputs ``spec.inputs_for(images)`` it takes."""
+    inputs = spec.inputs_for(images)
+    with torch.no_grad():
+        y = aux.graph.eval()(*(torch.from_numpy(np.ascontiguousarray(inputs[k])) for k in aux.input_names))
+    return {k: v.numpy().astype(np.float32)
+            for k, v in zip(aux.output_names, y if isinstance(y, tuple) else (y,), strict=True)}
+
+
+def _aux_parity(spec: ExportSpec, aux: AuxGraph, path: Path, cases: list[GoldenCase],
+                refs: list[dict[str, np.ndarray]]) -> dict[str, float]:
+    """Largest |ONNX Runtime − PyTorch| per output of an aux graph over the golden cases."""
+    diffs = dict.fromkeys(aux.output_names, 0.0)
+    for case, ref in zip(cases, refs, strict=True):
+        inputs = spec.inputs_for(case.images)
+        got = ort_outputs(path, {k: inputs[k] for k in aux.input_names})
+        for name in aux.output_names:
+            diffs[name] = max(diffs[name], float(np.abs(got[name] - ref[name]).max()))
+    return diffs
+
+
+def _fill_aux_sha(block: Any, shas: dict[str, str]) -> None:
+    """Set ``sha256`` in every dict under ``block`` whose ``file`` is an aux graph written."""
+    if isinstance(block, dict):
+        if block.get("file") in shas:
+            block["sha256"] = shas[block["file"]]
+        for v in block.values():
+            _fill_aux_sha(v, shas)
+
+
 def export_bundle(
     model: nn.Module,
     config: RunConfig,
@@ -284,6 +315,18 @@ def export_bundle(
         say(f"checking ONNX Runtime against PyTorch on {sum(len(c.images) for c in cases)} golden images")
         tol = FP16_TOLERANCE if fp16 else PARITY_TOLERANCE
         diffs = _parity(spec, onnx_path, cases, torch_out)
+        aux_files: dict[str, bytes] = {}
+        aux_refs: dict[str, list[dict[str, np.ndarray]]] = {}
+        for aux in spec.aux:
+            aux_path = Path(td) / aux.file
+            say(f"tracing {aux.file}")
+            export_onnx(aux, crop_hw, aux_path, batch=batch, opset=opset)
+            if fp16:
+                convert_fp16(aux_path)
+            aux_refs[aux.file] = [aux_outputs(spec, aux, c.images) for c in cases]
+            for name, d in _aux_parity(spec, aux, aux_path, cases, aux_refs[aux.file]).items():
+                diffs[f"{aux.file}:{name}"] = d
+            aux_files[aux.file] = aux_path.read_bytes()
         if not fp16 and max(diffs.values()) > tol:
             detail = ", ".join(f"{k} {v:.3g}" for k, v in diffs.items())
             msg = f"ONNX Runtime differs from PyTorch: {detail} > {tol:g}"
@@ -321,8 +364,14 @@ def export_bundle(
             training=train_info,
             metrics=all_metrics,
         )
+        _fill_aux_sha(manifest, {f: hashlib.sha256(b).hexdigest() for f, b in aux_files.items()})
         gold = golden_json(spec, cases, torch_out, map_mode, tol)
-        write_bundle(out, onnx_path, manifest, gold, extra_files)
+        for f, refs in aux_refs.items():
+            names = next(a.input_names for a in spec.aux if a.file == f)
+            for case, ref in zip(gold["cases"], refs, strict=True):
+                case.setdefault("aux", {})[f] = {"inputs": list(names),
+                                                  "outputs": {k: encode_array(v) for k, v in ref.items()}}
+        write_bundle(out, onnx_path, manifest, gold, {**aux_files, **(extra_files or {})})
     from .bundle import read_manifest
 
     return read_manifest(out)

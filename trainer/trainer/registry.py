@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 #: Registry key (= manifest ``architecture``) → the package whose ``ARCHITECTURE`` serves it.
 REGISTRY: dict[str, str] = {
     "inp-former": "trainer.models.inp_former",
+    "onenip": "trainer.models.onenip",
 }
 
 #: What ``train --arch`` and ``import-official --arch`` use when none is given.
@@ -144,6 +145,19 @@ def image_only(images: np.ndarray) -> dict[str, np.ndarray]:
 
 
 @dataclass
+class AuxGraph:
+    """A second graph a bundle carries beside ``model.onnx`` (OneNIP: ``embed.onnx``, the global
+    feature that chooses a prompt from a pool). Its inputs are uint8 NHWC images like the model's;
+    ``export`` traces it with the same batch rule, checks it against PyTorch on the golden images,
+    writes it into the bundle and fills its ``sha256`` into the manifest block that names ``file``."""
+
+    file: str
+    graph: nn.Module
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+
+
+@dataclass
 class ExportSpec:
     """One exportable graph and what the manifest says about it."""
 
@@ -166,6 +180,9 @@ class ExportSpec:
     for those images); used for calibration, golden cases and the parity check."""
     prompt: dict[str, Any] | None = None
     """The manifest ``prompt`` block (a prompted model only)."""
+    aux: tuple[AuxGraph, ...] = ()
+    """Further graphs shipped in the bundle; a manifest block names each by its ``file`` (a
+    prompted model's ``prompt.embedding``)."""
 
 
 class Architecture(ABC):

@@ -15,6 +15,8 @@ export interface Bundle {
   readonly manifest: Manifest;
   /** Absolute path of the verified ONNX file. */
   readonly onnxPath: string;
+  /** Absolute path of the verified prompt-embedding graph (manifest `prompt.embedding`), or null. */
+  readonly embeddingPath: string | null;
 }
 
 export const MANIFEST_FILE = 'model.json';
@@ -81,12 +83,28 @@ export async function loadBundle(dir: string): Promise<Bundle> {
   if (!(await isFile(onnxPath))) {
     throw new LinewatchError('LW_ERR_BUNDLE_MISSING_FILE', `model bundle ${abs}: ${manifest.file} (named by ${MANIFEST_FILE}) is missing`);
   }
-  const got = await sha256File(onnxPath);
-  if (got !== manifest.sha256) {
+  await checkSha(onnxPath, manifest.sha256);
+  const embedding = manifest.prompt?.embedding;
+  let embeddingPath: string | null = null;
+  if (embedding !== undefined) {
+    if (embedding.file.includes('/') || embedding.file.includes('\\') || embedding.file === '..') {
+      throw new LinewatchError('LW_ERR_BUNDLE_MANIFEST', `${manifestPath}: prompt.embedding.file "${embedding.file}" must be a file name inside the bundle folder`);
+    }
+    embeddingPath = join(abs, embedding.file);
+    if (!(await isFile(embeddingPath))) {
+      throw new LinewatchError('LW_ERR_BUNDLE_MISSING_FILE', `model bundle ${abs}: ${embedding.file} (named by ${MANIFEST_FILE} prompt.embedding) is missing`);
+    }
+    await checkSha(embeddingPath, embedding.sha256);
+  }
+  return { dir: abs, manifest, onnxPath, embeddingPath };
+}
+
+async function checkSha(path: string, want: string): Promise<void> {
+  const got = await sha256File(path);
+  if (got !== want) {
     throw new LinewatchError(
       'LW_ERR_BUNDLE_SHA256',
-      `${onnxPath}: sha256 is ${got}, ${MANIFEST_FILE} says ${manifest.sha256} (the file was changed or belongs to another bundle)`,
+      `${path}: sha256 is ${got}, ${MANIFEST_FILE} says ${want} (the file was changed or belongs to another bundle)`,
     );
   }
-  return { dir: abs, manifest, onnxPath };
 }

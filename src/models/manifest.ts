@@ -119,13 +119,45 @@ const calibration = z.object({
   goodPixelValues: distribution.optional(),
 });
 
-const prompt = z.object({
-  /** Name of the prompt image input; same geometry and dtype as `input`. */
-  name: z.string().min(1),
-  selection: z.enum(['recipe', 'cosine-pool']),
-  /** Folder of prompt images, relative to the bundle. */
-  pool: z.string().optional(),
+/**
+ * The graph that gives an image's global feature, for choosing a prompt from a pool (OneNIP:
+ * embed.onnx). Its input takes images exactly as `input` does (same name, geometry, dtype, layout);
+ * its output is [N, dim] float32. A pool's images are embedded once, each frame once, and the frame
+ * gets the pool image with the highest similarity (ties: the first in pool order).
+ */
+const promptEmbedding = z.object({
+  /** ONNX file name inside the bundle folder. */
+  file: z.string().min(1),
+  /** sha256 (hex) of that file; the runtime refuses a mismatch. */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /** Graph input name (takes images like `input`). */
+  input: z.string().min(1),
+  /** Graph output name: [N, dim] float32. */
+  output: z.string().min(1),
+  dim: z.number().int().positive(),
+  /** true: rows are L2-normalised, so cosine similarity is the dot product. */
+  normalized: z.boolean(),
+  similarity: z.literal('cosine').default('cosine'),
 });
+
+const prompt = z
+  .object({
+    /** Name of the prompt image input; same geometry and dtype as `input`. */
+    name: z.string().min(1),
+    /**
+     * How a frame's prompt is chosen: `recipe` — the product's one prompt image; `cosine-pool` —
+     * the nearest of the product's pool of good images by `embedding`.
+     */
+    selection: z.enum(['recipe', 'cosine-pool']),
+    /** Folder of prompt images, relative to the bundle. */
+    pool: z.string().optional(),
+    /** The global-feature graph; required for `cosine-pool`. */
+    embedding: promptEmbedding.optional(),
+  })
+  .refine((p) => p.selection !== 'cosine-pool' || p.embedding !== undefined, {
+    message: 'selection "cosine-pool" needs an "embedding" graph to compare frames with the pool',
+    path: ['embedding'],
+  });
 
 export const manifestSchema = z.object({
   format: z.literal('linewatch-bundle/1'),

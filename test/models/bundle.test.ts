@@ -88,3 +88,39 @@ test('a manifest naming a file outside the bundle is refused', async () => {
     await c.done();
   }
 });
+
+test('a prompted bundle loads with its verified prompt-embedding graph', async () => {
+  const b = await loadBundle(fixture('tiny-onenip'));
+  assert.equal(b.manifest.architecture, 'onenip');
+  assert.equal(b.manifest.prompt?.name, 'prompt');
+  assert.equal(b.manifest.prompt?.selection, 'recipe');
+  assert.equal(b.manifest.prompt?.embedding?.output, 'global_feature');
+  assert.equal(b.embeddingPath, join(b.dir, 'embed.onnx'));
+  assert.equal((await loadBundle(fixture('tiny-inp'))).embeddingPath, null);
+});
+
+test('a tampered or missing embed.onnx is refused, naming it', async () => {
+  const c = await copyBundle('tiny-onenip');
+  try {
+    await appendFile(join(c.dir, 'embed.onnx'), Buffer.from([0]));
+    await assert.rejects(loadBundle(c.dir), hasCode('LW_ERR_BUNDLE_SHA256', /embed\.onnx: sha256 is [0-9a-f]{64}, model\.json says/));
+    await rm(join(c.dir, 'embed.onnx'));
+    await assert.rejects(loadBundle(c.dir), hasCode('LW_ERR_BUNDLE_MISSING_FILE', /embed\.onnx \(named by model\.json prompt\.embedding\) is missing/));
+  } finally {
+    await c.done();
+  }
+});
+
+test('cosine-pool without an embedding graph is refused by the schema', async () => {
+  const c = await copyBundle('tiny-onenip');
+  try {
+    const path = join(c.dir, 'model.json');
+    const m = JSON.parse(await readFile(path, 'utf8')) as { prompt: Record<string, unknown> };
+    m.prompt['selection'] = 'cosine-pool';
+    delete m.prompt['embedding'];
+    await writeFile(path, JSON.stringify(m));
+    await assert.rejects(loadBundle(c.dir), hasCode('LW_ERR_BUNDLE_MANIFEST', /prompt\.embedding.*cosine-pool/s));
+  } finally {
+    await c.done();
+  }
+});

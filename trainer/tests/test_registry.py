@@ -34,17 +34,17 @@ TRAINER = Path(__file__).resolve().parents[1]
 
 
 def test_unknown_architecture_is_refused_naming_the_known_ones(tmp_path: Path) -> None:
-    with pytest.raises(registry.UnknownArchitecture, match=r"unknown architecture 'onenip' \(known: inp-former\)"):
-        registry.get("onenip")
-    r = subprocess.run([sys.executable, "-m", "trainer", "train", "--arch", "onenip", "--data", str(tmp_path),
+    with pytest.raises(registry.UnknownArchitecture, match=r"unknown architecture 'patchcore' \(known: inp-former, onenip\)"):
+        registry.get("patchcore")
+    r = subprocess.run([sys.executable, "-m", "trainer", "train", "--arch", "patchcore", "--data", str(tmp_path),
                         "--out", str(tmp_path / "run")], cwd=TRAINER, capture_output=True, text=True, check=False)
-    assert r.returncode == 2 and "invalid choice: 'onenip' (choose from 'inp-former')" in r.stderr
+    assert r.returncode == 2 and "invalid choice: 'patchcore' (choose from 'inp-former', 'onenip')" in r.stderr
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"format": "linewatch-run/1", "architecture": "padim", "model": {},
                                                  "geometry": asdict(Geometry())}))
     with pytest.raises(RunError, match=r"config.json: invalid run config \(unknown architecture 'padim' "
-                                       r"\(known: inp-former\)\)"):
+                                       r"\(known: inp-former, onenip\)\)"):
         load_run(run)
 
 

@@ -11,6 +11,7 @@ Deterministic (fixed seeds, one CPU thread), about half a minute on a CPU:
    ``golden.json`` (inputs, PyTorch outputs, reference final maps and scores) and ``samples/``
    (PNG images at the resize size, good and defective);
 4. ``tiny-prompted``: a prompted bundle with OneNIP's inputs and outputs (fixtures_prompted.py).
+5. ``tiny-onenip``: a tiny OneNIP with two products and their prompts (models/onenip/fixture.py).
 
 Geometry: resize 64×64, centre crop 56×56 (a 4×4 patch grid), evaluation map 64×64.
 """
@@ -175,6 +176,9 @@ def generate(out: str | Path, steps: int = TRAIN_STEPS, progress: bool = False) 
     summary[fixtures_prompted.NAME] = fixtures_prompted.generate(
         out / fixtures_prompted.NAME, geometry=GEOMETRY, crop=crop, seed=SEED + 5, png=_png
     )
+    from .models.onenip import fixture as onenip_fixture
+
+    summary[onenip_fixture.NAME] = onenip_fixture.generate(out, progress=progress)
     summary["seconds"] = round(time.time() - t0, 1)
     return summary
 

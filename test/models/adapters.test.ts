@@ -143,3 +143,35 @@ test('onenip: each frame goes in with its own prompt, and the output is the refe
     await engine.close();
   }
 });
+
+test('onenip, a real one (tiny-onenip): the prompted adapter reproduces every golden case, and the prompt decides', async () => {
+  const bundle = await loadBundle(fixture('tiny-onenip'));
+  const golden = await readGolden(bundle.dir);
+  const adapter = adapterFor(bundle);
+  assert.equal(adapter.kind, 'prompted');
+  assert.equal(adapter.mapHeight, 64);
+  const engine = await InferenceEngine.create(bundle, { workers: 1, intraOpThreads: 1 });
+  try {
+    for (const c of golden.cases) {
+      const { shape, data } = decode(c.inputs['image']!);
+      const n = shape[0]!;
+      const prompts = preparedOf(bundle.manifest, decode(c.inputs['prompt']!).data as Uint8Array, n);
+      const fin = adapter.finish(await engine.run(adapter.inputs(preparedOf(bundle.manifest, data as Uint8Array, n), prompts.map((prompt) => ({ prompt })))));
+      const dMap = maxAbsDiff(fin.maps, decode(c.reference.map).data);
+      const dScore = maxAbsDiff(fin.scores, decode(c.reference.score).data);
+      assert.ok(dMap <= TOLERANCE && dScore <= TOLERANCE, `${c.name}: map ${dMap}, score ${dScore}`);
+    }
+    // good-a with its own prompt, then with product b's: below the threshold, then above it.
+    const good = golden.cases.find((c) => c.name === 'good-a')!;
+    const other = golden.cases.find((c) => c.name === 'defect-b')!;
+    const frames = preparedOf(bundle.manifest, decode(good.inputs['image']!).data as Uint8Array, 1);
+    const own = preparedOf(bundle.manifest, decode(good.inputs['prompt']!).data as Uint8Array, 1)[0]!;
+    const wrong = preparedOf(bundle.manifest, decode(other.inputs['prompt']!).data as Uint8Array, 1)[0]!;
+    const twice = [...frames, ...preparedOf(bundle.manifest, decode(good.inputs['image']!).data as Uint8Array, 1)];
+    const fin = adapter.finish(await engine.run(adapter.inputs(twice, [{ prompt: own }, { prompt: wrong }])));
+    const thr = bundle.manifest.calibration.image.threshold;
+    assert.ok(fin.scores[0]! < thr && fin.scores[1]! > thr, `own prompt ${fin.scores[0]}, other product's ${fin.scores[1]}, threshold ${thr}`);
+  } finally {
+    await engine.close();
+  }
+});

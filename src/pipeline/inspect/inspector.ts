@@ -78,12 +78,18 @@ export interface MappedBatch extends RunTimes {
   readonly maps: FinishedMaps | null;
 }
 
+// Module-level, not per-frame closures: these run for every frame.
+function prepareFailed(err: unknown): MapFailure {
+  return new MapFailure(err, 'prepare');
+}
+
+function extrasFailed(err: unknown): MapFailure {
+  return new MapFailure(err, 'extras');
+}
+
 function prepareSettled(prepare: PrepareFn, frame: Frame, manifest: Manifest, fc: FrameContext): Promise<PreparedPixels | MapFailure> {
   try {
-    return prepare(frame, manifest, fc).then(
-      (p) => p,
-      (err: unknown) => new MapFailure(err, 'prepare'),
-    );
+    return prepare(frame, manifest, fc).then(undefined, prepareFailed);
   } catch (err) {
     return Promise.resolve(new MapFailure(err, 'prepare'));
   }
@@ -97,10 +103,7 @@ function extrasSettled(fc: FrameContext, frame: Frame, slot: ModelSlot): Promise
     return Promise.resolve(new MapFailure(err, 'extras'));
   }
   try {
-    return serve(frame, slot).then(
-      (e) => e,
-      (err: unknown) => new MapFailure(err, 'extras'),
-    );
+    return serve(frame, slot).then(undefined, extrasFailed);
   } catch (err) {
     return Promise.resolve(new MapFailure(err, 'extras'));
   }

@@ -11,10 +11,11 @@ from PIL import Image
 from trainer.data import (
     FEW_SHOT_VIEWS,
     DatasetError,
-    check_uniform,
+    check_images,
     discover,
     few_shot_expand,
     few_shot_view,
+    load_images,
     load_mask,
     pick_shots,
 )
@@ -77,15 +78,32 @@ def test_defect_image_without_mask_names_the_image(tmp_path: Path) -> None:
         discover(tmp_path)
 
 
-def test_mixed_sizes_and_modes_name_the_file(tmp_path: Path) -> None:
-    a = _png(tmp_path / "a.png")
-    big = _png(tmp_path / "b.png", size=(40, 32))
-    grey = _png(tmp_path / "c.png", mode="L")
-    with pytest.raises(DatasetError, match=f"{big} is 40x32, others are 32x32"):
-        check_uniform([a, big])
-    with pytest.raises(DatasetError, match=f"{grey} has mode L, others have RGB"):
-        check_uniform([a, grey])
-    assert check_uniform([a, a]) == ((32, 32), "RGB")
+def test_mixed_sizes_and_modes_load_through_the_geometry(tmp_path: Path) -> None:
+    paths = [
+        _png(tmp_path / "a.png"),
+        _png(tmp_path / "b.png", size=(40, 31)),
+        _png(tmp_path / "c.png", mode="L", value=200),
+        _png(tmp_path / "d.png", size=(50, 20), mode="RGBA"),
+    ]
+    Image.new("P", (33, 35), 3).save(tmp_path / "e.png")
+    deep = np.full((30, 60), 0x8040, dtype=np.uint16)  # 16-bit grey: its high byte, not clipped to 255
+    Image.fromarray(deep).save(tmp_path / "f.png")
+    paths += [tmp_path / "e.png", tmp_path / "f.png"]
+    assert check_images(paths) == [(32, 32), (40, 31), (32, 32), (50, 20), (33, 35), (60, 30)]
+    images = load_images(paths, Geometry(24, 48, 24, 48))
+    assert images.shape == (6, 24, 48, 3) and images.dtype == np.uint8
+    assert (images[2] == 200).all() and (images[5] == 0x80).all()
+
+
+def test_unreadable_image_and_mask_of_another_size_are_named(tmp_path: Path) -> None:
+    broken = tmp_path / "x.png"
+    broken.write_bytes(b"not a png")
+    with pytest.raises(DatasetError, match=f"cannot read image {broken}"):
+        check_images([_png(tmp_path / "a.png"), broken])
+    _category(tmp_path / "set")
+    mask = _png(tmp_path / "set" / "ground_truth" / "scratch" / "000_mask.png", size=(32, 30), mode="L")
+    with pytest.raises(DatasetError, match=f"mask {mask} is 32x30, its image .*000.png is 32x32"):
+        discover(tmp_path / "set")
 
 
 def test_mask_follows_the_image_geometry(tmp_path: Path) -> None:

@@ -173,7 +173,7 @@ def test_a_new_architecture_needs_only_its_entry(tmp_path: Path, monkeypatch: py
                                           "--width", "6", "--threads", "1"]))
     run = load_run(out)
     assert isinstance(run.model, ToyModel) and run.config.model == ToyConfig(6)
-    assert run.config.geometry == Toy.default_geometry, "the architecture's geometry when --resize/--crop are absent"
+    assert run.config.geometry == Geometry(48, 48, 48, 48), "the architecture's input size, whole view, by default"
     (result,) = evaluate_run(out, str(data), threads=1)
     assert result.n_defective == 5 and np.isfinite(list(result.metrics.values())).all()
 

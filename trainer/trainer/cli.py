@@ -38,7 +38,7 @@ def _load(module: str) -> object | None:
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The top-level parser; only the chosen command's module is imported."""
     parser = argparse.ArgumentParser(
-        prog="python3 -m trainer",
+        prog="bin/trainer",
         description="linewatch trainer: training, evaluation and export to model bundles, one registry of "
         "architectures (train --arch).",
     )

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from .preprocess import Geometry, to_uint8_crop
+from .progress import progress
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 MASK_SUFFIX = "_mask"
@@ -68,6 +69,7 @@ def _category(root: Path, name: str, need_test: bool) -> Category:
                     mask = _find_mask(gt_dir / defect, image.stem)
                     if mask is None:
                         raise DatasetError(f"dataset: test image {image} has no mask in {gt_dir / defect}")
+                    _check_mask_size(image, mask)
                 category.test.append(TestItem(image=image, defect=defect, mask=mask))
         _check_orphan_masks(gt_dir, test_dir)
     if need_test and not category.test:
@@ -83,6 +85,14 @@ def _find_mask(folder: Path, stem: str) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def _check_mask_size(image: Path, mask: Path) -> None:
+    """A mask must cover its image pixel for pixel: a mask of another size marks other pixels."""
+    iw, ih = image_size(image)
+    mw, mh = image_size(mask, "mask")
+    if (iw, ih) != (mw, mh):
+        raise DatasetError(f"dataset: mask {mask} is {mw}x{mh}, its image {image} is {iw}x{ih}")
 
 
 def _check_orphan_masks(gt_dir: Path, test_dir: Path) -> None:
@@ -123,27 +133,29 @@ def discover(roots: str | Path | Sequence[str | Path], need_test: bool = False) 
     return categories
 
 
-def check_uniform(paths: Sequence[Path]) -> tuple[tuple[int, int], str]:
-    """All images share one size and mode; returns them. Names the first file that differs."""
-    if not paths:
-        raise DatasetError("dataset: no images to check")
-    first_size: tuple[int, int] | None = None
-    first_mode = ""
-    for path in paths:
-        try:
-            with Image.open(path) as image:
-                size, mode = image.size, image.mode
-        except OSError as err:
-            raise DatasetError(f"dataset: cannot read image {path}: {err}") from err
-        if first_size is None:
-            first_size, first_mode = size, mode
-            continue
-        if size != first_size:
-            raise DatasetError(f"dataset: image {path} is {size[0]}x{size[1]}, others are {first_size[0]}x{first_size[1]}")
-        if mode != first_mode:
-            raise DatasetError(f"dataset: image {path} has mode {mode}, others have {first_mode}")
-    assert first_size is not None
-    return first_size, first_mode
+def image_size(path: Path, what: str = "image") -> tuple[int, int]:
+    """``(width, height)`` from the file's header; ``DatasetError`` naming an unreadable file."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except OSError as err:
+        raise DatasetError(f"dataset: cannot read {what} {path}: {err}") from err
+
+
+def check_images(paths: Sequence[Path], desc: str = "check images") -> list[tuple[int, int]]:
+    """Every image readable (header); returns their ``(width, height)``.
+
+    Sizes and modes may differ: every image goes through the model's geometry (resize, crop),
+    as at run time. Only a file that cannot be read is refused, by name.
+    """
+    return [image_size(p) for p in progress(paths, desc, enabled=len(paths) > 200)]
+
+
+def typical_aspect(sizes: Sequence[tuple[int, int]]) -> tuple[int, int, float]:
+    """The median ``(width, height)`` of some images and its aspect ``width / height``."""
+    w = int(np.median([s[0] for s in sizes]))
+    h = int(np.median([s[1] for s in sizes]))
+    return w, h, w / max(1, h)
 
 
 def load_image(path: Path, geometry: Geometry) -> np.ndarray:
@@ -169,14 +181,14 @@ def load_mask(path: Path | None, geometry: Geometry, out_hw: tuple[int, int]) ->
     return np.asarray(cropped.resize((out_hw[1], out_hw[0]), Image.Resampling.NEAREST)) > 127
 
 
-def load_images(paths: Sequence[Path], geometry: Geometry) -> np.ndarray:
+def load_images(paths: Sequence[Path], geometry: Geometry, desc: str | None = None) -> np.ndarray:
     """A uint8 NHWC stack of the images (what the exported graph takes).
 
-    Sizes may differ between categories (everything is resized); within one category, call
-    :func:`check_uniform` first.
+    Images may have any size and mode: each is resized (and cropped) by ``geometry``. ``desc``
+    labels a progress bar (none when ``None``).
     """
     out = np.empty((len(paths), geometry.crop_height, geometry.crop_width, 3), dtype=np.uint8)
-    for i, path in enumerate(paths):
+    for i, path in enumerate(progress(paths, desc or "", enabled=desc is not None)):
         out[i] = load_image(path, geometry)
     return out
 

@@ -2,9 +2,14 @@
 
 The runtime does the resize and the crop (manifest ``geometry``); the exported graph does the rest
 (uint8 NHWC → /255 → ImageNet mean/std → NCHW), with the same arithmetic as :func:`normalize`.
-Resize: PIL bilinear (antialiased when shrinking, as torchvision's Resize on PIL images), aspect not
-kept. Crop: centred, top = round((H − h) / 2) with Python's round (ties to even), as torchvision's
-CenterCrop.
+Resize: PIL bilinear (antialiased when shrinking, as torchvision's Resize on PIL images) to
+``resize_height × resize_width``, whatever the image's own size and aspect (a long part keeps its
+proportions when the resize has them: ``--resize 224x560``). Crop: centred, top = round((H − h) / 2)
+with Python's round (ties to even), as torchvision's CenterCrop; a crop as large as the resize is no
+crop: the model sees the whole field of view.
+
+Images of any PIL mode are read as RGB; 16-bit greyscale is scaled to 8 bits (the high byte), as
+a camera's 12/16-bit frame is displayed, rather than clipped.
 """
 
 from __future__ import annotations
@@ -21,9 +26,30 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def parse_size(text: str | int, option: str) -> tuple[int, int]:
+    """``"N"`` → ``(N, N)``, ``"HxW"`` → ``(H, W)`` (height first, as ``Geometry`` and the manifest).
+
+    Raises ``ValueError`` naming ``option`` and what it expected.
+    """
+    raw = str(text).strip().lower()
+    parts = raw.split("x")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or min(values, default=0) <= 0:
+        msg = f"{option} {text!r}: expected N or HxW in pixels (e.g. 392 or 224x560)"
+        raise ValueError(msg)
+    return (values[0], values[-1])
+
+
 @dataclass
 class Geometry:
-    """Resize then centre crop. Defaults are the authors' (448 → 392)."""
+    """Resize then centre crop; a crop the size of the resize is none (the whole field of view).
+
+    The constructor's defaults are the authors' (448 → 392), kept for fidelity to the paper;
+    ``train`` makes new models see the whole view (:func:`whole_view`).
+    """
 
     resize_height: int = 448
     resize_width: int = 448
@@ -34,6 +60,32 @@ class Geometry:
     def crop_hw(self) -> tuple[int, int]:
         """``(crop_height, crop_width)``: the model's input size."""
         return (self.crop_height, self.crop_width)
+
+    @property
+    def resize_hw(self) -> tuple[int, int]:
+        """``(resize_height, resize_width)``."""
+        return (self.resize_height, self.resize_width)
+
+    @property
+    def is_whole_view(self) -> bool:
+        """True when no crop is taken: the model sees all of the (resized) frame."""
+        return self.crop_hw == self.resize_hw
+
+    def check(self) -> None:
+        """Refuses sizes that cannot work, naming them (``ValueError``)."""
+        if min(self.resize_hw + self.crop_hw) <= 0:
+            msg = f"geometry: sizes must be positive (resize {self.resize_height}x{self.resize_width}, crop {self.crop_height}x{self.crop_width})"
+            raise ValueError(msg)
+        if self.crop_height > self.resize_height or self.crop_width > self.resize_width:
+            msg = (f"geometry: crop {self.crop_height}x{self.crop_width} is larger than the resize "
+                   f"{self.resize_height}x{self.resize_width}")
+            raise ValueError(msg)
+
+    def describe(self) -> str:
+        """``"224x560 (whole view)"`` or ``"392x392 crop of 448x448"``."""
+        if self.is_whole_view:
+            return f"{self.crop_height}x{self.crop_width} (whole view)"
+        return f"{self.crop_height}x{self.crop_width} crop of {self.resize_height}x{self.resize_width}"
 
     def crop_box(self) -> tuple[int, int, int, int]:
         """``(left, top, right, bottom)`` of the crop in the resized image."""
@@ -63,9 +115,23 @@ class Geometry:
         }
 
 
+def whole_view(resize_hw: tuple[int, int]) -> Geometry:
+    """A geometry that resizes to ``resize_hw`` and crops nothing."""
+    return Geometry(resize_hw[0], resize_hw[1], resize_hw[0], resize_hw[1])
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any PIL mode → RGB; 16/32-bit greyscale keeps its high byte instead of clipping at 255."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        values = np.asarray(img, dtype=np.uint32 if img.mode == "I" else np.uint16)
+        shift = 24 if img.mode == "I" and int(values.max(initial=0)) > 0xFFFF else 8
+        img = Image.fromarray((values >> shift).astype(np.uint8), mode="L")
+    return img.convert("RGB")
+
+
 def to_uint8_crop(img: Image.Image, geometry: Geometry) -> np.ndarray:
-    """PIL image → RGB, resized and centre-cropped, ``uint8 [h, w, 3]``."""
-    img = img.convert("RGB")
+    """PIL image (any size and mode) → RGB, resized and centre-cropped, ``uint8 [h, w, 3]``."""
+    img = to_rgb(img)
     size = (geometry.resize_width, geometry.resize_height)
     if img.size != size:
         img = img.resize(size, Image.BILINEAR)

@@ -197,7 +197,12 @@ class Architecture(ABC):
     recipe_type: ClassVar[type]
     """The reference test-time recipe's dataclass (RUN ``recipe``), same methods."""
     default_geometry: ClassVar[Geometry]
-    """``train``'s resize/crop when ``--resize``/``--crop`` are not given (the authors')."""
+    """The authors' resize/crop (``Geometry(448, 448, 392, 392)`` for INP-Former). ``train``
+    without ``--resize``/``--crop`` keeps its input size (``crop_hw``) but crops nothing: new
+    models see the whole field of view; ``--resize 448 --crop 392`` gives the authors' framing."""
+    input_multiple: ClassVar[int] = 1
+    """The model input's sides must be multiples of this (a ViT's patch size); ``train`` refuses
+    other sizes before loading any image and suggests the nearest."""
 
     @abstractmethod
     def build_model(self, config: RunConfig) -> nn.Module:

@@ -1,10 +1,11 @@
 """``train --arch A``: find the data, hold good images out for calibration, let A train, write the RUN.
 
 What is common to every architecture happens here: the datasets under ``--data`` (one model for
-all the categories found), the calibration hold-out (``--calib-holdout`` of each category's
-``train/good``, drawn by ``--seed``), the geometry (``--resize``/``--crop``, else the
-architecture's default), seeding, threads, and the RUN folder, which appears only when training
-ends (resumable checkpoints go to ``RUN.partial`` meanwhile). The architecture's own options,
+all the categories found; images of any size and mode, each resized by the geometry), the
+calibration hold-out (``--calib-holdout`` of each category's ``train/good``, drawn by ``--seed``),
+the geometry (``--resize HxW``, ``--crop HxW|none``; by default the architecture's input size
+over the whole field of view), seeding, threads, and the RUN folder, which appears only when
+training ends (resumable checkpoints go to ``RUN.partial`` meanwhile). The architecture's own options,
 model, loss and loop are its ``add_train_arguments`` and ``train`` (registry.py);
 ``train --arch A --help`` lists A's options.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,9 +23,9 @@ import numpy as np
 import torch
 
 from . import registry
-from .data import DatasetError, check_uniform, discover
+from .data import DatasetError, check_images, discover, typical_aspect
 from .optim import seed_everything
-from .preprocess import Geometry
+from .preprocess import Geometry, parse_size
 from .run import create_run
 
 
@@ -44,11 +46,48 @@ def _partial_dir(out: Path) -> Path:
     return out.parent / f"{out.name}.partial"
 
 
-def _geometry(args: argparse.Namespace, default: Geometry) -> Geometry:
-    """``--resize``/``--crop`` (square), each falling back to the architecture's default."""
-    rh, rw = (args.resize, args.resize) if args.resize else (default.resize_height, default.resize_width)
-    ch, cw = (args.crop, args.crop) if args.crop else (default.crop_height, default.crop_width)
-    return Geometry(rh, rw, ch, cw)
+def geometry_from_args(resize: str | None, crop: str | None, arch: registry.Architecture) -> Geometry:
+    """``--resize N|HxW`` and ``--crop N|HxW|none`` → the geometry.
+
+    Neither: the architecture's input size (its authors' crop, 392 for INP-Former) over the whole
+    field of view. ``--resize`` alone: no crop. ``--crop`` alone: the authors' resize, then that
+    crop. Sides must be multiples of the architecture's ``input_multiple``.
+    """
+    default = arch.default_geometry
+    crop_none = crop is not None and str(crop).strip().lower() == "none"
+    if resize:
+        rh, rw = parse_size(resize, "--resize")
+    elif crop and not crop_none:
+        rh, rw = default.resize_hw
+    else:
+        rh, rw = default.crop_hw
+    ch, cw = (rh, rw) if not crop or crop_none else parse_size(crop, "--crop")
+    geometry = Geometry(rh, rw, ch, cw)
+    geometry.check()
+    m = arch.input_multiple
+    if ch % m or cw % m:
+        near = f"{max(m, round(ch / m) * m)}x{max(m, round(cw / m) * m)}"
+        what = "--crop" if not geometry.is_whole_view else "--resize"
+        msg = f"{what}: {arch.name} takes inputs whose sides are multiples of {m}; {ch}x{cw} is not (try {near})"
+        raise ValueError(msg)
+    return geometry
+
+
+def aspect_advice(sizes: list[tuple[int, int]], geometry: Geometry, multiple: int) -> str | None:
+    """A warning when the geometry squeezes the images' typical aspect by more than 1.25×, with the
+    resize that keeps it at about the same number of pixels; ``None`` when the aspect is kept."""
+    w, h, aspect = typical_aspect(sizes)
+    model_aspect = geometry.resize_width / geometry.resize_height
+    squeeze = max(aspect, model_aspect) / min(aspect, model_aspect)
+    if squeeze < 1.25:
+        return None
+    area = geometry.resize_width * geometry.resize_height
+    kh = max(multiple, round((area / aspect) ** 0.5 / multiple) * multiple)
+    kw = max(multiple, round(kh * aspect / multiple) * multiple)
+    axis = "along x" if aspect > model_aspect else "along y"
+    return (f"train: the training images are about {w}x{h} (width/height {aspect:.2f}); resizing them to "
+            f"{geometry.resize_height}x{geometry.resize_width} squeezes them {squeeze:.2f}x {axis}, and thin defects "
+            f"across that axis may vanish. To keep their proportions at about the same cost: --resize {kh}x{kw}")
 
 
 def run_training(args: argparse.Namespace) -> Path:
@@ -57,16 +96,22 @@ def run_training(args: argparse.Namespace) -> Path:
     torch.set_num_threads(max(1, args.threads))
     out = Path(args.out)
     seed_everything(args.seed)
+    geometry = geometry_from_args(args.resize, args.crop, arch)
     categories = discover(args.data)
     train_paths: dict[str, list[Path]] = {}
     calib_paths: list[Path] = []
+    sizes: list[tuple[int, int]] = []
     for category in categories:
-        check_uniform(category.train)
+        sizes += check_images(category.train, f"check {category.name}")
         kept, held = _split_holdout(category.train, args.calib_holdout, args.seed)
         train_paths[category.name] = kept
         calib_paths += held
-    job = registry.TrainJob(args, categories, train_paths, calib_paths, _geometry(args, arch.default_geometry),
-                            _partial_dir(out))
+    advice = aspect_advice(sizes, geometry, arch.input_multiple)
+    if advice:
+        print(advice, file=sys.stderr)
+    print(f"train: {arch.name}, input {geometry.describe()}, {sum(len(p) for p in train_paths.values())} training "
+          f"images in {len(categories)} categor{'y' if len(categories) == 1 else 'ies'}", file=sys.stderr)
+    job = registry.TrainJob(args, categories, train_paths, calib_paths, geometry, _partial_dir(out))
     trained = arch.train(job)
     create_run(out, trained.config, trained.state_dict, step=trained.step)
     shutil.rmtree(job.partial, ignore_errors=True)
@@ -78,8 +123,12 @@ def add_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] | None = 
     parser.add_argument("--data", required=True, help="dataset folder(s) in MVTec layout, comma-separated")
     registry.add_arch_argument(parser)
     parser.add_argument("--out", required=True, help="RUN folder to write (appears only when training ends)")
-    parser.add_argument("--resize", type=int, default=0, help="resize side in px (default: the architecture's)")
-    parser.add_argument("--crop", type=int, default=0, help="centre crop side in px (default: the architecture's)")
+    parser.add_argument("--resize", default=None, metavar="N|HxW",
+                        help="resize every image to this size, height x width in px (e.g. 224x560 keeps a 1:2.5 part "
+                             "in proportion; default: the architecture's input size, 392x392 for inp-former)")
+    parser.add_argument("--crop", default=None, metavar="N|HxW|none",
+                        help="centre crop after the resize (default none: the model sees the whole field of view; "
+                             "the authors' framing is --resize 448 --crop 392)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument("--calib-holdout", type=float, default=0.1,
                         help="fraction of train/good held out for export's calibration (default 0.1)")

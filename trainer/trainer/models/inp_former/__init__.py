@@ -69,6 +69,7 @@ class InpFormerArchitecture(Architecture):
     config_type = InpFormerConfig
     recipe_type = RecipeConfig
     default_geometry = Geometry(448, 448, 392, 392)
+    input_multiple = 14
 
     def build_model(self, config: RunConfig) -> InpFormer:
         """An ``InpFormer`` for ``config.model``."""

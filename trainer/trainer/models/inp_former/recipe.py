@@ -33,6 +33,21 @@ class RecipeConfig:
     #: Image score = mean of the top ``topk_fraction`` of the final map's pixels.
     topk_fraction: float = 0.01
 
+    @classmethod
+    def for_crop(cls, crop_hw: tuple[int, int]) -> RecipeConfig:
+        """The authors' recipe for a square input; for a non-square one the evaluation map keeps
+        the input's proportions (short side 256, so a thin crack across a long part is not squeezed
+        in the map either) and the score stays the mean of the same number of pixels as at 256×256
+        (655), so a small defect weighs the same in a long map as in a square one."""
+        h, w = crop_hw
+        if h == w:
+            return cls()
+        d = cls()
+        short = min(h, w)
+        eh, ew = round(d.eval_height * h / short), round(d.eval_width * w / short)
+        k = topk_count(d.eval_height, d.eval_width, d.topk_fraction)
+        return cls(eval_height=eh, eval_width=ew, topk_fraction=(k + 0.5) / (eh * ew))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return asdict(self)

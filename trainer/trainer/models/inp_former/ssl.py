@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from ...preprocess import to_model_input
+from ...progress import progress
 
 METHODS = ("pca", "conv", "none")
 
@@ -115,7 +116,7 @@ def whitened_components(
 @torch.no_grad()
 def standardise_conv_stem(stem: nn.Module, x: torch.Tensor) -> None:
     """Folds per-channel standardisation on ``x`` (normalised images) into each stage's conv."""
-    for stage in stem.stages:
+    for stage in progress(stem.stages, "ssl conv: standardise", unit="stage"):
         conv = stage[0]
         y = conv(x)
         mu = y.mean(dim=(0, 2, 3))
@@ -133,7 +134,8 @@ def conv_stem_projection(
 
     Returns the kept eigenvalues and the features' total variance.
     """
-    feats = torch.cat([stem.features(x[i : i + batch]) for i in range(0, len(x), batch)])
+    feats = torch.cat([stem.features(x[i : i + batch])
+                       for i in progress(range(0, len(x), batch), "ssl conv: stem features", unit="batch")])
     samples = _subsample(feats.permute(0, 2, 3, 1).reshape(-1, feats.shape[1]), max_tokens, seed)
     if dim > samples.shape[1]:
         raise ValueError(f"ssl conv: embedding width {dim} exceeds the stem's {samples.shape[1]} features")

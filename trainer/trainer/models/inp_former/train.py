@@ -23,6 +23,7 @@ from torch import nn
 from ...data import few_shot_expand, load_images, pick_shots
 from ...optim import StableAdamW, seed_everything, warm_cosine_lr
 from ...preprocess import to_model_input
+from ...progress import progress
 from ...registry import Trained, TrainJob
 from ...run import CHECKPOINT_FILE, RunConfig, load_checkpoint, save_checkpoint
 from .encoder import ENCODER_SIZES, EncoderConfig, load_dinov2_weights
@@ -73,7 +74,7 @@ def cache_features(model: nn.Module, images: np.ndarray, batch: int = 8) -> Feat
     gh, gw = model.encoder.grid_size(h, w)
     pos = model.encoder.pos_embed_for(h, w)
     tokens, groups = [], [[] for _ in model.config.fuse_encoder]
-    for start in range(0, len(images), batch):
+    for start in progress(range(0, len(images), batch), "encoder features", unit="batch"):
         layers = model.encode(to_model_input(images[start : start + batch]), pos)
         tokens.append(torch.stack(layers, dim=1).mean(dim=1))
         for g, idx in enumerate(model.config.fuse_encoder):
@@ -167,7 +168,7 @@ def train(job: TrainJob) -> Trained:
     train_paths = []
     for kept in job.train_paths.values():
         train_paths += pick_shots(kept, args.shots, options.seed) if args.shots else kept
-    images = load_images(train_paths, job.geometry)
+    images = load_images(train_paths, job.geometry, desc="load images")
     if args.shots:
         images = few_shot_expand(images)
     config = build_config(args)
@@ -199,7 +200,7 @@ def train(job: TrainJob) -> Trained:
     run_config = RunConfig(
         model=config,
         geometry=job.geometry,
-        recipe=RecipeConfig(),
+        recipe=RecipeConfig.for_crop(job.geometry.crop_hw),
         data=job.data_record(train_images=len(train_paths), shots=args.shots or None),
         training={
             **asdict(options),

@@ -29,10 +29,31 @@ def test_mask_is_exactly_where_the_defect_changed_pixels(category: str, defect: 
     assert mask.sum() >= 12, "defect too small to be seen after the runtime's resize"
     assert not (changed & ~mask).any(), "pixels outside the mask changed"
     assert changed[mask].mean() > 0.9, "the mask claims pixels the defect did not touch"
+    if category == "long":
+        return  # anywhere along the part: test_long_part_is_long_with_thin_defects_up_to_its_ends
     ys, xs = np.nonzero(mask)
-    # Inside the centre crop (6.25 %–93.75 %) that the runtime keeps.
+    # Inside the centre crop (6.25 %–93.75 %) of the authors' framing.
     assert ys.min() >= 0.0625 * 128 and ys.max() < 0.9375 * 128
     assert xs.min() >= 0.0625 * 128 and xs.max() < 0.9375 * 128
+
+
+def test_long_part_is_long_with_thin_defects_up_to_its_ends() -> None:
+    image, _ = render("long", 3, "train", 0, 256, None)
+    assert image.shape == (256, 640, 3), "1:2.5"
+    widths = []
+    for index in range(6):
+        _, mask = render("long", 3, "test", index, 256, "crack")
+        ys, xs = np.nonzero(mask)
+        widths.append(mask.sum() / (ys.max() - ys.min() + 1))  # pixels per row: the crack's width
+        assert ys.max() - ys.min() > xs.max() - xs.min(), "a crack runs across the bar, not along it"
+    assert 1.0 <= float(np.median(widths)) <= 3.0, widths
+    cut = {}
+    for defect in ("crack", "missing"):
+        masks = [render("long", 3, "test", i, 128, defect)[1] for i in range(24)]
+        # Beyond the central 87.5 % along the part: what the authors' 448 → 392 crop drops.
+        cut[defect] = sum(bool(m[:, : int(0.0625 * 320)].any() or m[:, int(0.9375 * 320) :].any()) for m in masks)
+    assert cut["crack"] >= 1, "cracks lie anywhere along the part, the ends included"
+    assert cut["missing"] >= 20, "chips are out of the ends"
 
 
 def test_writes_mvtec_layout_that_data_discovery_accepts(tmp_path: Path) -> None:

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from .progress import progress
+
 METRIC_NAMES = ("I-AUROC", "I-AP", "I-F1max", "P-AUROC", "P-AP", "P-F1max", "AUPRO")
 
 
@@ -199,7 +201,7 @@ def evaluate_run(run_dir: str | Path, data: str, batch: int = 8, threads: int = 
         items = category.test
         score_batch = arch.scorer(run.model, run.config, category)
         maps_list, scores_list = [], []
-        for start in _progress(range(0, len(items), batch), f"eval {category.name}"):
+        for start in progress(range(0, len(items), batch), f"eval {category.name}", unit="batch"):
             chunk = items[start : start + batch]
             images = np.stack([load_image(item.image, geometry) for item in chunk])
             with torch.no_grad():
@@ -212,14 +214,6 @@ def evaluate_run(run_dir: str | Path, data: str, batch: int = 8, threads: int = 
         results.append(CategoryResult(category.name, compute_metrics(labels, scores, masks, maps),
                                       n_good=labels.count(0), n_defective=labels.count(1)))
     return results
-
-
-def _progress(items: range, label: str):  # noqa: ANN202 - thin tqdm wrapper
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return items
-    return tqdm(items, desc=label, unit="batch", leave=False)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

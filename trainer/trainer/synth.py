@@ -1,7 +1,8 @@
 """Synthetic "parts" datasets in MVTec layout, deterministic per seed.
 
-Two categories: ``surface`` (a brushed, mottled texture as on a web or sheet line) and ``part``
-(a round washer-like part on a dark belt, with small pose changes). Defects are drawn with an
+Three categories: ``surface`` (a brushed, mottled texture as on a web or sheet line), ``part``
+(a round washer-like part on a dark belt, with small pose changes) and ``long`` (a long, narrow bar,
+1:2.5, with thin defects across it and defects up to both ends: synth_long.py). Defects are drawn with an
 exact mask: only pixels inside the mask differ from the defect-free rendering of the same image,
 so the ground truth is never guessed. Lighting (level and gradient) varies per image.
 
@@ -30,7 +31,10 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-CATEGORIES = ("surface", "part")
+from .progress import progress
+from .synth_long import render_long
+
+CATEGORIES = ("surface", "part", "long")
 DEFECTS = ("scratch", "spot", "crack", "missing", "contamination")
 
 
@@ -39,7 +43,7 @@ class SynthOptions:
     """What to generate. Defaults make the demo set (a few seconds of CPU)."""
 
     size_px: int = 256
-    """Side of the square images in pixels."""
+    """Side of the square images in pixels (the height of ``long`` ones, 2.5× as wide)."""
     n_train: int = 200
     """Good training images per category."""
     n_test_good: int = 40
@@ -253,6 +257,10 @@ def render_pair(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(the image without its defect, the image, the mask): they differ only inside the mask."""
     rng = _rng(seed, category, split, index, defect or "good")
+    if category == "long":
+        clean, image, mask, light = render_long(rng, size, defect)
+        noise = rng.normal(0, 0.008, image.shape)
+        return _expose(clean, light, noise), _expose(image, light, noise), mask
     if category == "surface":
         image = _render_surface(rng, size)
         on_object = None
@@ -326,7 +334,7 @@ def write_frames(root: Path, category: str, seed: int, options: SynthOptions) ->
     counts: dict[str, int] = {}
     jobs: list[tuple[str | None, int]] = [(None, i) for i in range(options.n_test_good)]
     jobs += [(d, i) for d in DEFECTS for i in range(options.n_per_defect)]
-    for defect, index in _progress(jobs, f"frames {category}"):
+    for defect, index in progress(jobs, f"frames {category}"):
         image, _ = render(category, seed, "test", index, options.size_px, defect)
         label = defect or "good"
         _save_png(root / f"{label}_{index:03d}.png", image, compress_level=9)
@@ -341,7 +349,7 @@ def write_category(root: Path, category: str, seed: int, options: SynthOptions) 
     jobs: list[tuple[str, str | None, int]] = [("train", None, i) for i in range(options.n_train)]
     jobs += [("test", None, i) for i in range(options.n_test_good)]
     jobs += [("test", d, i) for d in DEFECTS for i in range(options.n_per_defect)]
-    for split, defect, index in _progress(jobs, f"synth {category}"):
+    for split, defect, index in progress(jobs, f"synth {category}"):
         image, mask = render(category, seed, split, index, size, defect)
         folder = defect or "good"
         name = f"{index:03d}"
@@ -350,14 +358,6 @@ def write_category(root: Path, category: str, seed: int, options: SynthOptions) 
             _save_png(root / "ground_truth" / defect / f"{name}_mask.png", mask.astype(np.uint8) * 255)
         counts[f"{split}/{folder}"] = counts.get(f"{split}/{folder}", 0) + 1
     return counts
-
-
-def _progress(items: list, label: str):  # noqa: ANN202 - a thin wrapper around tqdm
-    try:
-        from tqdm import tqdm
-    except ImportError:  # tqdm is optional; plain iteration works the same
-        return items
-    return tqdm(items, desc=label, unit="img", leave=False)
 
 
 def synthesize(
@@ -402,7 +402,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", required=True, type=int, help="random seed; the same seed gives the same images")
     parser.add_argument("--category", default="surface", choices=[*CATEGORIES, "all"],
                         help="what to draw; 'all' writes one sub-folder per category (default surface)")
-    parser.add_argument("--size", type=int, default=defaults.size_px, help=f"image side in px (default {defaults.size_px})")
+    parser.add_argument("--size", type=int, default=defaults.size_px,
+                        help=f"image side in px, the height of 'long' images (default {defaults.size_px})")
     parser.add_argument("--n-train", type=int, default=defaults.n_train, help=f"good training images (default {defaults.n_train})")
     parser.add_argument("--n-test-good", type=int, default=defaults.n_test_good,
                         help=f"good test images (default {defaults.n_test_good})")

@@ -20,7 +20,9 @@ import {
   DEFAULT_GOOD_QUANTILE,
   DEFAULT_MARGIN,
   describe,
+  expectedFalseRejects,
   operatingPoint,
+  type ExpectedFalseRejects,
   tradeoffTable,
   type OperatingPoint,
   type ThresholdRule,
@@ -49,6 +51,8 @@ export interface CalibrationResult {
   readonly image: { readonly rule: string; readonly threshold: number; readonly point: OperatingPoint; readonly table: OperatingPoint[] };
   readonly pixel: { readonly rule: string; readonly threshold: number };
   readonly counts: { readonly good: number; readonly defective: number; readonly errors: number };
+  /** What the image threshold promises for new good parts (calibrate.ts expectedFalseRejects). */
+  readonly expected: ExpectedFalseRejects;
 }
 
 function describeRule(rule: ThresholdRule): string {
@@ -158,5 +162,6 @@ export async function calibrateBundle(bundle: Bundle, dataset: EvalDataset, opts
     image: { rule: describeRule(rule), threshold: imageThreshold, point: operatingPoint(good, bad, imageThreshold), table: tradeoffTable(good, bad, imageThreshold) },
     pixel: { rule: pixelRule, threshold: pixelThreshold },
     counts: { good: good.length, defective: bad.length, errors },
+    expected: expectedFalseRejects(good, imageThreshold),
   };
 }

@@ -221,6 +221,32 @@ export function chooseThreshold(good: ArrayLike<number>, bad: ArrayLike<number>,
   }
 }
 
+/** What a threshold set on good images promises for good parts the line has not shown yet. */
+export interface ExpectedFalseRejects {
+  /** Good calibration images at or above the threshold. */
+  readonly atOrAbove: number;
+  readonly good: number;
+  /**
+   * At most this share of new good parts is rejected, on average: (k + 1) / (n + 1). It holds
+   * whatever the score distribution, as long as the new parts are like the calibration images and
+   * those were not used for training (conformal prediction's rank argument).
+   */
+  readonly upperBound: number;
+  /** The best any threshold can promise with n good images: 1 / (n + 1). */
+  readonly floor: number;
+}
+
+/**
+ * The expected false-reject rate of a threshold from good scores alone.
+ * @example expectedFalseRejects([0.1, 0.2, 0.3], 0.25) // { atOrAbove: 1, good: 3, upperBound: 0.5, floor: 0.25 }
+ */
+export function expectedFalseRejects(good: ArrayLike<number>, threshold: number): ExpectedFalseRejects {
+  let k = 0;
+  for (let i = 0; i < good.length; i++) if ((good[i] as number) >= threshold) k++;
+  const n = good.length;
+  return { atOrAbove: k, good: n, upperBound: (k + 1) / (n + 1), floor: 1 / (n + 1) };
+}
+
 /**
  * The trade-off table a person chooses from: the chosen threshold among the good-score quantiles
  * and the escape-rate targets 0, 1 %, 5 %, 10 %, sorted by threshold, one row per distinct

@@ -7,10 +7,12 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { LinewatchError, errorMessage } from '../errors.js';
 import { loadBundle } from '../models/bundle.js';
+import type { EngineOptions } from '../models/engine.js';
 import { executionProvidersSchema, type ProviderConfig } from '../models/providers.js';
 import { DEFAULT_GOOD_QUANTILE, DEFAULT_MARGIN, type ThresholdRule } from './calibrate.js';
 import { calibrateBundle } from './calibrate-dataset.js';
 import { discoverDataset, type EvalSample } from './dataset.js';
+import { datasetFromFolders } from './folders.js';
 import { evaluate } from './evaluate.js';
 import { formatCalibration, formatEval } from './format.js';
 import { writeCalibration } from './manifest-write.js';
@@ -30,10 +32,20 @@ function rate(value: string): number {
   return n;
 }
 
+function threads(value: string): number {
+  const n = Number(value);
+  if (!(Number.isInteger(n) && n >= 1 && n <= 256)) throw new InvalidArgumentError('expected a whole number of threads, 1 to 256');
+  return n;
+}
+
 function parseProviders(list: string): ProviderConfig[] {
   const parsed = executionProvidersSchema.safeParse(list.split(',').map((s) => s.trim()).filter((s) => s.length > 0));
   if (!parsed.success) throw new LinewatchError('LW_ERR_CONFIG_INVALID', `--providers "${list}": each must be one of tensorrt, cuda, cpu`);
   return parsed.data;
+}
+
+function engineOptions(opts: { providers: string; threads?: number }): EngineOptions {
+  return { executionProviders: parseProviders(opts.providers), ...(opts.threads !== undefined ? { intraOpThreads: opts.threads } : {}) };
 }
 
 /** A progress bar on a terminal; on a pipe, a line every 10 %. */
@@ -69,11 +81,14 @@ interface EvalOpts {
   providers: string;
   exactPixels?: boolean;
   config?: string;
+  threads?: number;
 }
 
 interface CalibrateOpts {
   model: string;
-  data: string;
+  data?: string;
+  good?: string;
+  defective?: string;
   targetEscapeRate?: number;
   targetFalseReject?: number;
   goodQuantile: number;
@@ -81,6 +96,7 @@ interface CalibrateOpts {
   write?: boolean;
   json?: boolean;
   providers: string;
+  threads?: number;
 }
 
 /**
@@ -98,6 +114,7 @@ export function registerEvalCommands(program: Command, io: CommandIo = processIo
     .option('--providers <list>', 'execution providers to try, best first', 'cpu')
     .option('--config <file>', "judge with this station configuration's decide rules (default: reject when the normalised image score ≥ 0.5)")
     .option('--exact-pixels', 'also compute pixel metrics exactly (all maps in memory) to measure the histogram error; small sets only')
+    .option('--threads <n>', "ONNX Runtime's threads for the model (default: the machine's cores)", threads)
     .action(async (opts: EvalOpts) => {
       try {
         const bundle = await loadBundle(opts.model);
@@ -105,7 +122,7 @@ export function registerEvalCommands(program: Command, io: CommandIo = processIo
         const rules = opts.config === undefined ? undefined : (await loadConfig(opts.config)).decide;
         const result = await evaluate(bundle, dataset, {
           ...(rules ? { rules } : {}),
-          engine: { executionProviders: parseProviders(opts.providers) },
+          engine: engineOptions(opts),
           onProgress: progress(io, 'eval'),
           exactPixels: opts.exactPixels === true,
         });
@@ -121,9 +138,11 @@ export function registerEvalCommands(program: Command, io: CommandIo = processIo
 
   program
     .command('calibrate')
-    .description('choose image and pixel thresholds on a test set and show the trade-off; --write puts them into model.json')
+    .description('choose image and pixel thresholds on a test set, or on folders of good (and a few defective) parts, and show the trade-off; --write puts them into model.json')
     .requiredOption('--model <dir>', 'model bundle folder')
-    .requiredOption('--data <dir>', 'one MVTec-layout category or a folder of categories (test/ is used)')
+    .option('--data <dir>', 'one MVTec-layout category or a folder of categories (test/ is used)')
+    .option('--good <dir>', 'instead of --data: a folder of good parts from the line, not used for training (sub-folders read too)')
+    .option('--defective <dir>', 'with --good: a folder of defective parts (sub-folders = defect types; no masks needed)')
     .option('--target-escape-rate <r>', 'highest threshold whose share of defective parts accepted is ≤ r', rate)
     .option('--target-false-reject <f>', 'lowest threshold whose share of good parts rejected is ≤ f', rate)
     .option('--good-quantile <q>', 'quantile of good scores for good-only calibration', rate, DEFAULT_GOOD_QUANTILE)
@@ -135,6 +154,7 @@ export function registerEvalCommands(program: Command, io: CommandIo = processIo
     .option('--write', 'write the calibration into model.json (atomically, old file kept as model.json.<time>.bak)')
     .option('--json', 'print the result as JSON')
     .option('--providers <list>', 'execution providers to try, best first', 'cpu')
+    .option('--threads <n>', "ONNX Runtime's threads for the model (default: the machine's cores)", threads)
     .action(async (opts: CalibrateOpts) => {
       try {
         if (opts.targetEscapeRate !== undefined && opts.targetFalseReject !== undefined) {
@@ -143,13 +163,19 @@ export function registerEvalCommands(program: Command, io: CommandIo = processIo
         let rule: ThresholdRule | undefined;
         if (opts.targetEscapeRate !== undefined) rule = { kind: 'target-escape-rate', rate: opts.targetEscapeRate };
         if (opts.targetFalseReject !== undefined) rule = { kind: 'target-false-reject', rate: opts.targetFalseReject };
+        if ((opts.data === undefined) === (opts.good === undefined)) {
+          throw new LinewatchError('LW_ERR_CALIBRATION_TARGET', 'give --data DIR (MVTec layout) or --good DIR [--defective DIR], one of them');
+        }
+        if (opts.defective !== undefined && opts.good === undefined) {
+          throw new LinewatchError('LW_ERR_CALIBRATION_TARGET', '--defective goes with --good');
+        }
         const bundle = await loadBundle(opts.model);
-        const dataset = await discoverDataset(opts.data);
+        const dataset = opts.data !== undefined ? await discoverDataset(opts.data) : await datasetFromFolders(opts.good as string, opts.defective);
         const result = await calibrateBundle(bundle, dataset, {
           ...(rule ? { rule } : {}),
           goodQuantile: opts.goodQuantile,
           margin: opts.margin,
-          engine: { executionProviders: parseProviders(opts.providers) },
+          engine: engineOptions(opts),
           onProgress: progress(io, 'calibrate'),
         });
         let backup: string | null = null;

@@ -17,6 +17,7 @@ import { aupro, auroc, averagePrecision, f1Max, precisionRecallCurve, proCurve, 
 import { PixelAccumulator } from './pixel-accumulator.js';
 import { labelRegions } from './regions.js';
 import { judgeDataset, type JudgedSample } from './production-path.js';
+import { measureCoverage, type Coverage } from './coverage.js';
 
 export interface MetricSet {
   readonly iAuroc: number | null;
@@ -107,6 +108,8 @@ export interface EvalReport {
   readonly samples: SampleRow[];
   /** How pixel metrics were computed (the histogram's resolution). */
   readonly pixelMethod: string;
+  /** What the model's view leaves out of the defects (coverage.ts). */
+  readonly view: Coverage;
 }
 
 export interface EvalResult {
@@ -280,6 +283,7 @@ export async function evaluate(bundle: Bundle, dataset: EvalDataset, opts: Evalu
   await finishCategory();
 
   const m = bundle.manifest;
+  const view = await measureCoverage(dataset, m);
   return {
     report: {
       tool: 'linewatch eval',
@@ -296,6 +300,7 @@ export async function evaluate(bundle: Bundle, dataset: EvalDataset, opts: Evalu
       total: confusionOf(samples, rules.failSafe),
       samples,
       pixelMethod: 'streamed histogram of float32 scores: order-preserving bins of 2^-18 relative width (18 mantissa bits)',
+      view,
     },
     gallery,
   };

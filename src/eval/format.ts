@@ -1,7 +1,9 @@
 /** Plain-text tables for the terminal (the JSON and HTML forms carry the exact values). */
 import type { OperatingPoint } from './calibrate.js';
 import type { CalibrationResult } from './calibrate-dataset.js';
+import { coverageLines } from './coverage.js';
 import { METRIC_KEYS, METRIC_LABELS, type Confusion, type EvalReport, type MetricSet } from './evaluate.js';
+import { lineCheckLines } from './line-check.js';
 
 /** Left-aligned first column, right-aligned others. */
 export function table(rows: readonly (readonly string[])[]): string {
@@ -51,6 +53,9 @@ export function formatEval(r: EvalReport): string {
     "at the bundle's current thresholds:",
     table(line),
     '',
+    ...lineCheckLines(r.total),
+    ...coverageLines(r.view),
+    '',
   ].join('\n');
 }
 
@@ -65,6 +70,30 @@ function pointRow(p: OperatingPoint, chosen: number): string[] {
   ];
 }
 
+/** What the chosen image threshold means for the line, in words. */
+function expectationLines(r: CalibrationResult): string[] {
+  const e = r.expected;
+  const p = r.image.point;
+  const lines = [
+    `expected false-reject rate on new good parts: at most ${rate(e.upperBound)} ` +
+      `(${e.atOrAbove} of these ${e.good} good images score at or above the threshold; (k + 1) / (n + 1), valid when ` +
+      'they were not used for training and the line sends parts like them)',
+  ];
+  if (e.floor > 0.01) {
+    const need = Math.ceil(1 / 0.01) - 1;
+    lines.push(`  with ${e.good} good images no threshold can promise under ${rate(e.floor)}; ${need} or more are needed to promise 1 %`);
+  }
+  if (r.counts.defective > 0) {
+    lines.push(
+      `on these ${r.counts.defective} defective images: ${p.escapes} pass (escapes ${rate(p.escapeRate)}); ` +
+        `with so few, each one is ${rate(1 / r.counts.defective)} of the estimate`,
+    );
+  } else {
+    lines.push('escapes: unknown, no defective images were given; with a few, --defective DIR --target-escape-rate r sets the threshold for them');
+  }
+  return lines;
+}
+
 /** The calibration, the trade-off table and whether it was written. */
 export function formatCalibration(r: CalibrationResult, dir: string, backup: string | null): string {
   const c = r.calibration;
@@ -73,6 +102,7 @@ export function formatCalibration(r: CalibrationResult, dir: string, backup: str
     `${r.counts.good} good, ${r.counts.defective} defective images scored${r.counts.errors > 0 ? `, ${r.counts.errors} could not be read` : ''}`,
     `image threshold: ${g(c.image.threshold)} (was ${g(p.image.threshold)}) by ${r.image.rule}; normalisation range ${g(c.image.min)} … ${g(c.image.max)}`,
     `pixel threshold: ${g(c.pixel.threshold)} (was ${g(p.pixel.threshold)}) by ${r.pixel.rule}`,
+    ...expectationLines(r),
     '',
     'trade-off on this set (reject when score ≥ threshold; ← = chosen):',
     table([['threshold', 'escapes', 'false rejects', 'precision', 'recall', 'F1'], ...r.image.table.map((row) => pointRow(row, r.image.threshold))]),

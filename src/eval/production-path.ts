@@ -54,7 +54,7 @@ export type JudgedSample = ScoredSample | FailedSample;
 function maskManifest(m: Manifest): Manifest {
   return {
     ...m,
-    geometry: { resize: { ...m.geometry.resize, method: 'nearest', antialias: false }, crop: m.geometry.crop },
+    geometry: { ...m.geometry, resize: { ...m.geometry.resize, method: 'nearest', antialias: false } },
     input: { ...m.input, channels: 1, colorOrder: 'GRAY', normalize: null },
   };
 }

@@ -6,6 +6,8 @@
  * (e.g. `categories.0.metrics.iAuroc`), so a test (or a person with devtools) can check the page
  * against `linewatch eval --json`.
  */
+import { coverageLines } from './coverage.js';
+import { lineCheckLines } from './line-check.js';
 import type { GalleryCase } from './gallery.js';
 import { METRIC_KEYS, METRIC_LABELS, type CategoryResult, type Confusion, type CurvePoints, type EvalResult, type MetricSet } from './evaluate.js';
 
@@ -172,7 +174,7 @@ ${galleryHtml(cases)}
 const STYLE = `body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#1d2125;max-width:1100px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-top:1px solid #ddd;padding-top:16px}h2 small{font-weight:normal;color:#666;font-size:13px}
 table{border-collapse:collapse;margin:8px 0 16px}th,td{padding:4px 10px;border-bottom:1px solid #e5e5e5;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
-tr.mean th,tr.mean td{font-weight:bold;border-top:2px solid #999}.na,.muted{color:#999}dl{display:grid;grid-template-columns:max-content auto;gap:2px 14px;margin:8px 0}dt{color:#666}dd{margin:0;word-break:break-all}
+tr.mean th,tr.mean td{font-weight:bold;border-top:2px solid #999}.na,.muted{color:#999}dl{display:grid;grid-template-columns:max-content auto;gap:2px 14px;margin:8px 0}dt{color:#666}dd{margin:0;word-break:break-all}.warning{color:#a40;font-weight:bold}
 .charts{display:flex;flex-wrap:wrap;gap:12px}svg{background:#fff;border:1px solid #e5e5e5}.title{font-size:13px;font-weight:600}.tick{font-size:10px;fill:#555}
 .axis{font-size:11px;fill:#333}.legend{font-size:11px;font-weight:600}.grid{stroke:#eee}.frame{fill:none;stroke:#888}.diag{stroke:#bbb;stroke-dasharray:4 3}
 .good{fill:#3a8fd8;opacity:.8}.bad{fill:#d8553a;opacity:.8}.goodtext{fill:#3a8fd8}.badtext{fill:#d8553a}.thr{stroke:#111;stroke-width:2;stroke-dasharray:5 3}.thrtext{fill:#111}
@@ -215,6 +217,7 @@ export function renderReport(result: EvalResult): string {
 <h2>At the bundle's current thresholds</h2>
 <p class="muted">What the line would have done with these images: escapes are defective parts accepted, false rejects good parts rejected.</p>
 <table class="confusion">${confHead}${confRows}${total}</table>
+${[...lineCheckLines(r.total), ...coverageLines(r.view)].map((l) => `<p${l.startsWith('WARNING') ? ' class="warning"' : ''}>${esc(l)}</p>`).join('\n')}
 ${sections}
 </body></html>
 `;

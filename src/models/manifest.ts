@@ -20,16 +20,25 @@ export function isArchitecture(name: string): name is Architecture {
 
 const size = z.object({ height: z.number().int().positive(), width: z.number().int().positive() });
 
-/** How the runtime turns a camera image into the model's input: resize, then crop. */
+/** How the runtime turns a camera image into the model's input: resize, then crop or tiles. */
 const geometry = z.object({
-  /** Resize the whole (ROI of the) image to this size first; aspect is not kept (as the authors do). */
+  /**
+   * Resize the whole (ROI of the) image to this size first, whatever its own aspect: a long part
+   * keeps its proportions when this size has them (224×560).
+   */
   resize: size.extend({
     method: z.enum(['bilinear', 'bicubic', 'nearest']).default('bilinear'),
     /** PIL-style antialiasing when shrinking (what torchvision's Resize on PIL images does). */
     antialias: z.boolean().default(true),
   }),
-  /** Then crop this region; `center` puts it in the middle of the resized image. */
+  /** Then crop this region; `center` puts it in the middle of the resized image. Null: the whole view. */
   crop: size.extend({ mode: z.literal('center').default('center') }).nullable().default(null),
+  /**
+   * Or cut the resized image into tiles of the input's size, neighbours overlapping by at least
+   * `overlap` px (the last along each axis pulled back to end at the edge); each tile's map is
+   * merged into the frame's by maximum, the image score is the highest tile score. Needs crop null.
+   */
+  tiles: size.extend({ overlap: z.number().int().nonnegative() }).nullable().default(null),
 });
 
 const tensorInput = z.object({
@@ -177,6 +186,24 @@ export const manifestSchema = z.object({
   calibration,
   training: z.record(z.string(), z.unknown()).default({}),
   metrics: z.record(z.string(), z.unknown()).default({}),
+}).superRefine((m, ctx) => {
+  // The input the graph takes must be what preprocess makes, or frames would be silently garbled.
+  const g = m.geometry;
+  const made = g.tiles ?? g.crop ?? g.resize;
+  const what = g.tiles ? 'geometry.tiles' : g.crop ? 'geometry.crop' : 'geometry.resize (no crop)';
+  if (made.height !== m.input.height || made.width !== m.input.width) {
+    ctx.addIssue({ code: 'custom', path: ['input'], message: `input is ${m.input.height}x${m.input.width} but ${what} makes ${made.height}x${made.width}` });
+  }
+  const inner = g.tiles ?? g.crop;
+  if (inner !== null && (inner.height > g.resize.height || inner.width > g.resize.width)) {
+    ctx.addIssue({ code: 'custom', path: ['geometry'], message: `${what} ${inner.height}x${inner.width} is larger than the resize ${g.resize.height}x${g.resize.width}` });
+  }
+  if (g.tiles !== null && g.crop !== null) {
+    ctx.addIssue({ code: 'custom', path: ['geometry', 'crop'], message: 'tiles cover the whole frame: crop must be null' });
+  }
+  if (g.tiles !== null && g.tiles.overlap >= Math.min(g.tiles.height, g.tiles.width)) {
+    ctx.addIssue({ code: 'custom', path: ['geometry', 'tiles', 'overlap'], message: `overlap ${g.tiles.overlap} px must be smaller than the tile` });
+  }
 });
 
 export type ManifestInput = z.input<typeof manifestSchema>;

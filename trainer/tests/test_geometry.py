@@ -8,12 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from trainer import registry
+from trainer.cli import main as cli_main
 from trainer.evaluate import evaluate_run
 from trainer.preprocess import Geometry, parse_size
 from trainer.synth import SynthOptions, synthesize
+from trainer.tiling import merge_frames, merge_maps, tile_boxes, tile_starts
 from trainer.train import add_arguments, aspect_advice, geometry_from_args, run_training
 
 INP = registry.get("inp-former")
@@ -86,3 +89,56 @@ def test_a_dataset_of_mixed_sizes_and_modes_trains_and_evaluates(tmp_path: Path)
     assert (config["recipe"]["eval_height"], config["recipe"]["eval_width"]) == (256, 512), "the map keeps the aspect"
     (result,) = evaluate_run(out, str(data), threads=1)
     assert result.n_defective == 5 and np.isfinite(list(result.metrics.values())).all()
+
+
+# ---- tiles
+
+
+def test_tiles_start_like_the_runtime_tiler_and_cover_the_frame() -> None:
+    assert tile_starts(1000, 392, 64) == [0, 328, 608], "src/pipeline/tiler/tiles.ts tileStarts' example"
+    assert tile_starts(224, 224, 28) == [0]
+    g = geometry_from_args("224x560", None, INP, tile="224")
+    assert g == Geometry(224, 560, 224, 224, tile_overlap=28) and g.is_whole_view
+    assert tile_boxes(g) == [(0, 0, 224, 224), (196, 0, 420, 224), (336, 0, 560, 224)]
+    assert g.manifest()["crop"] is None and g.manifest()["tiles"] == {"height": 224, "width": 224, "overlap": 28}
+    assert Geometry.from_dict(g.to_dict()) == g and "tile_overlap" not in Geometry().to_dict()
+    with pytest.raises(ValueError, match="--tile needs --resize HxW"):
+        geometry_from_args(None, None, INP, tile="224")
+    with pytest.raises(ValueError, match="--tile and --crop exclude each other"):
+        geometry_from_args("224x560", "112", INP, tile="224")
+    with pytest.raises(ValueError, match=r"--tile: inp-former .*200x200 is not \(try 196x196\)"):
+        geometry_from_args("224x560", None, INP, tile="200")
+
+
+def test_tile_maps_merge_by_maximum_into_the_frame() -> None:
+    g = Geometry(4, 10, 4, 4, tile_overlap=1)  # tiles at x = 0, 3, 6
+    maps = torch.stack([torch.full((1, 2, 2), v) for v in (1.0, 5.0, 2.0)])
+    frame = merge_maps(maps, g)[0]
+    assert frame.shape == (4, 10)
+    assert frame[:, 0:3].eq(1).all() and frame[:, 3:7].eq(5).all() and frame[:, 7:].eq(2).all()
+    merged, scores = merge_frames(torch.cat([maps, maps * 2]), torch.tensor([1.0, 3.0, 2.0, 0.5, 0.1, 0.2]), g)
+    assert merged.shape == (2, 1, 4, 10) and scores.tolist() == [3.0, 0.5], "the highest tile score per image"
+
+
+def test_a_tiled_model_trains_evaluates_and_exports_whole_images(tmp_path: Path) -> None:
+    data = tmp_path / "long"
+    synthesize(data, 6, "long", SynthOptions(size_px=64, n_train=10, n_test_good=3, n_per_defect=1))
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    run = run_training(parser.parse_args([
+        "--data", str(data), "--out", str(tmp_path / "run"), "--encoder", "small", "--embed-dim", "24", "--heads", "2",
+        "--resize", "56x140", "--tile", "56", "--tile-overlap", "14", "--iterations", "5", "--warmup", "1",
+        "--batch", "4", "--threads", "1",
+    ]))
+    config = json.loads((run / "config.json").read_text())
+    assert config["geometry"]["tile_overlap"] == 14 and config["data"]["train_images"] == 9, "9 images, 27 tiles"
+    (result,) = evaluate_run(run, str(data), threads=1)
+    assert result.n_defective == 5 and np.isfinite(list(result.metrics.values())).all()
+    assert cli_main(["export", "--run", str(run), "--out", str(tmp_path / "b"), "--threads", "1"]) == 0
+    manifest = json.loads((tmp_path / "b" / "model.json").read_text())
+    assert manifest["geometry"]["tiles"] == {"height": 56, "width": 56, "overlap": 14} and manifest["geometry"]["crop"] is None
+    assert (manifest["input"]["height"], manifest["input"]["width"]) == (56, 56), "the graph takes one tile"
+    good = manifest["calibration"]["goodImageScores"]
+    assert good["n"] == 1, "calibrated on whole images (their tiles merged), not on tiles"
+    lc = manifest["metrics"]["lineCheck"]
+    assert (lc["good"], lc["defective"]) == (3, 5)

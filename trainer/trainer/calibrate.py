@@ -59,6 +59,16 @@ def _threshold(values: np.ndarray, q: float, margin: float) -> dict[str, float]:
     return {"threshold": thr, "min": lo, "max": hi}
 
 
+def image_threshold(scores: np.ndarray, margin: float = DEFAULT_MARGIN) -> tuple[float, str]:
+    """The image threshold :func:`calibrate` sets from good scores, and its rule in words."""
+    v = np.asarray(scores, dtype=np.float64).ravel()
+    if v.size == 0:
+        msg = "calibration needs at least one good image"
+        raise ValueError(msg)
+    rule = f"{margin:g} x p{IMAGE_QUANTILE * 100:g} of {v.size} held-out good images"
+    return _threshold(v, IMAGE_QUANTILE, margin)["threshold"], rule
+
+
 def calibrate(
     scores: np.ndarray,
     maps: np.ndarray,

@@ -17,6 +17,7 @@ from PIL import Image, ImageOps
 
 from .preprocess import Geometry, to_uint8_crop
 from .progress import progress
+from .tiling import inputs_per_image, load_inputs
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 MASK_SUFFIX = "_mask"
@@ -182,14 +183,19 @@ def load_mask(path: Path | None, geometry: Geometry, out_hw: tuple[int, int]) ->
 
 
 def load_images(paths: Sequence[Path], geometry: Geometry, desc: str | None = None) -> np.ndarray:
-    """A uint8 NHWC stack of the images (what the exported graph takes).
+    """A uint8 NHWC stack of the model inputs the images make (what the exported graph takes): one
+    crop per image, or, for a tiled geometry, every tile of every image in order (tiling.py).
 
-    Images may have any size and mode: each is resized (and cropped) by ``geometry``. ``desc``
-    labels a progress bar (none when ``None``).
+    Images may have any size and mode: each is resized (and cropped or tiled) by ``geometry``.
+    ``desc`` labels a progress bar (none when ``None``).
     """
-    out = np.empty((len(paths), geometry.crop_height, geometry.crop_width, 3), dtype=np.uint8)
+    per = inputs_per_image(geometry)
+    out = np.empty((len(paths) * per, geometry.crop_height, geometry.crop_width, 3), dtype=np.uint8)
     for i, path in enumerate(progress(paths, desc or "", enabled=desc is not None)):
-        out[i] = load_image(path, geometry)
+        try:
+            out[i * per : (i + 1) * per] = load_inputs(path, geometry)
+        except ValueError as err:
+            raise DatasetError(f"dataset: cannot read image {path}: {err}") from err
     return out
 
 

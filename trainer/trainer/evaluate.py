@@ -14,6 +14,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -133,6 +134,9 @@ class CategoryResult:
     metrics: dict[str, float]
     n_good: int
     n_defective: int
+    scores: np.ndarray | None = None
+    """Image scores in test order (for the line check)."""
+    labels: list[int] | None = None
 
 
 def compute_metrics(labels: Sequence[int], scores: np.ndarray, masks: np.ndarray, maps: np.ndarray) -> dict[str, float]:
@@ -180,6 +184,27 @@ def results_json(results: Sequence[CategoryResult], extra: dict | None = None) -
 # ---- command line
 
 
+def score_images(paths: Sequence[Path], geometry: Any, score_batch: Any, batch: int = 8,
+                 desc: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Maps ``[N, H, W]`` and scores ``[N]`` of image files by the reference recipe: ``batch``
+    images at a time through ``score_batch`` (an architecture's scorer); a tiled geometry scores
+    every tile and merges each image's maps and scores (tiling.py)."""
+    import torch
+
+    from .data import load_images
+    from .tiling import merge_frames
+
+    maps_list, scores_list = [], []
+    starts = range(0, len(paths), batch)
+    for start in progress(starts, desc or "", unit="batch", enabled=desc is not None):
+        inputs = load_images(paths[start : start + batch], geometry)
+        with torch.no_grad():
+            amap, score = merge_frames(*score_batch(inputs), geometry)
+        maps_list.append(amap[:, 0].numpy().astype(np.float32))
+        scores_list.append(score.numpy().astype(np.float64))
+    return np.concatenate(maps_list), np.concatenate(scores_list)
+
+
 def evaluate_run(run_dir: str | Path, data: str, batch: int = 8, threads: int = 2) -> list[CategoryResult]:
     """Score every test image of every category under ``data`` with the RUN's model.
 
@@ -189,7 +214,7 @@ def evaluate_run(run_dir: str | Path, data: str, batch: int = 8, threads: int = 
     import torch
 
     from . import registry
-    from .data import discover, load_image, load_mask
+    from .data import discover, load_mask
     from .run import load_run
 
     torch.set_num_threads(max(1, threads))
@@ -200,19 +225,12 @@ def evaluate_run(run_dir: str | Path, data: str, batch: int = 8, threads: int = 
     for category in discover(data, need_test=True):
         items = category.test
         score_batch = arch.scorer(run.model, run.config, category)
-        maps_list, scores_list = [], []
-        for start in progress(range(0, len(items), batch), f"eval {category.name}", unit="batch"):
-            chunk = items[start : start + batch]
-            images = np.stack([load_image(item.image, geometry) for item in chunk])
-            with torch.no_grad():
-                amap, score = score_batch(images)
-            maps_list.append(amap[:, 0].numpy().astype(np.float32))
-            scores_list.append(score.numpy().astype(np.float64))
-        maps, scores = np.concatenate(maps_list), np.concatenate(scores_list)
+        maps, scores = score_images([i.image for i in items], geometry, score_batch, batch, f"eval {category.name}")
         masks = np.stack([load_mask(item.mask, geometry, maps.shape[1:]) for item in items])
         labels = [item.label for item in items]
         results.append(CategoryResult(category.name, compute_metrics(labels, scores, masks, maps),
-                                      n_good=labels.count(0), n_defective=labels.count(1)))
+                                      n_good=labels.count(0), n_defective=labels.count(1), scores=scores,
+                                      labels=labels))
     return results
 
 
@@ -227,12 +245,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Entry point of ``python3 -m trainer eval``: prints the table, writes JSON."""
+    """Entry point of ``bin/trainer eval``: the table, what the view leaves out, the line check; JSON."""
     from .run import save_metrics
+    from .linereport import coverage_of, run_line_check
 
     results = evaluate_run(args.run, args.data, args.batch, args.threads)
     print(format_table(results))
-    payload = results_json(results, {"data": [str(Path(d).resolve()) for d in args.data.split(",") if d]})
+    cov, cov_lines = coverage_of(args.run, args.data)
+    check, check_lines = run_line_check(args.run, args.data, results, args.batch)
+    for line in [*cov_lines, *check_lines]:
+        print(line)
+    payload = results_json(results, {"data": [str(Path(d).resolve()) for d in args.data.split(",") if d],
+                                     "view": cov.to_dict(), **({"lineCheck": check.to_dict()} if check else {})})
     if args.json:
         Path(args.json).write_text(json.dumps(payload, indent=2) + "\n")
     if not args.no_save:

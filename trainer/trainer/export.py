@@ -28,37 +28,25 @@ import torch
 from torch import nn
 
 from . import calibrate as cal
-from . import registry
+from . import linecheck, registry
 from .bundle import GOLDEN_FORMAT, INPUT_NAME, MAP_NAME, SCORE_NAME, build_manifest, encode_array, write_bundle
-from .preprocess import load_image
+from .data import load_images
+from .export_scores import image_scores, labelled_test_images, spec_outputs
 from .registry import AuxGraph, ExportSpec
 from .run import RunConfig, load_run
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-4
 FP16_TOLERANCE = 5e-2
+#: ONNX Runtime's intra-op threads for the parity check (``--threads``; at most 4 by default).
+ORT_THREADS = min(4, os.cpu_count() or 1)
+
+__all__ = ["export_bundle", "ort_outputs", "reference_outputs", "spec_outputs"]
 
 
 def export_spec(model: nn.Module, config: RunConfig, map_mode: str) -> ExportSpec:
     """The architecture's graph for ``map_mode`` (``full`` or ``raw``)."""
     return registry.get(config.architecture).export_spec(model, config, map_mode)
-
-
-def spec_outputs(spec: ExportSpec, inputs: dict[str, np.ndarray], batch_size: int = 8) -> dict[str, np.ndarray]:
-    """PyTorch outputs of ``spec.graph`` on ``inputs``, plus the final reference map and score
-    (``final_map``, ``final_score``), in batches of ``batch_size``."""
-    n = len(next(iter(inputs.values())))
-    outs: dict[str, list[np.ndarray]] = {}
-    graph = spec.graph.eval()
-    with torch.no_grad():
-        for i in range(0, n, batch_size):
-            xs = [torch.from_numpy(np.ascontiguousarray(inputs[name][i : i + batch_size])) for name in spec.input_names]
-            y = graph(*xs)
-            parts = dict(zip(spec.output_names, y if isinstance(y, tuple) else (y,), strict=True))
-            parts["final_map"], parts["final_score"] = spec.finish(parts)
-            for k, v in parts.items():
-                outs.setdefault(k, []).append(v.numpy().astype(np.float32))
-    return {k: np.concatenate(v, axis=0) for k, v in outs.items()}
 
 
 def reference_outputs(
@@ -146,7 +134,7 @@ def ort_outputs(path: str | Path, inputs: np.ndarray | dict[str, np.ndarray]) ->
     if not isinstance(inputs, dict):
         inputs = {INPUT_NAME: inputs}
     so = ort.SessionOptions()
-    so.intra_op_num_threads = min(4, os.cpu_count() or 1)
+    so.intra_op_num_threads = ORT_THREADS
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
     feed = {k: np.ascontiguousarray(v, dtype=np.float32 if v.dtype.kind == "f" else np.uint8) for k, v in inputs.items()}
@@ -278,8 +266,14 @@ def export_bundle(
     extra_files: dict[str, bytes] | None = None,
     opset: int = OPSET,
     progress: bool = True,
+    line_check: tuple[np.ndarray, np.ndarray, str] | None = None,
 ) -> dict[str, Any]:
-    """Export, calibrate, check parity and write the bundle. Returns the manifest written."""
+    """Export, calibrate, check parity and write the bundle. Returns the manifest written.
+
+    ``calib_images`` are model inputs (for a tiled geometry, each image's tiles in order).
+    ``line_check``: model inputs, labels and a description of labelled test images; escapes and
+    false rejects at the calibrated threshold go into ``metrics.lineCheck``.
+    """
     model = model.eval()
     crop_hw = config.geometry.crop_hw
     if calib_images.ndim != 4 or tuple(calib_images.shape[1:3]) != crop_hw:
@@ -287,19 +281,18 @@ def export_bundle(
         raise ValueError(msg)
     spec = export_spec(model, config, map_mode)
 
-    # Calibration: the reference recipe on held-out good images (the same final map in every map mode).
-    scores, maps = [], []
-    bs = 8
-    it = range(0, len(calib_images), bs)
-    if progress:
-        from tqdm import tqdm
-
-        it = tqdm(it, desc="calibrate", unit="batch", leave=False)
-    for i in it:
-        ref = spec_outputs(spec, spec.inputs_for(calib_images[i : i + bs]), bs)
-        scores.append(ref["final_score"])
-        maps.append(ref["final_map"])
-    calibration = cal.calibrate(np.concatenate(scores), np.concatenate(maps), margin=margin, source=calib_source)
+    # Calibration: the reference recipe on held-out good images (the same final map in every map
+    # mode), each image's tiles merged as the runtime merges them.
+    scores, maps = image_scores(spec, calib_images, config.geometry, "calibrate" if progress else None)
+    calibration = cal.calibrate(scores, maps, margin=margin, source=calib_source)
+    checked = None
+    if line_check is not None:
+        test_scores, _ = image_scores(spec, line_check[0], config.geometry, "line check" if progress else None)
+        threshold = calibration["image"]["threshold"]
+        labels = line_check[1]
+        checked = linecheck.check(test_scores[labels == 0], test_scores[labels == 1], threshold,
+                                  f"{margin:g} x p{cal.IMAGE_QUANTILE * 100:g} of {len(scores)} held-out good images; "
+                                  f"on {line_check[2]}")
 
     cases = golden or default_golden_cases(calib_images, batch, crop_hw)
     torch_out = [spec_outputs(spec, spec.inputs_for(c.images)) for c in cases]
@@ -333,6 +326,8 @@ def export_bundle(
             raise RuntimeError(msg)
 
         all_metrics = dict(metrics or {})
+        if checked is not None:
+            all_metrics["lineCheck"] = checked.to_dict()
         extra = {k: v for k, v in diffs.items() if k not in (MAP_NAME, SCORE_NAME)}
         all_metrics["exportParity"] = {
             "runtime": "onnxruntime-cpu",
@@ -418,10 +413,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-calib", type=int, default=200, help="use at most this many calibration images (200)")
     p.add_argument("--margin", type=float, default=cal.DEFAULT_MARGIN, help="threshold margin (1.05)")
     p.add_argument("--opset", type=int, default=OPSET, help="ONNX opset (17)")
+    p.add_argument("--eval-data", default=None, metavar="DIR[,DIR…]|none",
+                   help="labelled test images (MVTec layout) for the escapes and false rejects printed at the calibrated "
+                        "threshold (default: the test/ folders of the data the RUN was trained on; none: skip)")
+    p.add_argument("--threads", type=int, default=2, help="torch and ONNX Runtime CPU threads (default 2)")
 
 
 def main(args: argparse.Namespace) -> int:
     """Run ``export``."""
+    global ORT_THREADS
+    torch.set_num_threads(max(1, args.threads))
+    ORT_THREADS = max(1, args.threads)
     run = load_run(args.run)
     config = run.config
     if args.calib_data:
@@ -435,9 +437,10 @@ def main(args: argparse.Namespace) -> int:
         paths = cal.resolve_images(recorded, Path(args.run))
         source = "held-out good images recorded in the run"
     paths = paths[: args.max_calib]
-    from tqdm import tqdm
-
-    imgs = np.stack([load_image(p, config.geometry) for p in tqdm(paths, desc="load calibration", leave=False)])
+    imgs = load_images(paths, config.geometry, desc="load calibration images")
+    eval_roots = config.data.get("train", []) if args.eval_data is None else [
+        d for d in str(args.eval_data).split(",") if d and d != "none"]
+    labelled = labelled_test_images(eval_roots, config.geometry) if eval_roots else None
     manifest = export_bundle(
         run.model,
         config,
@@ -451,6 +454,7 @@ def main(args: argparse.Namespace) -> int:
         metrics=run.metrics,
         training={"data": _summarise_data(config.data), "run": config.training},
         opset=args.opset,
+        line_check=labelled,
     )
     par = manifest["metrics"]["exportParity"]
     print(
@@ -459,4 +463,12 @@ def main(args: argparse.Namespace) -> int:
         f"batch {manifest['input']['batch']}, image threshold {manifest['calibration']['image']['threshold']:.5g}, "
         f"parity map {par['maxAbsDiffMap']:.2g} score {par['maxAbsDiffScore']:.2g}"
     )
+    check = manifest["metrics"].get("lineCheck")
+    if labelled is not None and check is not None:
+        for line in linecheck.report(linecheck.LineCheck(check["threshold"], check["rule"], check["good"],
+                                                         check["falseRejects"], check["defective"], check["escapes"])):
+            print(line)
+    elif args.eval_data != "none":
+        print("no labelled test images (test/<defect>/ with masks) beside the training data: escapes at this threshold "
+              f"are unknown; it comes from good images alone. Measure it: {linecheck.CALIBRATE_HINT}")
     return 0

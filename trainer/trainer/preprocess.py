@@ -47,14 +47,19 @@ def parse_size(text: str | int, option: str) -> tuple[int, int]:
 class Geometry:
     """Resize then centre crop; a crop the size of the resize is none (the whole field of view).
 
-    The constructor's defaults are the authors' (448 → 392), kept for fidelity to the paper;
-    ``train`` makes new models see the whole view (:func:`whole_view`).
+    Or tiles (``tile_overlap`` set): the resized frame is cut into overlapping tiles of the crop
+    size, each a model input (tiling.py); their maps are merged by maximum, the image score is the
+    highest tile score. The constructor's defaults are the authors' (448 → 392), kept for fidelity
+    to the paper; ``train`` makes new models see the whole view.
     """
 
     resize_height: int = 448
     resize_width: int = 448
     crop_height: int = 392
     crop_width: int = 392
+    tile_overlap: int | None = None
+    """Tiled: the least overlap of neighbouring tiles in px (the last tile along an axis is pulled
+    back to end at the frame's edge, overlapping more); ``None``: one centre crop."""
 
     @property
     def crop_hw(self) -> tuple[int, int]:
@@ -67,9 +72,14 @@ class Geometry:
         return (self.resize_height, self.resize_width)
 
     @property
+    def is_tiled(self) -> bool:
+        """True when the frame is cut into tiles of ``crop_hw``."""
+        return self.tile_overlap is not None
+
+    @property
     def is_whole_view(self) -> bool:
-        """True when no crop is taken: the model sees all of the (resized) frame."""
-        return self.crop_hw == self.resize_hw
+        """True when no part of the (resized) frame is left out: no crop, or tiles."""
+        return self.is_tiled or self.crop_hw == self.resize_hw
 
     def check(self) -> None:
         """Refuses sizes that cannot work, naming them (``ValueError``)."""
@@ -80,22 +90,33 @@ class Geometry:
             msg = (f"geometry: crop {self.crop_height}x{self.crop_width} is larger than the resize "
                    f"{self.resize_height}x{self.resize_width}")
             raise ValueError(msg)
+        if self.tile_overlap is not None and not 0 <= self.tile_overlap < min(self.crop_hw):
+            msg = f"geometry: tile overlap {self.tile_overlap} px must be ≥ 0 and less than the tile ({self.crop_height}x{self.crop_width})"
+            raise ValueError(msg)
 
     def describe(self) -> str:
-        """``"224x560 (whole view)"`` or ``"392x392 crop of 448x448"``."""
+        """``"224x560 (whole view)"``, ``"392x392 crop of 448x448"`` or the tiles."""
+        if self.is_tiled:
+            return (f"tiles of {self.crop_height}x{self.crop_width} over {self.resize_height}x{self.resize_width} "
+                    f"(whole view, overlap ≥ {self.tile_overlap} px)")
         if self.is_whole_view:
             return f"{self.crop_height}x{self.crop_width} (whole view)"
         return f"{self.crop_height}x{self.crop_width} crop of {self.resize_height}x{self.resize_width}"
 
     def crop_box(self) -> tuple[int, int, int, int]:
-        """``(left, top, right, bottom)`` of the crop in the resized image."""
+        """``(left, top, right, bottom)`` of the crop in the resized image (all of it when tiled)."""
+        if self.is_tiled:
+            return (0, 0, self.resize_width, self.resize_height)
         top = int(round((self.resize_height - self.crop_height) / 2.0))
         left = int(round((self.resize_width - self.crop_width) / 2.0))
         return (left, top, left + self.crop_width, top + self.crop_height)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return asdict(self)
+        """JSON-ready dict (``tile_overlap`` only when tiled, so older RUNs read the same)."""
+        d = asdict(self)
+        if d["tile_overlap"] is None:
+            del d["tile_overlap"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Geometry:
@@ -111,13 +132,10 @@ class Geometry:
                 "method": "bilinear",
                 "antialias": True,
             },
-            "crop": {"height": self.crop_height, "width": self.crop_width, "mode": "center"},
+            "crop": None if self.is_tiled else {"height": self.crop_height, "width": self.crop_width, "mode": "center"},
+            **({"tiles": {"height": self.crop_height, "width": self.crop_width, "overlap": self.tile_overlap}}
+               if self.is_tiled else {}),
         }
-
-
-def whole_view(resize_hw: tuple[int, int]) -> Geometry:
-    """A geometry that resizes to ``resize_hw`` and crops nothing."""
-    return Geometry(resize_hw[0], resize_hw[1], resize_hw[0], resize_hw[1])
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -129,8 +147,20 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def to_uint8_frame(img: Image.Image, geometry: Geometry) -> np.ndarray:
+    """PIL image (any size and mode) → RGB resized to the frame size, ``uint8 [H, W, 3]`` (no crop)."""
+    img = to_rgb(img)
+    size = (geometry.resize_width, geometry.resize_height)
+    if img.size != size:
+        img = img.resize(size, Image.BILINEAR)
+    return np.asarray(img, dtype=np.uint8).copy()
+
+
 def to_uint8_crop(img: Image.Image, geometry: Geometry) -> np.ndarray:
     """PIL image (any size and mode) → RGB, resized and centre-cropped, ``uint8 [h, w, 3]``."""
+    if geometry.is_tiled:
+        msg = "a tiled geometry has no single crop: cut the frame into tiles (tiling.cut_tiles)"
+        raise ValueError(msg)
     img = to_rgb(img)
     size = (geometry.resize_width, geometry.resize_height)
     if img.size != size:

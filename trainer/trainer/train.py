@@ -46,15 +46,29 @@ def _partial_dir(out: Path) -> Path:
     return out.parent / f"{out.name}.partial"
 
 
-def geometry_from_args(resize: str | None, crop: str | None, arch: registry.Architecture) -> Geometry:
-    """``--resize N|HxW`` and ``--crop N|HxW|none`` → the geometry.
+def geometry_from_args(resize: str | None, crop: str | None, arch: registry.Architecture,
+                       tile: str | None = None, tile_overlap: int | None = None) -> Geometry:
+    """``--resize N|HxW``, ``--crop N|HxW|none`` and ``--tile N|HxW`` → the geometry.
 
     Neither: the architecture's input size (its authors' crop, 392 for INP-Former) over the whole
     field of view. ``--resize`` alone: no crop. ``--crop`` alone: the authors' resize, then that
-    crop. Sides must be multiples of the architecture's ``input_multiple``.
+    crop. ``--tile``: the frame resized to ``--resize`` (required) cut into tiles of that size,
+    overlapping by ``--tile-overlap`` (default an eighth of the tile). Model input sides must be
+    multiples of the architecture's ``input_multiple``.
     """
     default = arch.default_geometry
     crop_none = crop is not None and str(crop).strip().lower() == "none"
+    if tile:
+        if not resize:
+            msg = ("--tile needs --resize HxW: the frame size the tiles are cut from (the camera's own, e.g. "
+                   "2048x2448, or smaller to trade detail for speed)")
+            raise ValueError(msg)
+        if crop and not crop_none:
+            msg = "--tile and --crop exclude each other: tiles cover the whole frame"
+            raise ValueError(msg)
+        th, tw = parse_size(tile, "--tile")
+        overlap = round(min(th, tw) / 8) if tile_overlap is None else tile_overlap
+        crop = f"{th}x{tw}"
     if resize:
         rh, rw = parse_size(resize, "--resize")
     elif crop and not crop_none:
@@ -62,12 +76,12 @@ def geometry_from_args(resize: str | None, crop: str | None, arch: registry.Arch
     else:
         rh, rw = default.crop_hw
     ch, cw = (rh, rw) if not crop or crop_none else parse_size(crop, "--crop")
-    geometry = Geometry(rh, rw, ch, cw)
+    geometry = Geometry(rh, rw, ch, cw, overlap if tile else None)
     geometry.check()
     m = arch.input_multiple
     if ch % m or cw % m:
         near = f"{max(m, round(ch / m) * m)}x{max(m, round(cw / m) * m)}"
-        what = "--crop" if not geometry.is_whole_view else "--resize"
+        what = "--tile" if tile else "--crop" if not geometry.is_whole_view else "--resize"
         msg = f"{what}: {arch.name} takes inputs whose sides are multiples of {m}; {ch}x{cw} is not (try {near})"
         raise ValueError(msg)
     return geometry
@@ -96,7 +110,8 @@ def run_training(args: argparse.Namespace) -> Path:
     torch.set_num_threads(max(1, args.threads))
     out = Path(args.out)
     seed_everything(args.seed)
-    geometry = geometry_from_args(args.resize, args.crop, arch)
+    geometry = geometry_from_args(args.resize, args.crop, arch, getattr(args, "tile", None),
+                                  getattr(args, "tile_overlap", None))
     categories = discover(args.data)
     train_paths: dict[str, list[Path]] = {}
     calib_paths: list[Path] = []
@@ -129,6 +144,11 @@ def add_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] | None = 
     parser.add_argument("--crop", default=None, metavar="N|HxW|none",
                         help="centre crop after the resize (default none: the model sees the whole field of view; "
                              "the authors' framing is --resize 448 --crop 392)")
+    parser.add_argument("--tile", default=None, metavar="N|HxW",
+                        help="cut each image, resized to --resize, into overlapping tiles of this size and train on "
+                             "them; the runtime inspects frames tile by tile and merges the maps (large frames)")
+    parser.add_argument("--tile-overlap", type=int, default=None, metavar="PX",
+                        help="least overlap of neighbouring tiles in px (default an eighth of the tile)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument("--calib-holdout", type=float, default=0.1,
                         help="fraction of train/good held out for export's calibration (default 0.1)")

@@ -79,9 +79,6 @@ export async function loadBundle(dir: string): Promise<Bundle> {
   if (manifest.file.includes('/') || manifest.file.includes('\\') || manifest.file === '..') {
     throw new LinewatchError('LW_ERR_BUNDLE_MANIFEST', `${manifestPath}: file "${manifest.file}" must be a file name inside the bundle folder`);
   }
-  if (manifest.geometry.tiles !== null) {
-    throw new LinewatchError('LW_ERR_BUNDLE_MANIFEST', `${manifestPath}: a tiled bundle (geometry.tiles); this runtime does not inspect frames tile by tile yet`);
-  }
   const onnxPath = join(abs, manifest.file);
   if (!(await isFile(onnxPath))) {
     throw new LinewatchError('LW_ERR_BUNDLE_MISSING_FILE', `model bundle ${abs}: ${manifest.file} (named by ${MANIFEST_FILE}) is missing`);

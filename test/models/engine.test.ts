@@ -148,9 +148,11 @@ test('a manifest naming an output the graph lacks is LW_ERR_BUNDLE_IO_MISMATCH n
   const c = await copyBundle('tiny-inp');
   try {
     const path = join(c.dir, 'model.json');
-    const m = JSON.parse(await readFile(path, 'utf8')) as { outputs: { anomalyMap: { name: string } }; input: { height: number } };
+    const m = JSON.parse(await readFile(path, 'utf8')) as { outputs: { anomalyMap: { name: string } }; input: { height: number }; geometry: { crop: { height: number } } };
     m.outputs.anomalyMap.name = 'heatmap';
+    // The manifest stays consistent with itself (the crop makes what the input says): only the graph disagrees.
     m.input.height = 60;
+    m.geometry.crop.height = 60;
     await writeFile(path, JSON.stringify(m));
     const bundle = await loadBundle(c.dir);
     await assert.rejects(InferenceEngine.create(bundle, { intraOpThreads: 1 }), (err: unknown) => {

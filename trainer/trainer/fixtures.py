@@ -12,6 +12,8 @@ Deterministic (fixed seeds, one CPU thread), about half a minute on a CPU:
    (PNG images at the resize size, good and defective);
 4. ``tiny-prompted``: a prompted bundle with OneNIP's inputs and outputs (fixtures_prompted.py).
 5. ``tiny-onenip``: a tiny OneNIP with two products and their prompts (models/onenip/fixture.py).
+6. ``tiny-inp-long`` (1:2.5, no crop) and ``tiny-inp-tiles`` (a frame cut into two tiles): the
+   same model as ``tiny-inp`` with the geometries of real parts (fixtures_geometry.py).
 
 Geometry: resize 64×64, centre crop 56×56 (a 4×4 patch grid), evaluation map 64×64.
 """
@@ -29,7 +31,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from . import fixtures_prompted
+from . import fixtures_geometry, fixtures_prompted
 from .export import GoldenCase, export_bundle
 from .models.inp_former import InpFormer, InpFormerConfig, RecipeConfig, coherence_loss, cosine
 from .preprocess import Geometry, normalize, to_uint8_crop
@@ -176,6 +178,9 @@ def generate(out: str | Path, steps: int = TRAIN_STEPS, progress: bool = False) 
     summary[fixtures_prompted.NAME] = fixtures_prompted.generate(
         out / fixtures_prompted.NAME, geometry=GEOMETRY, crop=crop, seed=SEED + 5, png=_png
     )
+    geo = fixtures_geometry.generate(out, model, SEED + 6, config.training, COMMAND)
+    fixtures_geometry.check_threshold(geo)
+    summary.update(geo)
     from .models.onenip import fixture as onenip_fixture
 
     summary[onenip_fixture.NAME] = onenip_fixture.generate(out, progress=progress)

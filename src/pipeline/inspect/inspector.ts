@@ -20,6 +20,7 @@ import { decide, rawPixelThreshold } from '../decide.js';
 import type { Frame } from '../frame.js';
 import type { FrameGeometry, Rect } from '../geometry.js';
 import { normalizeScore, regionToCamera, type FinishedMaps } from '../postprocess/index.js';
+import type { AreaTiling } from '../tiler/area.js';
 import type { PreparedPixels } from '../preprocess/index.js';
 import type { Defect, Verdict } from '../verdict.js';
 import type { JudgedFrame } from './judged.js';
@@ -171,6 +172,7 @@ export class Inspector {
       }
     }
     if (mapped.length === 0) return { model: slot, failures, mapped, geometry, maps: null, inferAt: 0n, inferMs: 0, postAt: 0n };
+    if (slot.tiling !== null) return mapTiles(slot, slot.tiling, ready, readyExtras, failures, mapped, geometry);
     const inferAt = process.hrtime.bigint();
     let out: ModelOutput;
     try {
@@ -229,6 +231,48 @@ export class Inspector {
     }
     return out;
   }
+}
+
+/**
+ * The model runs on each frame's tiles (manifest geometry.tiles): as many runs as a fixed batch
+ * needs, each finished and merged into the frames' maps before the next (an adapter's finished
+ * maps may be its scratch). The frames' maps are at the resized frame's resolution.
+ */
+async function mapTiles(
+  slot: ModelSlot,
+  tiling: AreaTiling,
+  ready: readonly PreparedPixels[],
+  readyExtras: readonly FrameExtras[] | null,
+  failures: (MapFailure | null)[],
+  mapped: readonly number[],
+  geometry: readonly FrameGeometry[],
+): Promise<MappedBatch> {
+  const tiles: PreparedPixels[] = [];
+  const tileExtras: FrameExtras[] | null = readyExtras === null ? null : [];
+  for (let i = 0; i < ready.length; i++) {
+    for (const t of tiling.cut(ready[i]!)) {
+      tiles.push(t);
+      tileExtras?.push(readyExtras![i]!);
+    }
+  }
+  const batch = slot.bundle.manifest.input.batch;
+  const perRun = batch === 'dynamic' ? tiles.length : batch;
+  const merged = tiling.frames(ready.length);
+  const inferAt = process.hrtime.bigint();
+  let inferMs = 0;
+  for (let s = 0; s < tiles.length; s += perRun) {
+    const n = Math.min(perRun, tiles.length - s);
+    let out: ModelOutput;
+    try {
+      out = await slot.engine.run(slot.adapter.inputs(tiles.slice(s, s + n), tileExtras === null ? null : tileExtras.slice(s, s + n)));
+      inferMs += out.inferMs;
+      tiling.merge(slot.adapter.finish(out), n, s, merged);
+    } catch (err) {
+      const e = err instanceof LinewatchError ? err : new LinewatchError('LW_ERR_SESSION_RUN', errorMessage(err));
+      return failAll(slot, failures, mapped, new MapFailure(e, 'model'), inferAt);
+    }
+  }
+  return { model: slot, failures, mapped, geometry, maps: merged, inferAt, inferMs, postAt: process.hrtime.bigint() };
 }
 
 /** The model call (or its finishing) failed: every frame that went in has that failure. */

@@ -2,6 +2,7 @@ import type { Bundle } from '../../models/bundle.js';
 import type { InferenceEngine } from '../../models/engine.js';
 import { adapterFor, type ModelAdapter } from '../../models/adapters/index.js';
 import { RegionFinder } from '../postprocess/index.js';
+import { AreaTiling } from '../tiler/area.js';
 
 /**
  * A loaded model: its bundle, engine, adapter (with the per-model plans and scratch) and region
@@ -11,12 +12,17 @@ export interface ModelSlot {
   readonly bundle: Bundle;
   readonly engine: InferenceEngine;
   readonly adapter: ModelAdapter;
+  /** Sized for the frame's map: the adapter's, or the merged frame's when the model takes tiles. */
   readonly finder: RegionFinder;
+  /** Frames inspected tile by tile (manifest geometry.tiles), or null. */
+  readonly tiling: AreaTiling | null;
   /** Batches that started on this engine and have not finished (the old engine closes at 0). */
   inFlight: number;
 }
 
 /** `adapter` defaults to the bundle's own (adapterFor); pass the one already made to check the bundle before the engine starts. */
 export function createModelSlot(bundle: Bundle, engine: InferenceEngine, adapter: ModelAdapter = adapterFor(bundle)): ModelSlot {
-  return { bundle, engine, adapter, finder: new RegionFinder(adapter.mapHeight, adapter.mapWidth), inFlight: 0 };
+  const tiling = AreaTiling.forManifest(bundle.manifest, adapter.mapHeight, adapter.mapWidth);
+  const finder = tiling === null ? new RegionFinder(adapter.mapHeight, adapter.mapWidth) : new RegionFinder(tiling.frameHeight, tiling.frameWidth);
+  return { bundle, engine, adapter, finder, tiling, inFlight: 0 };
 }

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ from trainer.evaluate import evaluate_run
 from trainer.preprocess import Geometry, parse_size
 from trainer.synth import SynthOptions, synthesize
 from trainer.tiling import merge_frames, merge_maps, tile_boxes, tile_starts
-from trainer.train import add_arguments, aspect_advice, geometry_from_args, run_training
+from trainer.train import aspect_advice, geometry_from_args
 
 INP = registry.get("inp-former")
 
@@ -71,19 +71,14 @@ def _mix_sizes_and_modes(folder: Path) -> None:
             Image.open(mask).resize(image.size, Image.Resampling.NEAREST).save(mask)
 
 
-def test_a_dataset_of_mixed_sizes_and_modes_trains_and_evaluates(tmp_path: Path) -> None:
+def test_a_dataset_of_mixed_sizes_and_modes_trains_and_evaluates(tmp_path: Path, train_tiny: Callable[..., Path]) -> None:
     data = tmp_path / "set"
     synthesize(data, 11, "surface", SynthOptions(size_px=128, n_train=12, n_test_good=3, n_per_defect=1))
     _mix_sizes_and_modes(data)
     sizes = {Image.open(p).size for p in data.rglob("*.png")}
     image_modes = {Image.open(p).mode for p in (data / "train" / "good").glob("*.png")}
     assert len(sizes) > 4 and len(image_modes) >= 4, (sizes, image_modes)
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    out = run_training(parser.parse_args([
-        "--data", str(data), "--out", str(tmp_path / "run"), "--encoder", "small", "--embed-dim", "24",
-        "--heads", "2", "--resize", "56x112", "--iterations", "10", "--warmup", "2", "--batch", "4", "--threads", "1",
-    ]))
+    out = train_tiny(data, tmp_path / "run", "--resize", "56x112", "--iterations", "10")
     config = json.loads((out / "config.json").read_text())
     assert config["geometry"] == {"resize_height": 56, "resize_width": 112, "crop_height": 56, "crop_width": 112}
     assert (config["recipe"]["eval_height"], config["recipe"]["eval_width"]) == (256, 512), "the map keeps the aspect"
@@ -120,16 +115,10 @@ def test_tile_maps_merge_by_maximum_into_the_frame() -> None:
     assert merged.shape == (2, 1, 4, 10) and scores.tolist() == [3.0, 0.5], "the highest tile score per image"
 
 
-def test_a_tiled_model_trains_evaluates_and_exports_whole_images(tmp_path: Path) -> None:
+def test_a_tiled_model_trains_evaluates_and_exports_whole_images(tmp_path: Path, train_tiny: Callable[..., Path]) -> None:
     data = tmp_path / "long"
     synthesize(data, 6, "long", SynthOptions(size_px=64, n_train=10, n_test_good=3, n_per_defect=1))
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    run = run_training(parser.parse_args([
-        "--data", str(data), "--out", str(tmp_path / "run"), "--encoder", "small", "--embed-dim", "24", "--heads", "2",
-        "--resize", "56x140", "--tile", "56", "--tile-overlap", "14", "--iterations", "5", "--warmup", "1",
-        "--batch", "4", "--threads", "1",
-    ]))
+    run = train_tiny(data, tmp_path / "run", "--resize", "56x140", "--tile", "56", "--tile-overlap", "14")
     config = json.loads((run / "config.json").read_text())
     assert config["geometry"]["tile_overlap"] == 14 and config["data"]["train_images"] == 9, "9 images, 27 tiles"
     (result,) = evaluate_run(run, str(data), threads=1)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,6 @@ from trainer import coverage, linecheck
 from trainer.cli import main as cli_main
 from trainer.preprocess import Geometry
 from trainer.synth import SynthOptions, synthesize
-from trainer.train import add_arguments, run_training
 
 
 def _mask(path: Path, size: tuple[int, int], box: tuple[int, int, int, int]) -> Path:
@@ -70,16 +69,12 @@ def test_line_check_counts_and_warns_when_escapes_are_high() -> None:
     assert linecheck.check([0.1], [0.2] * 100, 0.15, "r").escape_rate == 0.0
 
 
-def test_eval_reports_defects_outside_the_crop_and_the_line_check(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_eval_reports_defects_outside_the_crop_and_the_line_check(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                 train_tiny: Callable[..., Path]) -> None:
     data = tmp_path / "long"
     # Chips come out of the ends of the long part: under the authors' kind of centre crop they are not seen.
     synthesize(data, 4, "long", SynthOptions(size_px=64, n_train=10, n_test_good=3, n_per_defect=2))
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    run = run_training(parser.parse_args([
-        "--data", str(data), "--out", str(tmp_path / "run"), "--encoder", "small", "--embed-dim", "24", "--heads", "2",
-        "--resize", "56x154", "--crop", "42x126", "--iterations", "5", "--warmup", "1", "--batch", "4", "--threads", "1",
-    ]))
+    run = train_tiny(data, tmp_path / "run", "--resize", "56x154", "--crop", "42x126")
     capsys.readouterr()
     assert cli_main(["eval", "--run", str(run), "--data", str(data), "--threads", "1"]) == 0
     out = capsys.readouterr().out

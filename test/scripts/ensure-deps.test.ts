@@ -135,7 +135,11 @@ test('bin/trainer runs the trainer from the repository root and from elsewhere, 
     const help = bash('bin/trainer --help');
     assert.equal(help.status, 0, help.stderr);
     assert.match(help.stdout, /usage: bin\/trainer .*command/);
-    const synth = spawnSync(join(root, 'bin/trainer'), ['synth', '--out', 'set', '--seed', '1', '--size', '32', '--n-train', '1', '--n-test-good', '1', '--n-per-defect', '1'], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
+    const synth = spawnSync(join(root, 'bin/trainer'), ['synth', '--out', 'set', '--seed', '1', '--size', '32', '--n-train', '1', '--n-test-good', '1', '--n-per-defect', '1'], {
+      cwd: dir, encoding: 'utf8', timeout: 120_000,
+      // as under `npm test`: npm exports INIT_CWD (the repository root) to every child
+      env: { ...process.env, INIT_CWD: root, npm_lifecycle_event: 'test' },
+    });
     assert.equal(synth.status, 0, synth.stderr);
     assert.ok(existsSync(join(dir, 'set/train/good/000.png')), 'the relative --out is the caller\'s, not the repository\'s');
     const viaNpm = spawnSync('npm', ['run', '-s', 'trainer', '--', 'synth', '--help'], { cwd: root, encoding: 'utf8', timeout: 120_000 });

@@ -16,6 +16,7 @@ from trainer.evaluate import evaluate_run
 from trainer.export import ort_outputs
 from trainer.models.onenip import BackboneConfig, OneNip, OneNipConfig
 from trainer.models.onenip.synthetic import SyntheticOptions, cutpaste, synthetic_anomaly
+from trainer.models.onenip.health import StepRecord, refiner_health, refiner_peak
 from trainer.models.onenip.train import Sampler, TrainOptions, cache_features, train_steps
 from trainer.registry import get
 from trainer.run import load_run
@@ -86,7 +87,7 @@ def test_resumed_training_equals_uninterrupted_training() -> None:
                 raise KeyboardInterrupt
 
         try:
-            losses = train_steps(model, feats, sampler, options, opt, start, checkpoint, progress=False)
+            losses = [r.loss for r in train_steps(model, feats, sampler, options, opt, start, checkpoint, progress=False)]
         except KeyboardInterrupt:
             losses = []
         return model, losses, saved
@@ -120,6 +121,7 @@ def test_train_eval_export_on_two_categories(two_categories: tuple[Path, Path], 
     assert config["architecture"] == "onenip" and config["model"]["backbone"]["weights"] == "standardised"
     assert sorted(config["data"]["prompts"]) == ["p", "s"] and len(config["data"]["prompts"]["s"]["pool"]) == 3
     assert config["recipe"]["fusion_scale"] > 0 and "held-out" in config["training"]["fusion_scale_from"]
+    assert config["training"]["refiner"]["collapsed"] is False  # the authors' lr: the refiner is still answering
     results = evaluate_run(run_dir, data, threads=1)
     assert [r.name for r in results] == ["s", "p"]
     assert all(np.isfinite(list(r.metrics.values())).all() for r in results)
@@ -147,6 +149,37 @@ def test_train_eval_export_on_two_categories(two_categories: tuple[Path, Path], 
     assert np.abs(got["score"] - ref_score.numpy()).max() <= 1e-4
     with pytest.raises(ValueError, match="onenip: map mode 'raw' not supported"):
         get("onenip").export_spec(run.model, run.config, "raw")
+
+
+def test_refiner_health_is_judged_on_the_last_steps() -> None:
+    alive = [StepRecord(1.0, 0.5, 0.9, 0.4)] * 30
+    dead = [StepRecord(0.8, 0.5, 0.5, 1e-9)] * 20
+    assert refiner_health([], 1e-4) == {}
+    assert refiner_health(alive, 1e-4) == {"steps": 20, "peak": 0.4, "dice": 0.9, "collapsed": False}
+    verdict = refiner_health(alive + dead, 1e-3)
+    assert verdict["collapsed"] is True and verdict["steps"] == 20
+    assert "the refiner collapsed" in verdict["warning"] and "(0.001)" in verdict["warning"]
+    assert refiner_health(dead + alive[:11], 1e-3)["collapsed"] is False  # the median of the last 20: alive again
+    prob = torch.zeros(2, 1, 4, 4)
+    prob[0, 0, 1, 1], prob[1, 0, 3, 3] = 0.8, 0.9  # the second image's high pixel lies outside its mask
+    mask = torch.zeros(2, 1, 4, 4)
+    mask[:, 0, :2, :2] = 1
+    assert refiner_peak(prob, mask) == pytest.approx(0.4)
+
+
+def test_a_collapsed_refiner_is_reported(two_categories: tuple[Path, Path], tmp_path: Path, capsys) -> None:
+    """At a learning rate far above the authors' the Dice on the good images' empty masks drives every
+    logit towards -inf within a few steps (the figure runs' 1e-3 did it in 200): train must say so."""
+    surface, part = two_categories
+    run_dir = tmp_path / "run"
+    assert cli_main(["train", "--arch", "onenip", "--data", f"{surface},{part}", "--out", str(run_dir), "--resize",
+                     "64", "--hidden-dim", "16", "--heads", "2", "--ffn-dim", "32", "--encoder-layers", "1",
+                     "--decoder-layers", "1", "--iterations", "30", "--batch", "2", "--threads", "1",
+                     "--lr", "0.05"]) == 0
+    err = capsys.readouterr().err
+    assert "onenip: the refiner collapsed" in err and "The learning rate (0.05)" in err
+    refiner = json.loads((run_dir / "config.json").read_text())["training"]["refiner"]
+    assert refiner["collapsed"] is True and refiner["peak"] < 0.05 and refiner["dice"] == pytest.approx(0.5, abs=0.02)
 
 
 def test_efficientnet_without_weights_is_refused_before_any_work(two_categories, tmp_path: Path, capsys) -> None:

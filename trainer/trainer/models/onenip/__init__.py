@@ -10,6 +10,7 @@
 | ``prompts.py`` | which good image is the prompt: ``recipe`` or ``cosine-pool`` |
 | ``synthetic.py`` | CutPaste and Perlin-texture anomalies (Perlin and textures from trainer/anomalies.py) |
 | ``train.py`` | options, feature cache, the training loop, c |
+| ``health.py`` | whether the refiner collapsed during training (its peak on the twins' defects) |
 | ``graph.py`` | the export graphs (``model.onnx`` with ``image`` + ``prompt``, ``embed.onnx``) and manifest blocks |
 | ``official.py`` | ``import-official``: the authors' checkpoint → RUN |
 

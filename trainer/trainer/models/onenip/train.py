@@ -9,6 +9,10 @@ for the good images; Dice as the authors': 1 − (Σpt + 1) / (Σp² + Σt² + 1
 AdamW lr 1e-4, betas (0.9, 0.999), weight decay 1e-4, gradient-norm clip 0.1, lr × 0.1 after 80 %
 of the steps (the authors: StepLR at epoch 800 of 1000), batch 8, xavier-uniform initialisation.
 
+Each step also records the refiner's peak on the twins' defects (health.py); at the end the RUN's
+``training.refiner`` says whether the refiner collapsed (p ≈ 0 everywhere, the fused map then the
+reconstruction's alone), and train warns when it did.
+
 The backbone is frozen, so the good images' features are computed once; only the twins go through
 it each step. Batches, twins, prompts, jitter and dropout come from generators seeded by (seed,
 step), so ``--resume`` continues exactly as an uninterrupted run. At the end, c (recipe.py) is
@@ -34,6 +38,7 @@ from ...registry import Trained, TrainJob
 from ...run import CHECKPOINT_FILE, RunConfig, load_checkpoint, save_checkpoint
 from .backbone import BACKBONES, STRIDE, BackboneConfig, ConvBackbone
 from .efficientnet import load_efficientnet_weights
+from .health import StepRecord, refiner_health, refiner_peak
 from .model import OneNip, OneNipConfig
 from .prompts import PromptChooser, prompt_record, recorded_prompts
 from .recipe import SELECTIONS, RecipeConfig, fusion_scale
@@ -93,8 +98,8 @@ class Sampler:
 
 
 def train_step(model: OneNip, feats: torch.Tensor, sampler: Sampler, step: int, options: TrainOptions
-               ) -> tuple[torch.Tensor, float, float]:
-    """One forward pass and loss: (loss, mse, dice)."""
+               ) -> tuple[torch.Tensor, StepRecord]:
+    """One forward pass: the loss to back-propagate and what the step measured (health.py)."""
     idx, prompt_idx, twins, masks = sampler.draw(step, options.batch)
     with torch.no_grad():
         twin_feats = model.features(to_model_input(twins))
@@ -106,16 +111,19 @@ def train_step(model: OneNip, feats: torch.Tensor, sampler: Sampler, step: int, 
     _, logit = model.maps(targets, rec)
     mask = torch.cat([torch.zeros(len(idx), *masks.shape[1:]), torch.from_numpy(masks)]).unsqueeze(1)
     mse = F.mse_loss(rec, torch.cat([good, good]))
-    dice = dice_loss(torch.sigmoid(logit), mask)
-    return mse + options.dice_weight * dice, float(mse), float(dice)
+    prob = torch.sigmoid(logit)
+    dice = dice_loss(prob, mask)
+    loss = mse + options.dice_weight * dice
+    twins = slice(len(idx), None)
+    return loss, StepRecord(float(loss), float(mse), float(dice), refiner_peak(prob[twins].detach(), mask[twins]))
 
 
 def train_steps(model: OneNip, feats: torch.Tensor, sampler: Sampler, options: TrainOptions,
                 optimizer: torch.optim.Optimizer, start: int = 0, on_checkpoint=None,  # noqa: ANN001
-                progress: bool = True) -> list[float]:
-    """Steps ``start`` … ``iterations − 1``; returns the loss per step."""
+                progress: bool = True) -> list[StepRecord]:
+    """Steps ``start`` … ``iterations − 1``; returns what each step measured."""
     params = model.trainable_parameters()
-    losses: list[float] = []
+    records: list[StepRecord] = []
     model.train()
     bar = None
     if progress:
@@ -126,21 +134,21 @@ def train_steps(model: OneNip, feats: torch.Tensor, sampler: Sampler, options: T
         lr = options.lr * (0.1 if step >= options.lr_drop_at * options.iterations else 1.0)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss, mse, dice = train_step(model, feats, sampler, step, options)
+        loss, record = train_step(model, feats, sampler, step, options)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, options.clip_norm)
         optimizer.step()
-        losses.append(float(loss))
+        records.append(record)
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(mse=f"{mse:.4f}", dice=f"{dice:.3f}", lr=f"{lr:.1e}")
+            bar.set_postfix(mse=f"{record.mse:.4f}", dice=f"{record.dice:.3f}", peak=f"{record.peak:.2f}", lr=f"{lr:.1e}")
         if on_checkpoint is not None and (step + 1) % options.checkpoint_every == 0 and step + 1 < options.iterations:
             on_checkpoint(step + 1)
     if bar is not None:
         bar.close()
     model.eval()
-    return losses
+    return records
 
 
 @torch.no_grad()
@@ -220,7 +228,11 @@ def train(job: TrainJob) -> Trained:
     def checkpoint(step: int) -> None:
         save_checkpoint(job.partial, model.state_dict(), step=step, optimizer=optimizer.state_dict())
 
-    losses = train_steps(model, feats, sampler, options, optimizer, start, checkpoint)
+    records = train_steps(model, feats, sampler, options, optimizer, start, checkpoint)
+    health = refiner_health(records, options.lr)
+    if "warning" in health:
+        print(f"train: {health['warning']}", file=sys.stderr)
+    losses = [r.loss for r in records]
     prompts = prompt_record(job.train_paths, recipe.pool_size)
     chooser = PromptChooser(model, load_images([Path(p) for p in recorded_prompts(prompts, recipe.prompt_selection)], g))
     calib = load_images(job.calib_paths, g) if job.calib_paths else images
@@ -236,6 +248,7 @@ def train(job: TrainJob) -> Trained:
             "fusion_scale_from": f"{len(calib)} {'held-out good' if job.calib_paths else 'training'} images",
             "loss_first": losses[0] if losses else None,
             "loss_last": float(np.mean(losses[-20:])) if losses else None,
+            "refiner": health,
             "threads": args.threads,
             "seconds_prepare": round(t_prep, 1),
             "seconds_total": round(elapsed, 1),

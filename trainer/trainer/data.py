@@ -265,3 +265,48 @@ def pick_shots(paths: Sequence[Path], shots: int, seed: int) -> list[Path]:
         raise DatasetError(f"few-shot: --shots {shots} but the training folder has {len(paths)} images")
     order = np.random.default_rng(seed).permutation(len(paths))[:shots]
     return [paths[i] for i in sorted(order)]
+
+
+# ---- a few real defects (semi-supervised training of a discriminative head)
+
+
+def defect_pairs(root: str | Path) -> list[tuple[Path, Path]]:
+    """Defective images and their masks under ``root``, as ``(image, mask)`` pairs.
+
+    Either MVTec layout (``test/<defect>/X.png`` with ``ground_truth/<defect>/X_mask.png``; good
+    images are skipped) or a flat folder (``X.png`` beside ``X_mask.png``). An image without its
+    mask is refused, naming it.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"defect images: folder {root} does not exist")
+    pairs: list[tuple[Path, Path]] = []
+    if (root / "test").is_dir():
+        for defect_dir in sorted(p for p in (root / "test").iterdir() if p.is_dir() and p.name != "good"):
+            for image in _images_in(defect_dir):
+                mask = _find_mask(root / "ground_truth" / defect_dir.name, image.stem)
+                if mask is None:
+                    raise DatasetError(f"defect images: {image} has no mask in {root / 'ground_truth' / defect_dir.name}")
+                pairs.append((image, mask))
+    else:
+        for image in _images_in(root):
+            if image.stem.endswith(MASK_SUFFIX):
+                continue
+            mask = _find_mask(root, image.stem)
+            if mask is None:
+                raise DatasetError(f"defect images: {image} has no {image.stem}{MASK_SUFFIX}.png beside it")
+            pairs.append((image, mask))
+    if not pairs:
+        raise DatasetError(f"defect images: none in {root} (test/<defect>/ with ground_truth/, or X.png with X_mask.png)")
+    return pairs
+
+
+def load_defects(root: str | Path, geometry: Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 NHWC crops of the defective images under ``root`` and float32 0/1 masks ``[N, h, w]`` over the crop."""
+    pairs = defect_pairs(root)
+    images = load_images([p for p, _ in pairs], geometry)
+    masks = np.stack([load_mask(m, geometry, geometry.crop_hw) for _, m in pairs]).astype(np.float32)
+    empty = [str(p) for (p, _), m in zip(pairs, masks, strict=True) if not m.any()]
+    if empty:
+        raise DatasetError(f"defect images: the mask of {empty[0]} is empty inside the crop")
+    return images, masks

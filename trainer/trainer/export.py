@@ -36,6 +36,8 @@ from .registry import AuxGraph, ExportSpec
 from .run import RunConfig, load_run
 
 OPSET = 17
+#: ``--map``: what the graph outputs. An architecture refuses a mode it lacks, naming the ones it has.
+MAP_MODES = ("full", "raw", "zero-shot")
 PARITY_TOLERANCE = 1e-4
 FP16_TOLERANCE = 5e-2
 #: ONNX Runtime's intra-op threads for the parity check (``--threads``; at most 4 by default).
@@ -45,7 +47,7 @@ __all__ = ["export_bundle", "ort_outputs", "reference_outputs", "spec_outputs"]
 
 
 def export_spec(model: nn.Module, config: RunConfig, map_mode: str) -> ExportSpec:
-    """The architecture's graph for ``map_mode`` (``full`` or ``raw``)."""
+    """The architecture's graph for ``map_mode`` (one of :data:`MAP_MODES`)."""
     return registry.get(config.architecture).export_spec(model, config, map_mode)
 
 
@@ -405,10 +407,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=parse_batch, default="dynamic", help="fixed batch size N, or 'dynamic' (default)")
     p.add_argument(
         "--map",
-        choices=("full", "raw"),
+        choices=MAP_MODES,
         default="full",
-        help="full: the graph applies the whole recipe (default); raw: grid map, the runtime does the rest",
+        help="full: the graph applies the whole recipe (default); raw: grid map, the runtime does the rest; "
+        "zero-shot: each token's distance to the nearest prototype (a model trained on other data)",
     )
+    p.add_argument("--zero-shot", action="store_true",
+                   help="same as --map zero-shot: a bundle for a product the model never saw (pass --calib-data "
+                        "with good images of that product for its thresholds)")
     p.add_argument("--calib-data", help="folder of held-out good images (overrides what the run recorded)")
     p.add_argument("--max-calib", type=int, default=200, help="use at most this many calibration images (200)")
     p.add_argument("--margin", type=float, default=cal.DEFAULT_MARGIN, help="threshold margin (1.05)")
@@ -426,6 +432,14 @@ def main(args: argparse.Namespace) -> int:
     ORT_THREADS = max(1, args.threads)
     run = load_run(args.run)
     config = run.config
+    map_mode = "zero-shot" if args.zero_shot else args.map
+    if args.zero_shot and args.map not in ("full", "zero-shot"):
+        msg = f"--zero-shot and --map {args.map} contradict each other"
+        raise ValueError(msg)
+    if map_mode == "zero-shot" and not args.calib_data:
+        msg = ("--zero-shot: the run's held-out images are of the data it was trained on; the thresholds must come "
+               "from good images of the new product: pass --calib-data DIR")
+        raise ValueError(msg)
     if args.calib_data:
         paths = cal.list_images(args.calib_data)
         source = f"--calib-data {args.calib_data}"
@@ -447,7 +461,7 @@ def main(args: argparse.Namespace) -> int:
         args.out,
         calib_images=imgs,
         calib_source=f"{source} ({len(paths)} images)",
-        map_mode=args.map,
+        map_mode=map_mode,
         batch=args.batch,
         fp16=args.fp16,
         margin=args.margin,

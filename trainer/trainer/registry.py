@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 #: Registry key (= manifest ``architecture``) → the package whose ``ARCHITECTURE`` serves it.
 REGISTRY: dict[str, str] = {
     "inp-former": "trainer.models.inp_former",
+    "inp-former++": "trainer.models.inp_former_pp",
     "onenip": "trainer.models.onenip",
 }
 

@@ -39,10 +39,19 @@ def soft_mining_cosine(
     groups = list(zip(encoder_groups, decoder_groups))
     for en, de in groups:
         en = en.detach()
-        with torch.no_grad():
-            d = 1.0 - torch.nn.functional.cosine_similarity(en, de, dim=1).unsqueeze(1)
-            weight = (d / d.mean()).pow(gamma)
-        de = _ScaleGrad.apply(de, weight)
+        de = mined(en, de, gamma)
         cos = torch.nn.functional.cosine_similarity(en.flatten(1), de.flatten(1), dim=1)
         total = total + (1.0 - cos).mean()
     return total / len(groups)
+
+
+def mined(en: torch.Tensor, de: torch.Tensor, gamma: float) -> torch.Tensor:
+    """``de`` unchanged, its gradient at each position scaled by (d / mean d)^gamma (soft mining).
+
+    ``d = 1 − cos(en, de)`` over channels (``[B, C, h, w]`` groups), computed without gradient. Any
+    loss on the returned tensor is mined the same way (INP-Former++ adds an MSE term).
+    """
+    with torch.no_grad():
+        d = 1.0 - torch.nn.functional.cosine_similarity(en, de, dim=1).unsqueeze(1)
+        weight = (d / d.mean()).pow(gamma)
+    return _ScaleGrad.apply(de, weight)

@@ -244,16 +244,23 @@ class InpFormer(nn.Module):
         en = [self._group(en_list, idx, gh, gw) for idx in self.config.fuse_encoder]
         return InpFormerOutput(en, de, tokens, protos)
 
+    def extract_prototypes(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The INP extractor alone: the image's prototypes ``[B, M, D]`` from its tokens ``[B, N, D]``.
+
+        With :func:`coherence_distance` this is the zero-shot map, which needs nothing of the decoder.
+        """
+        protos = self.prototype_token.unsqueeze(0).expand(tokens.shape[0], -1, -1)
+        for blk in self.aggregation:
+            protos = blk(protos, tokens)
+        return protos
+
     def decode(self, tokens: torch.Tensor, grid: tuple[int, int]) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Everything after the encoder: INP extractor → bottleneck → decoder → decoder groups.
 
         Separate from :meth:`forward` so training on cached encoder tokens runs the same code.
         Returns the decoder groups ([B, D, h, w] each) and the prototypes [B, M, D].
         """
-        b = tokens.shape[0]
-        protos = self.prototype_token.unsqueeze(0).expand(b, -1, -1)
-        for blk in self.aggregation:
-            protos = blk(protos, tokens)
+        protos = self.extract_prototypes(tokens)
         y = tokens
         for blk in self.bottleneck:
             y = blk(y)

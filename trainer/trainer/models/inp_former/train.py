@@ -85,6 +85,19 @@ def cache_features(model: nn.Module, images: np.ndarray, batch: int = 8) -> Feat
 # ---- the training loop
 
 
+#: ``(model, cache, batch indices, step) → loss`` of one optimiser step.
+StepLoss = Callable[[nn.Module, FeatureCache, torch.Tensor, int], torch.Tensor]
+
+
+def reconstruction_loss(model: nn.Module, cache: FeatureCache, idx: torch.Tensor, step: int,
+                        options: TrainOptions) -> torch.Tensor:
+    """INP-Former's loss on the cached images ``idx``: soft-mining cosine + weight × coherence."""
+    tokens = cache.tokens[idx]
+    decoded, prototypes = model.decode(tokens, cache.grid)
+    loss = soft_mining_cosine([g[idx] for g in cache.groups], decoded, options.gamma)
+    return loss + options.coherence_weight * coherence_distance(tokens, prototypes).mean()
+
+
 def train_steps(
     model: nn.Module,
     cache: FeatureCache,
@@ -93,13 +106,22 @@ def train_steps(
     start: int = 0,
     on_checkpoint: Callable[[int], None] | None = None,
     progress: bool = True,
+    step_loss: StepLoss | None = None,
+    params: list[nn.Parameter] | None = None,
+    offset: int = 0,
 ) -> list[float]:
     """Steps ``start`` … ``options.iterations − 1`` on cached features; returns the loss per step.
 
     Batches are drawn with a generator seeded by (seed, step), so a resumed run draws the same
-    batches as an uninterrupted one.
+    batches as an uninterrupted one. ``step_loss`` (default :func:`reconstruction_loss`) and
+    ``params`` (default all trainable ones; gradient-norm clipped) let a family that extends
+    INP-Former run its own loss through this loop; ``offset`` is added to the step numbers given to
+    ``on_checkpoint`` (a second phase continues the first's count).
     """
-    params = model.trainable_parameters()
+    if step_loss is None:
+        def step_loss(m: nn.Module, c: FeatureCache, i: torch.Tensor, s: int) -> torch.Tensor:
+            return reconstruction_loss(m, c, i, s, options)
+    params = model.trainable_parameters() if params is None else params
     n = cache.tokens.shape[0]
     losses: list[float] = []
     model.train()
@@ -118,10 +140,7 @@ def train_steps(
             group["lr"] = lr
         generator = torch.Generator().manual_seed(options.seed * 1_000_003 + step)
         idx = torch.randint(0, n, (min(options.batch, n),), generator=generator)
-        tokens = cache.tokens[idx]
-        decoded, prototypes = model.decode(tokens, cache.grid)
-        loss = soft_mining_cosine([g[idx] for g in cache.groups], decoded, options.gamma)
-        loss = loss + options.coherence_weight * coherence_distance(tokens, prototypes).mean()
+        loss = step_loss(model, cache, idx, step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, options.clip_norm)
@@ -131,7 +150,7 @@ def train_steps(
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{lr:.1e}")
         if on_checkpoint is not None and (step + 1) % options.checkpoint_every == 0 and step + 1 < options.iterations:
-            on_checkpoint(step + 1)
+            on_checkpoint(offset + step + 1)
     if bar is not None:
         bar.close()
     model.eval()
@@ -160,35 +179,71 @@ def build_config(args: argparse.Namespace) -> InpFormerConfig:
 
 
 
+def training_images(job: TrainJob) -> tuple[np.ndarray, list]:
+    """The good training images of every category (uint8 NHWC crops) and their paths; with
+    ``--shots k``, k images per category picked by seed, each expanded into the 22 fixed views."""
+    args = job.args
+    train_paths = []
+    for kept in job.train_paths.values():
+        train_paths += pick_shots(kept, args.shots, args.seed) if args.shots else kept
+    images = load_images(train_paths, job.geometry, desc="load images")
+    if args.shots:
+        images = few_shot_expand(images)
+    return images, train_paths
+
+
+def prepare_encoder_from_args(model: InpFormer, args: argparse.Namespace, images: np.ndarray) -> dict:
+    """Pretrained weights (``--encoder-weights``) or a weight-free encoder (``--ssl``); the record of it."""
+    if args.encoder_weights and args.encoder_weights != "none":
+        load_dinov2_weights(model.encoder, args.encoder_weights)
+        return {"method": "pretrained", "weights": str(args.encoder_weights)}
+    return prepare_encoder(model, images, args.ssl, args.layer_scale, args.whiten)
+
+
+def resume_state(job: TrainJob, model: nn.Module) -> dict | None:
+    """The checkpoint in ``RUN.partial`` when ``--resume`` is given and one is there (loaded into ``model``)."""
+    if not (job.args.resume and (job.partial / CHECKPOINT_FILE).is_file()):
+        return None
+    ckpt = load_checkpoint(job.partial)
+    model.load_state_dict(ckpt["state_dict"], strict=True)
+    print(f"train: resuming {job.partial} at step {int(ckpt['step'])}", file=sys.stderr)
+    return ckpt
+
+
+def training_record(options: object, encoder_prep: dict, losses: list[float], args: argparse.Namespace,
+                    seconds_features: float, seconds_total: float, **extra: object) -> dict:
+    """The RUN's ``training`` block: hyper-parameters, encoder, losses, times, the command."""
+    return {
+        **asdict(options),
+        "encoder": encoder_prep,
+        "loss_first": losses[0] if losses else None,
+        "loss_last": float(np.mean(losses[-20:])) if losses else None,
+        **extra,
+        "threads": args.threads,
+        "seconds_features": round(seconds_features, 1),
+        "seconds_total": round(seconds_total, 1),
+        "command": "python3 -m trainer " + " ".join(sys.argv[1:]),
+    }
+
+
 def train(job: TrainJob) -> Trained:
     """``train --arch inp-former``: encoder prepared (pretrained or ssl), decoder trained on cached features."""
     args = job.args
     options = TrainOptions(iterations=args.iterations, batch=args.batch, lr=args.lr, seed=args.seed,
                            warmup=args.warmup, checkpoint_every=args.checkpoint_every)
-    train_paths = []
-    for kept in job.train_paths.values():
-        train_paths += pick_shots(kept, args.shots, options.seed) if args.shots else kept
-    images = load_images(train_paths, job.geometry, desc="load images")
-    if args.shots:
-        images = few_shot_expand(images)
+    images, train_paths = training_images(job)
     config = build_config(args)
     model = InpFormer(config)
     t_start = time.monotonic()
-    if args.encoder_weights and args.encoder_weights != "none":
-        load_dinov2_weights(model.encoder, args.encoder_weights)
-        encoder_prep = {"method": "pretrained", "weights": str(args.encoder_weights)}
-    else:
-        encoder_prep = prepare_encoder(model, images, args.ssl, args.layer_scale, args.whiten)
+    encoder_prep = prepare_encoder_from_args(model, args, images)
     seed_everything(options.seed)
     model.reset_trainable(options.init_std)
     optimizer = StableAdamW(model.trainable_parameters(), lr=options.lr, weight_decay=options.weight_decay)
     start = 0
-    if args.resume and (job.partial / CHECKPOINT_FILE).is_file():
-        ckpt = load_checkpoint(job.partial)
-        model.load_state_dict(ckpt["state_dict"], strict=True)
+    ckpt = resume_state(job, model)
+    if ckpt is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
         start = int(ckpt["step"])
-        print(f"train: resuming {job.partial} at step {start}", file=sys.stderr)
     cache = cache_features(model, images)
     t_cache = time.monotonic() - t_start
 
@@ -202,16 +257,7 @@ def train(job: TrainJob) -> Trained:
         geometry=job.geometry,
         recipe=RecipeConfig.for_crop(job.geometry.crop_hw),
         data=job.data_record(train_images=len(train_paths), shots=args.shots or None),
-        training={
-            **asdict(options),
-            "encoder": encoder_prep,
-            "loss_first": losses[0] if losses else None,
-            "loss_last": float(np.mean(losses[-20:])) if losses else None,
-            "threads": args.threads,
-            "seconds_features": round(t_cache, 1),
-            "seconds_total": round(elapsed, 1),
-            "command": "python3 -m trainer " + " ".join(sys.argv[1:]),
-        },
+        training=training_record(options, encoder_prep, losses, args, t_cache, elapsed),
         version=args.version,
     )
     return Trained(run_config, model.state_dict(), options.iterations)

@@ -183,11 +183,15 @@ def test_fusion_normalises_each_component_by_good_statistics() -> None:
     parts = {"cos": torch.full((1, 1, 8, 8), 0.5), "l2": torch.full((1, 1, 8, 8), 7.0),
              "head": torch.full((1, 1, 8, 8), 0.05)}
     final, recon = fuse(parts, recipe)
-    # recon = mean((0.5−0.2)/0.1, (7−3)/2) = 2.5; head = (0.05−0.01)/0.02 = 2; final = 0.5·2.5 + 0.5·2
+    # recon = mean((0.5−0.2)/0.1, (7−3)/2) = 2.5; the head's std 0.02 is floored at 0.05:
+    # (0.05−0.01)/0.05 = 0.8; final = 0.5·2.5 + 0.5·0.8
     assert torch.allclose(recon, torch.full_like(recon, 2.5))
-    assert torch.allclose(final, torch.full_like(final, 2.25))
+    assert torch.allclose(final, torch.full_like(final, 1.65))
+    unfloored = FusionRecipe(eval_height=8, eval_width=8, gaussian_kernel=1, head_min_std=0.0, stats=recipe.stats)
+    final, _ = fuse(parts, unfloored)
+    assert torch.allclose(final, torch.full_like(final, 0.5 * 2.5 + 0.5 * 2.0))
     cos_only = FusionRecipe(eval_height=8, eval_width=8, gaussian_kernel=1, recon_terms="cos", head_weight=0.25,
-                            stats=recipe.stats)
+                            head_min_std=0.0, stats=recipe.stats)
     final, recon = fuse(parts, cos_only)
     assert torch.allclose(recon, torch.full_like(recon, 3.0))
     assert torch.allclose(final, torch.full_like(final, 0.75 * 3.0 + 0.25 * 2.0))

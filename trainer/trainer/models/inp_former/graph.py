@@ -22,7 +22,7 @@ from ...preprocess import IMAGENET_MEAN, IMAGENET_STD, Geometry
 from ...registry import ExportSpec
 from ...run import RunConfig
 from .model import InpFormer, coherence_distance
-from .recipe import RecipeConfig, finish_map, grid_map, image_score, map_steps, score_rule, topk_count
+from .recipe import RecipeConfig, finish_map, gaussian_kernel, grid_map, image_score, map_steps, score_rule, topk_count
 
 MAP_MODES = ("full", "raw", "zero-shot")
 
@@ -42,6 +42,9 @@ class GraphBase(nn.Module):
         self.register_buffer("pos", pos)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN, dtype=torch.float32).view(1, 3, 1, 1) * 255.0)
         self.register_buffer("std", torch.tensor(IMAGENET_STD, dtype=torch.float32).view(1, 3, 1, 1) * 255.0)
+        # Unused by forward (finish_map makes its own kernel), but it was always registered: removing
+        # it renumbers the traced graph, and the committed bundles would no longer rebuild byte-identical.
+        self.register_buffer("kernel", gaussian_kernel(config.recipe.gaussian_kernel, config.recipe.gaussian_sigma))
         self.k = topk_count(config.recipe.eval_height, config.recipe.eval_width, config.recipe.topk_fraction)
 
     def normalised(self, image: torch.Tensor) -> torch.Tensor:

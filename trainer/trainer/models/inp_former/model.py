@@ -249,7 +249,8 @@ class InpFormer(nn.Module):
 
         With :func:`coherence_distance` this is the zero-shot map, which needs nothing of the decoder.
         """
-        protos = self.prototype_token.unsqueeze(0).expand(tokens.shape[0], -1, -1)
+        b = tokens.shape[0]
+        protos = self.prototype_token.unsqueeze(0).expand(b, -1, -1)
         for blk in self.aggregation:
             protos = blk(protos, tokens)
         return protos

@@ -10,7 +10,8 @@ normalisation is ours, shared/INPFORMERPP.md says why]:
 Grid maps go bilinear (align_corners) to the crop and then (half-pixel) to 256, as INP-Former's;
 the head's map, a convolution output, goes half-pixel both times. Each component c becomes
 ``(c − μ_c) / σ_c`` with μ, σ over every pixel of the good training images' maps (``stats``,
-measured after training and recorded in the RUN and the bundle's ``training.recipe``); the
+measured after training and recorded in the RUN and the bundle's ``training.recipe``; the head's
+σ taken as at least ``head_min_std``); the
 reconstruction map is the mean of its terms (``recon_terms``: ``cos+l2`` or ``cos``), the final
 map ``(1 − head_weight)·recon + head_weight·head`` (0.5: their mean), then the 5×5 gaussian, and
 the score the mean of its top 1 %. ``normalise = "none"`` fuses the raw values as the authors'
@@ -44,6 +45,10 @@ class FusionRecipe(RecipeConfig):
     normalise: str = "zscore"
     #: Component → ``[mean, std]`` over the good training images' pixels (filled after training).
     stats: dict[str, list[float]] = field(default_factory=dict)
+    #: Ours: the head's std is taken as at least this (5 % of its 0…1 range). A head nearly silent
+    #: on good images has a tiny std, and dividing by it would turn every flicker, and the exported
+    #: graph's rounding with it, into many σ (measured: the same metrics on the tuning set).
+    head_min_std: float = 0.05
 
     def __post_init__(self) -> None:
         if self.recon_terms not in RECON_TERMS:
@@ -73,6 +78,8 @@ class FusionRecipe(RecipeConfig):
             msg = f"fusion: no statistics for {component!r} (measured after training; this RUN has {sorted(self.stats)})"
             raise ValueError(msg)
         mean, std = self.stats[component]
+        if component == "head":
+            std = max(std, self.head_min_std)
         return float(mean), float(std)
 
 

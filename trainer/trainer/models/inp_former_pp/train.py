@@ -55,7 +55,7 @@ class PPOptions:
     coherence: str = "soft"
     mse_weight: float = 1.0
     head_loss_weight: float = 1.0
-    head_schedule: str = "joint"
+    head_schedule: str = "after"
     head_iterations: int = 0
     """``after``: steps of the head alone (0: as many as ``--iterations``)."""
     anomaly_pool: int = 512
@@ -259,7 +259,7 @@ def train(job: TrainJob) -> Trained:
     if pp.head_schedule == "after":
         losses += _train_head_after(model, data, options, pp, crop_hw, job, ckpt, start)
     recipe = FusionRecipe(recon_terms=args.recon_terms, head_weight=args.fusion_head_weight,
-                          normalise=args.fusion_normalise)
+                          normalise=args.fusion_normalise, head_min_std=args.fusion_head_min_std)
     recipe.stats = fusion_statistics(model, cache, crop_hw, recipe)
     elapsed = time.monotonic() - t_start
     run_config = RunConfig(
@@ -328,8 +328,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--head-loss-weight", type=float, default=d.head_loss_weight,
                    help=f"weight of the head's Dice loss (default {d.head_loss_weight})")
     g.add_argument("--head-schedule", default=d.head_schedule, choices=SCHEDULES,
-                   help="joint: head and reconstruction together (default); after: the head once the "
-                        "reconstruction branch is trained")
+                   help="after: the head once the reconstruction branch is trained, on its fixed residuals "
+                        "(default: as good here and far cheaper per step); joint: both together")
     g.add_argument("--head-iterations", type=int, default=0, help="after: the head's steps (default --iterations)")
     g.add_argument("--head-augment", default="dihedral", choices=("dihedral", "none"),
                    help="flip/rotate each head sample's residual and mask (default dihedral)")
@@ -353,3 +353,5 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                    help="each map component by the good training images' mean/std (zscore, default) or raw (none)")
     g.add_argument("--fusion-head-weight", type=float, default=0.5,
                    help="weight of the head's mask in the final map (default 0.5: the mean)")
+    g.add_argument("--fusion-head-min-std", type=float, default=FusionRecipe.head_min_std,
+                   help=f"floor of the head's std in the normalisation (default {FusionRecipe.head_min_std})")

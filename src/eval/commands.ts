@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { LinewatchError, errorMessage } from '../errors.js';
-import { loadBundle } from '../models/bundle.js';
+import { loadBundle, withMapOutput } from '../models/bundle.js';
 import type { EngineOptions } from '../models/engine.js';
 import { executionProvidersSchema, type ProviderConfig } from '../models/providers.js';
 import { DEFAULT_GOOD_QUANTILE, DEFAULT_MARGIN, type ThresholdRule } from './calibrate.js';
@@ -82,6 +82,7 @@ interface EvalOpts {
   exactPixels?: boolean;
   config?: string;
   threads?: number;
+  mapOutput?: string;
 }
 
 interface CalibrateOpts {
@@ -115,9 +116,11 @@ export function registerEvalCommands(program: Command, io: CommandIo = processIo
     .option('--config <file>', "judge with this station configuration's decide rules (default: reject when the normalised image score ≥ 0.5)")
     .option('--exact-pixels', 'also compute pixel metrics exactly (all maps in memory) to measure the histogram error; small sets only')
     .option('--threads <n>', "ONNX Runtime's threads for the model (default: the machine's cores)", threads)
+    .option('--map-output <name>', "judge one of the bundle's extra outputs as its map (e.g. recon_map of an inp-former++ bundle); the thresholds stay the main map's")
     .action(async (opts: EvalOpts) => {
       try {
-        const bundle = await loadBundle(opts.model);
+        const loaded = await loadBundle(opts.model);
+        const bundle = opts.mapOutput === undefined ? loaded : withMapOutput(loaded, opts.mapOutput);
         const dataset = await discoverDataset(opts.data);
         const rules = opts.config === undefined ? undefined : (await loadConfig(opts.config)).decide;
         const result = await evaluate(bundle, dataset, {

@@ -98,7 +98,8 @@ export interface CategoryResult {
 export interface EvalReport {
   readonly tool: 'linewatch eval';
   readonly createdAt: string;
-  readonly model: { dir: string; version: string; architecture: string; sha256: string; provider: string };
+  /** `map`: the graph output judged as the anomaly map (an extra output with `eval --map-output`). */
+  readonly model: { dir: string; version: string; architecture: string; sha256: string; provider: string; map: string };
   readonly data: string;
   /** The thresholds the line uses with these rules, in raw model units. */
   readonly thresholds: { image: number; pixel: number; rejectOn: DecideConfig['rejectOn'] };
@@ -288,7 +289,7 @@ export async function evaluate(bundle: Bundle, dataset: EvalDataset, opts: Evalu
     report: {
       tool: 'linewatch eval',
       createdAt: new Date().toISOString(),
-      model: { dir: bundle.dir, version: m.version, architecture: m.architecture, sha256: m.sha256, provider },
+      model: { dir: bundle.dir, version: m.version, architecture: m.architecture, sha256: m.sha256, provider, map: m.outputs.anomalyMap.name },
       data: dataset.root,
       thresholds: {
         image: rules.image.scale === 'raw' ? rules.image.value : normalizedToRaw(rules.image.value, m.calibration.image),

@@ -44,7 +44,7 @@ export function formatEval(r: EvalReport): string {
     confusionRow('total', r.total),
   ];
   return [
-    `model ${r.model.version} (${r.model.architecture}) on ${r.model.provider}; data ${r.data}`,
+    `model ${r.model.version} (${r.model.architecture}, map ${r.model.map}) on ${r.model.provider}; data ${r.data}`,
     `thresholds (raw): image ${g(r.thresholds.image)}, pixel ${g(r.thresholds.pixel)}; reject on ${r.thresholds.rejectOn}`,
     '',
     'detection metrics (%):',

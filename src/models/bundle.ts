@@ -108,3 +108,26 @@ async function checkSha(path: string, want: string): Promise<void> {
     );
   }
 }
+
+/**
+ * The same bundle judged on one of its extra outputs (`outputs.extra`) instead of its anomaly map:
+ * that output becomes the map (with the map's size and steps), the score is computed from it by
+ * the manifest's rule, and the old map and score become extras. It lets the runtime measure two
+ * maps of one graph side by side (INP-Former++'s `recon_map` beside its fused map). The
+ * calibration still belongs to the main map, so escapes and false rejects at its thresholds mean
+ * little for the other. The graph's check at session creation refuses an output of another size.
+ *
+ * @throws LinewatchError LW_ERR_BUNDLE_MANIFEST when `name` is not one of the bundle's extra outputs
+ * @example
+ * const recon = withMapOutput(await loadBundle(dir), 'recon_map');
+ */
+export function withMapOutput(bundle: Bundle, name: string): Bundle {
+  const o = bundle.manifest.outputs;
+  if (!o.extra.includes(name)) {
+    const have = o.extra.length > 0 ? `its extra outputs are ${o.extra.join(', ')}` : 'it declares no extra outputs';
+    throw new LinewatchError('LW_ERR_BUNDLE_MANIFEST', `model bundle ${bundle.dir}: no extra output "${name}" to judge as the map (${have})`);
+  }
+  const extra = [...o.extra.filter((e) => e !== name), o.anomalyMap.name, ...(o.score.name !== null ? [o.score.name] : [])];
+  const outputs = { ...o, anomalyMap: { ...o.anomalyMap, name }, score: { ...o.score, name: null }, extra };
+  return { ...bundle, manifest: { ...bundle.manifest, outputs } };
+}

@@ -1,4 +1,4 @@
-export { loadBundle, parseManifest, sha256File, MANIFEST_FILE, type Bundle } from './bundle.js';
+export { loadBundle, parseManifest, sha256File, withMapOutput, MANIFEST_FILE, type Bundle } from './bundle.js';
 export { InferenceEngine, type EngineOptions, type EngineLogger } from './engine.js';
 export type { ModelInput, ModelOutput } from './types.js';
 export {

@@ -7,7 +7,9 @@ import { fileURLToPath } from 'node:url';
 /** test/fixtures/models (made by `bin/trainer fixtures --out test/fixtures/models`). */
 export const MODELS_DIR = process.env['LW_TEST_MODELS_DIR'] ?? fileURLToPath(new URL('../../../test/fixtures/models', import.meta.url));
 
-export type FixtureName = 'tiny-inp' | 'tiny-inp-raw' | 'tiny-inp-b2' | 'tiny-prompted' | 'tiny-onenip' | 'tiny-inp-long' | 'tiny-inp-tiles';
+export type FixtureName =
+  | 'tiny-inp' | 'tiny-inp-raw' | 'tiny-inp-b2' | 'tiny-prompted' | 'tiny-onenip' | 'tiny-inp-long' | 'tiny-inp-tiles'
+  | 'tiny-inp-zeroshot' | 'tiny-inppp';
 
 export function fixture(name: FixtureName): string {
   return join(MODELS_DIR, name);

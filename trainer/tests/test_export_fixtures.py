@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from trainer import fixtures_pp
 from trainer.bundle import decode_array, read_manifest
 from trainer.export import ort_outputs
 from trainer.fixtures import BUNDLES, GEOMETRY, crop, generate
@@ -71,3 +72,26 @@ def test_regeneration_is_deterministic(tmp_path) -> None:
         a = json.loads((tmp_path / name / "model.json").read_text())
         b = json.loads((ROOT / name / "model.json").read_text())
         assert a["sha256"] == b["sha256"], name
+
+
+@pytest.mark.parametrize("name", [fixtures_pp.ZERO_SHOT, fixtures_pp.PLUSPLUS])
+def test_fixture_bundles_of_the_zero_shot_setting_and_inp_former_pp(name: str) -> None:
+    d = ROOT / name
+    m = read_manifest(d)
+    assert sum(p.stat().st_size for p in d.rglob("*") if p.is_file()) < 2_000_000
+    g = json.loads((d / "golden.json").read_text())
+    for case in g["cases"]:
+        got = ort_outputs(d / "model.onnx", decode_array(case["inputs"]["image"]))
+        assert set(got) == set(case["outputs"])
+        for k, v in case["outputs"].items():
+            assert np.abs(got[k] - decode_array(v)).max() <= g["tolerance"], (name, case["name"], k)
+    if name == fixtures_pp.ZERO_SHOT:
+        assert m["architecture"] == "inp-former" and m["training"]["mapMode"] == "zero-shot"
+        assert "another product" in m["calibration"]["method"]
+    else:
+        assert m["architecture"] == "inp-former++" and m["outputs"]["extra"] == ["recon_map"]
+        assert set(m["training"]["recipe"]["stats"]) == {"cos", "l2", "head"}
+        thr = m["calibration"]["image"]["threshold"]
+        for case in g["cases"]:
+            score, labels = decode_array(case["reference"]["score"]), np.array(case["labels"])
+            assert (score[labels == 1] > thr).all() and (score[labels == 0] < thr).all(), case["name"]

@@ -14,6 +14,8 @@ Deterministic (fixed seeds, one CPU thread), about half a minute on a CPU:
 5. ``tiny-onenip``: a tiny OneNIP with two products and their prompts (models/onenip/fixture.py).
 6. ``tiny-inp-long`` (1:2.5, no crop) and ``tiny-inp-tiles`` (a frame cut into two tiles): the
    same model as ``tiny-inp`` with the geometries of real parts (fixtures_geometry.py).
+7. ``tiny-inp-zeroshot`` (the tiny INP-Former's zero-shot map on another product) and ``tiny-inppp``
+   (the same weights plus a residual head: INP-Former++), fixtures_pp.py.
 
 Geometry: resize 64×64, centre crop 56×56 (a 4×4 patch grid), evaluation map 64×64.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import io
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +34,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from . import fixtures_geometry, fixtures_prompted
+from . import fixtures_geometry, fixtures_pp, fixtures_prompted
 from .export import GoldenCase, export_bundle
 from .models.inp_former import InpFormer, InpFormerConfig, RecipeConfig, coherence_loss, cosine
 from .preprocess import Geometry, normalize, to_uint8_crop
@@ -72,12 +75,12 @@ def add_blob(rng: np.random.Generator, img: np.ndarray) -> tuple[np.ndarray, np.
     return out, (g > 0.5).astype(np.uint8)
 
 
-def make_images(seed: int, n: int, defective: bool) -> np.ndarray:
-    """``n`` uint8 images ``[n, 64, 64, 3]`` (resize size)."""
+def make_images(seed: int, n: int, defective: bool, look: Callable[..., np.ndarray] = texture) -> np.ndarray:
+    """``n`` uint8 images ``[n, 64, 64, 3]`` (resize size) of a product's ``look`` (default :func:`texture`)."""
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n):
-        img = texture(rng)
+        img = look(rng, SIZE)
         if defective:
             img, _ = add_blob(rng, img)
         out.append(np.clip(np.rint(img), 0, 255).astype(np.uint8))
@@ -184,6 +187,9 @@ def generate(out: str | Path, steps: int = TRAIN_STEPS, progress: bool = False) 
     from .models.onenip import fixture as onenip_fixture
 
     summary[onenip_fixture.NAME] = onenip_fixture.generate(out, progress=progress)
+    summary.update(fixtures_pp.generate(out, model=model, train=crop(train), geometry=GEOMETRY, recipe=RECIPE,
+                                        make=make_images, crop=crop, png=_png, calib=calib, good=good, bad=bad,
+                                        seed=SEED + 6, regenerate=COMMAND))
     summary["seconds"] = round(time.time() - t0, 1)
     return summary
 

@@ -32,7 +32,8 @@ mkdir -p "$out"
 export UV_THREADPOOL_SIZE=${UV_THREADPOOL_SIZE:-4}
 for s in $seeds; do
   if [ ! -d "$out/synth-s$s/$category" ]; then
-    (cd trainer && .venv/bin/python -m trainer synth --out "$out/synth-s$s" --seed "$s" --category "$category" \
+    # one category is written at --out itself (trainer synth), so it goes straight to its folder
+    (cd trainer && .venv/bin/python -m trainer synth --out "$out/synth-s$s/$category" --seed "$s" --category "$category" \
       --n-train 1 --n-test-good 40 --n-per-defect 12 >/dev/null 2>&1)
   fi
   node bin/linewatch.js eval --model "$model" --data "$out/synth-s$s/$category" --json > "$out/eval-s$s.json"

@@ -145,8 +145,10 @@ def _parse(add, argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-@pytest.mark.parametrize("schedule", ["joint", "after"])
-def test_train_eval_export_semi_supervised(tiny_data: Path, tmp_path: Path, schedule: str) -> None:
+# "after" also trains a non-square input without a crop: its map keeps the aspect, as INP-Former's.
+@pytest.mark.parametrize(("schedule", "geometry"), [("joint", ("64", "56")), ("after", ("56x112", "none"))])
+def test_train_eval_export_semi_supervised(tiny_data: Path, tmp_path: Path, schedule: str,
+                                           geometry: tuple[str, str]) -> None:
     defects = tmp_path / "defects"
     defects.mkdir()
     for item in [t for t in discover(str(tiny_data))[0].test if t.label][:2]:
@@ -154,7 +156,7 @@ def test_train_eval_export_semi_supervised(tiny_data: Path, tmp_path: Path, sche
         Image.open(item.mask).save(defects / f"{item.defect}_mask.png")
     out = tmp_path / "run"
     argv = ["--arch", "inp-former++", "--data", str(tiny_data), "--out", str(out), "--encoder", "tiny",
-            "--resize", "64", "--crop", "56", "--iterations", "6", "--warmup", "2", "--batch", "4",
+            "--resize", geometry[0], "--crop", geometry[1], "--iterations", "6", "--warmup", "2", "--batch", "4",
             "--threads", "1", "--anomaly-pool", "6", "--head-schedule", schedule, "--head-iterations", "4",
             "--defect-images", str(defects)]
     train_cli.run_training(_parse(train_cli.add_arguments, argv))
@@ -165,11 +167,15 @@ def test_train_eval_export_semi_supervised(tiny_data: Path, tmp_path: Path, sche
     assert record["plusplus"]["head_schedule"] == schedule and record["plusplus"]["coherence"] == "soft"
     assert set(run.config.recipe.stats) == {"cos", "l2", "head"}
     assert all(s[1] > 0 for s in run.config.recipe.stats.values())
+    eval_hw = (run.config.recipe.eval_height, run.config.recipe.eval_width)
+    assert eval_hw == ((256, 256) if geometry[1] == "56" else (256, 512))
     (result,) = evaluate_run(out, str(tiny_data), threads=1)
     assert np.isfinite(list(result.metrics.values())).all()
     bundle = tmp_path / "bundle"
     assert export_cli.main(_parse(export_cli.add_arguments, ["--run", str(out), "--out", str(bundle)])) == 0
-    assert read_manifest(bundle)["outputs"]["extra"] == ["recon_map"]
+    manifest = read_manifest(bundle)
+    assert manifest["outputs"]["extra"] == ["recon_map"]
+    assert manifest["metrics"]["exportParity"]["maxAbsDiffExtra"]["recon_map"] <= 1e-4
 
 
 def test_export_zero_shot_needs_good_images_of_the_new_product(tiny_data: Path, tmp_path: Path, pp) -> None:

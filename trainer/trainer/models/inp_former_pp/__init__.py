@@ -40,6 +40,7 @@ class InpFormerPPArchitecture(Architecture):
     config_type = InpFormerPPConfig
     recipe_type = FusionRecipe
     default_geometry = Geometry(448, 448, 392, 392)
+    input_multiple = 14
 
     def build_model(self, config: RunConfig) -> InpFormerPP:
         """An ``InpFormerPP`` for ``config.model``."""

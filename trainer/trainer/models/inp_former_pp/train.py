@@ -258,8 +258,9 @@ def train(job: TrainJob) -> Trained:
                               params=optimizer.param_groups[0]["params"])
     if pp.head_schedule == "after":
         losses += _train_head_after(model, data, options, pp, crop_hw, job, ckpt, start)
-    recipe = FusionRecipe(recon_terms=args.recon_terms, head_weight=args.fusion_head_weight,
-                          normalise=args.fusion_normalise, head_min_std=args.fusion_head_min_std)
+    # the evaluation map and score of a non-square input as INP-Former's (RecipeConfig.for_crop)
+    recipe = replace(FusionRecipe.for_crop(crop_hw), recon_terms=args.recon_terms, head_weight=args.fusion_head_weight,
+                     normalise=args.fusion_normalise, head_min_std=args.fusion_head_min_std)
     recipe.stats = fusion_statistics(model, cache, crop_hw, recipe)
     elapsed = time.monotonic() - t_start
     run_config = RunConfig(

@@ -71,15 +71,31 @@ export type DecideConfig = z.output<typeof decideConfigSchema>;
 /** Batching and the bounded queue in front of inference. */
 export const inferenceQueueSchema = z
   .strictObject({
-    /** Frames per model call at most. Default 1. */
-    batchSize: z.number().int().min(1).max(256).default(1).describe('frames per model call at most'),
-    /** How long a partial batch waits for more frames. Default 2 ms. */
-    batchWaitMs: z.number().min(0).max(10_000).default(2).describe('how long a partial batch waits for more frames, ms'),
     /**
-     * Frames allowed to wait (decoded or not) in front of inference; more are dropped and judged by
-     * failSafe. Default 8.
+     * Frames per model call at most. Default: a fixed-batch model's batch; else, batching across
+     * cameras, the number of area-scan cameras; else 1.
      */
-    maxQueuedFrames: z.number().int().min(1).max(10_000).default(8).describe('frames waiting in front of inference; beyond, the oldest is dropped and judged by failSafe'),
+    batchSize: z
+      .number()
+      .int()
+      .min(1)
+      .max(256)
+      .optional()
+      .describe("frames per model call at most; default: a fixed-batch model's batch, else the number of area-scan cameras (batching across cameras), else 1"),
+    /**
+     * Frames of different cameras share a model call: while the model is busy (or a partial batch
+     * waits batchWaitMs), frames gather from every camera, each camera keeping its own bounded
+     * queue, drops and counters, served in turn. false: each camera batches only its own frames.
+     * Default true.
+     */
+    batchAcrossCameras: z.boolean().default(true).describe("frames of several cameras share one model call (each camera keeps its own queue, drops and counters); false: each camera batches its own"),
+    /** How long the oldest waiting frame waits for company before a partial batch goes. Default 2 ms. */
+    batchWaitMs: z.number().min(0).max(10_000).default(2).describe('how long the oldest waiting frame waits for company before a partial batch goes, ms'),
+    /**
+     * Frames allowed to wait (decoded or not) in front of inference, per camera; more are dropped
+     * (that camera's oldest) and judged by failSafe. Default 8.
+     */
+    maxQueuedFrames: z.number().int().min(1).max(10_000).default(8).describe("frames waiting in front of inference, per camera; beyond, that camera's oldest is dropped and judged by failSafe"),
     /**
      * Worker threads that decode and resize frames, so that the main loop (acquisition, MQTT)
      * never waits on pixels; 0 = on the main thread. Default 1.

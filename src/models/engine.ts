@@ -8,11 +8,14 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { LinewatchError, errorMessage } from '../errors.js';
 import type { Bundle } from './bundle.js';
+import { joinOutputs, splitBatch } from './fixed-batch.js';
 import { MANIFEST_FILE } from './bundle.js';
 import type { FromWorker, ToWorker, WorkerSetup } from './engine-protocol.js';
 import type { GraphValue } from './io-check.js';
 import { normalizeProvider, type ProviderConfig, type ProviderFallback, type ProviderSpec } from './providers.js';
-import type { ModelInput, ModelOutput } from './types.js';
+import type { EngineBatchCounts, ModelInput, ModelOutput } from './types.js';
+
+export type { EngineBatchCounts } from './types.js';
 
 export interface EngineLogger {
   warn(obj: object, msg: string): void;
@@ -142,6 +145,10 @@ export class InferenceEngine {
   private drained: (() => void) | null;
   private crashNext: boolean;
   private readonly perImage: number;
+  /** The manifest's fixed batch, or null for a dynamic one. */
+  private readonly fixedBatch: number | null;
+  private readonly mapPlane: number;
+  private counts: { runs: number; images: number; paddedRuns: number; paddedImages: number; splitBatches: number };
 
   private constructor(bundle: Bundle, setup: WorkerSetup, started: Started, workers: Worker[], logger: EngineLogger) {
     this.bundle = bundle;
@@ -163,6 +170,10 @@ export class InferenceEngine {
     this.crashNext = false;
     const i = bundle.manifest.input;
     this.perImage = i.height * i.width * i.channels;
+    this.fixedBatch = i.batch === 'dynamic' ? null : i.batch;
+    const am = bundle.manifest.outputs.anomalyMap;
+    this.mapPlane = am.height * am.width;
+    this.counts = { runs: 0, images: 0, paddedRuns: 0, paddedImages: 0, splitBatches: 0 };
     for (let k = 0; k < workers.length; k++) {
       const slot: Slot = { index: k, worker: workers[k] as Worker, state: 'up', jobs: [], crash: null };
       this.slots.push(slot);
@@ -250,6 +261,8 @@ export class InferenceEngine {
    * Runs one batch. `input.data` (and `prompt`) belong to the engine from here on: transferred to
    * an idle worker (the caller's buffers are then detached), copied for one sent ahead to a busy
    * worker or when they are views of a larger buffer. The caller must not use them afterwards.
+   * A fixed-batch model gets padded runs for a smaller batch and several runs for a larger one
+   * (counted: {@link batchCounts}); the output is always one map (and score) per image given.
    * Rejects with LW_ERR_SESSION_RUN when the batch is malformed, the session fails, or its
    * worker dies; the engine stays usable.
    */
@@ -260,6 +273,27 @@ export class InferenceEngine {
     }
     const problem = this.validate(input);
     if (problem !== null) return Promise.reject(new LinewatchError('LW_ERR_SESSION_RUN', problem));
+    const fixed = this.fixedBatch;
+    if (fixed === null || input.n <= fixed) return this.enqueue(input);
+    this.counts.splitBatches++;
+    const parts: Promise<ModelOutput>[] = [];
+    for (const part of splitBatch(input, fixed, this.perImage)) parts.push(this.enqueue(part));
+    return Promise.all(parts).then((outs) => joinOutputs(input.n, outs, this.mapPlane));
+  }
+
+  /** Runs, images, padding and splits so far (see EngineBatchCounts). */
+  batchCounts(): EngineBatchCounts {
+    return { ...this.counts };
+  }
+
+  private enqueue(input: ModelInput): Promise<ModelOutput> {
+    const c = this.counts;
+    c.runs++;
+    c.images += input.n;
+    if (this.fixedBatch !== null && input.n < this.fixedBatch) {
+      c.paddedRuns++;
+      c.paddedImages += this.fixedBatch - input.n;
+    }
     return new Promise<ModelOutput>((resolve, reject) => {
       this.queue.push({ id: this.nextId++, input, resolve, reject });
       this.dispatch();
@@ -307,9 +341,7 @@ export class InferenceEngine {
 
   private validate(input: ModelInput): string | null {
     const m = this.bundle.manifest;
-    const batch = m.input.batch;
     if (!Number.isInteger(input.n) || input.n < 1) return `batch size n must be a positive integer, got ${input.n}`;
-    if (batch !== 'dynamic' && input.n > batch) return `batch of ${input.n} images, but the model takes a fixed batch of ${batch}`;
     const want = m.input.dtype === 'uint8' ? Uint8Array : Float32Array;
     const need = input.n * this.perImage;
     for (const [what, a] of [['input', input.data], ['prompt', input.prompt]] as const) {

@@ -6,7 +6,7 @@
  * worker, which leaves it detached here).
  */
 export interface ModelInput {
-  /** Images in the batch (≤ the manifest's fixed batch, which is then padded). */
+  /** Images in the batch (a fixed-batch model runs it padded, or split into several runs). */
   readonly n: number;
   readonly data: Uint8Array | Float32Array;
   /** OneNIP's prompt images, same layout as `data`. */
@@ -23,4 +23,23 @@ export interface ModelOutput {
   readonly score: Float32Array | null;
   /** Time inside session.run, in the worker. */
   readonly inferMs: number;
+}
+
+/**
+ * What the engine has run, since it was created. A fixed-batch model (TensorRT engines are built
+ * for one batch size) is given exactly that many images per run: a smaller batch is padded with
+ * zero images, a larger one split into several runs. Both cost model time for nothing (padding)
+ * or break one batch into several, so both are counted.
+ */
+export interface EngineBatchCounts {
+  /** session.run calls (a split batch is several). */
+  readonly runs: number;
+  /** Images judged (padding not included). */
+  readonly images: number;
+  /** Runs that were padded up to the fixed batch. */
+  readonly paddedRuns: number;
+  /** Zero images added by padding. */
+  readonly paddedImages: number;
+  /** Batches larger than the fixed batch, split into several runs. */
+  readonly splitBatches: number;
 }

@@ -4,7 +4,8 @@
  *   received = ok + reject + error + dropped + inFlight.
  * inFlight is tracked on its own (not derived) so that the identity checks the code paths.
  * `lost` counts frames that never reached us (gaps in a camera's seq); `late` counts verdicts whose
- * capture→verdict time exceeded the deadline.
+ * capture→verdict time exceeded the deadline. The same counts are kept per camera (the identity
+ * holds for each), so that a camera whose frames are dropped is named, not averaged away.
  */
 import type { VerdictKind } from './verdict.js';
 
@@ -19,54 +20,72 @@ export interface CounterSnapshot {
   readonly late: number;
 }
 
+interface Counts {
+  received: number;
+  ok: number;
+  reject: number;
+  error: number;
+  dropped: number;
+  inFlight: number;
+  lost: number;
+  late: number;
+}
+
+const zero = (): Counts => ({ received: 0, ok: 0, reject: 0, error: 0, dropped: 0, inFlight: 0, lost: 0, late: 0 });
+
 export class Counters {
-  private received = 0;
-  private ok = 0;
-  private reject = 0;
-  private error = 0;
-  private dropped = 0;
-  private inFlight = 0;
-  private lost = 0;
-  private late = 0;
+  private readonly all: Counts;
+  /** Per camera, in the order cameras were first seen. */
+  private readonly byCamera: Map<string, Counts>;
   /** Last seq seen per camera, for gap detection. */
-  private readonly lastSeq = new Map<string, number>();
+  private readonly lastSeq: Map<string, number>;
+
+  constructor() {
+    this.all = zero();
+    this.byCamera = new Map();
+    this.lastSeq = new Map();
+  }
+
+  private camera(cameraId: string): Counts {
+    let c = this.byCamera.get(cameraId);
+    if (c === undefined) {
+      c = zero();
+      this.byCamera.set(cameraId, c);
+    }
+    return c;
+  }
 
   /** A frame entered the pipeline. Gaps in its camera's seq are counted as lost. */
   receive(cameraId: string, seq: number): void {
+    const cam = this.camera(cameraId);
     const last = this.lastSeq.get(cameraId);
-    if (last !== undefined && seq > last + 1) this.lost += seq - last - 1;
+    if (last !== undefined && seq > last + 1) {
+      this.all.lost += seq - last - 1;
+      cam.lost += seq - last - 1;
+    }
     if (last === undefined || seq > last) this.lastSeq.set(cameraId, seq);
-    this.received++;
-    this.inFlight++;
+    this.all.received++;
+    this.all.inFlight++;
+    cam.received++;
+    cam.inFlight++;
   }
 
   /**
    * A part that must be judged although no frame of it reached us (a PLC trigger whose frame was
    * lost): received and in flight like a frame, without a seq.
    */
-  receiveUnseen(): void {
-    this.received++;
-    this.inFlight++;
+  receiveUnseen(cameraId: string): void {
+    const cam = this.camera(cameraId);
+    this.all.received++;
+    this.all.inFlight++;
+    cam.received++;
+    cam.inFlight++;
   }
 
-  /** A frame ended as a verdict. `late` when its capture→verdict time passed the deadline. */
-  settle(kind: VerdictKind, late = false): void {
-    this.inFlight--;
-    switch (kind) {
-      case 'ok':
-        this.ok++;
-        break;
-      case 'reject':
-        this.reject++;
-        break;
-      case 'error':
-        this.error++;
-        break;
-      case 'dropped':
-        this.dropped++;
-        break;
-    }
-    if (late) this.late++;
+  /** A frame of `cameraId` ended as a verdict. `late` when its capture→verdict time passed the deadline. */
+  settle(cameraId: string, kind: VerdictKind, late = false): void {
+    tally(this.all, kind, late);
+    tally(this.camera(cameraId), kind, late);
   }
 
   /** A camera's source restarted (cold reload): its seq starts again. */
@@ -75,22 +94,40 @@ export class Counters {
   }
 
   /** Frames a source reports lost on its own (appsink drops) that seq gaps cannot show. */
-  addLost(n: number): void {
-    this.lost += n;
+  addLost(cameraId: string, n: number): void {
+    this.all.lost += n;
+    this.camera(cameraId).lost += n;
   }
 
   snapshot(): CounterSnapshot {
-    return {
-      received: this.received,
-      ok: this.ok,
-      reject: this.reject,
-      error: this.error,
-      dropped: this.dropped,
-      inFlight: this.inFlight,
-      lost: this.lost,
-      late: this.late,
-    };
+    return { ...this.all };
   }
+
+  /** The counts of each camera seen so far (a camera that was removed keeps its counts). */
+  perCamera(): Record<string, CounterSnapshot> {
+    const out: Record<string, CounterSnapshot> = {};
+    for (const [id, c] of this.byCamera) out[id] = { ...c };
+    return out;
+  }
+}
+
+function tally(c: Counts, kind: VerdictKind, late: boolean): void {
+  c.inFlight--;
+  switch (kind) {
+    case 'ok':
+      c.ok++;
+      break;
+    case 'reject':
+      c.reject++;
+      break;
+    case 'error':
+      c.error++;
+      break;
+    case 'dropped':
+      c.dropped++;
+      break;
+  }
+  if (late) c.late++;
 }
 
 /** Whether received = ok + reject + error + dropped + inFlight holds for a snapshot. */

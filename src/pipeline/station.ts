@@ -26,7 +26,9 @@ import {
 } from './inspect/index.js';
 import { lineScanVerdicts } from './operators/line-scan.js';
 import { PreprocessPool } from './preprocess/pool.js';
-import { RoomGate, boundedBatch } from './operators/bounded-batch.js';
+import { RoomGate } from './operators/bounded-batch.js';
+import { BatchMux } from './operators/batch-mux.js';
+import { BatchingCounters, batchPlan, type BatchingSnapshot } from './batching.js';
 import type { FrameSource, LossReason, LossVisibility, LostFrame, SourceHealth } from './source.js';
 import { attachTriggers, type Trigger, type TriggerCounts } from './triggers.js';
 import { createSource } from './sources/index.js';
@@ -89,6 +91,8 @@ export interface StationHealth {
  * any camera has had `triggers` enabled (absent before, so untriggered stations report as before).
  */
 export interface StationCounters extends CounterSnapshot {
+  /** The same counts per camera (each holds the identity); a camera removed by a restart keeps its counts. */
+  readonly cameras?: Readonly<Record<string, CounterSnapshot>>;
   readonly triggersMatched?: number;
   /** Frames that went on without a trigger (no partId from the PLC). */
   readonly framesWithoutTrigger?: number;
@@ -135,6 +139,9 @@ function frameContext(cam: CameraConfig): FrameContext {
 }
 
 const NO_PRODUCTS = 'no product with a prompt image can be configured for it yet';
+
+/** A frame whose camera the station does not know (never, short of a bug): refused before decoding. */
+const UNKNOWN_CAMERA: FrameContext = { roi: undefined, maxFramePixels: 0, extras: null };
 
 async function buildEngine(config: Config, logger: StationLogger): Promise<ModelSlot> {
   const bundle = await loadBundle(config.model.bundle);
@@ -191,6 +198,9 @@ export class Station {
   private queue: Promise<unknown>;
   /** Sources built and checked, waiting for begin(). */
   private pending: BuiltSources | null;
+  /** The running cameras' batch muxes (one shared by all area-scan cameras, or one each). */
+  private muxes: BatchMux<Frame, Verdict>[];
+  private readonly batchCounts: BatchingCounters;
 
   private constructor(config: Config, slot: ModelSlot, deps: StationDeps) {
     this.verdictSubject = new Subject<Verdict>();
@@ -214,6 +224,8 @@ export class Station {
     this.queue = Promise.resolve();
     this.pool = preprocessPool(config.inference);
     this.pending = null;
+    this.muxes = [];
+    this.batchCounts = new BatchingCounters();
   }
 
   /**
@@ -245,13 +257,19 @@ export class Station {
 
   counters(): StationCounters {
     const c = this.counts.snapshot();
+    const cameras = this.counts.perCamera();
     let sourceLost = 0;
     const t = { ...this.retiredTriggers };
     for (const cam of this.cameras) {
-      if (cam.lostFrames !== null) sourceLost += cam.lostFrames();
+      if (cam.lostFrames !== null) {
+        const n = cam.lostFrames();
+        sourceLost += n;
+        const own = cameras[cam.id];
+        if (own !== undefined && n > 0) cameras[cam.id] = { ...own, lost: own.lost + n };
+      }
       if (cam.triggers !== null) addTriggerCounts(t, cam.triggers);
     }
-    const counted = sourceLost === 0 ? c : { ...c, lost: c.lost + sourceLost };
+    const counted = { ...(sourceLost === 0 ? c : { ...c, lost: c.lost + sourceLost }), cameras };
     if (!this.triggersUsed) return counted;
     return {
       ...counted,
@@ -383,6 +401,18 @@ export class Station {
   private async retire(slot: ModelSlot): Promise<void> {
     while (slot.inFlight > 0) await new Promise((resolve) => setTimeout(resolve, 1));
     await slot.engine.close();
+    this.batchCounts.retireEngine(slot.engine.batchCounts());
+  }
+
+  /**
+   * What batching did so far: batches formed in front of the model (and how many mixed cameras),
+   * model runs, and a fixed-batch model's padding and splits.
+   */
+  batching(): BatchingSnapshot {
+    return this.batchCounts.snapshot(
+      this.muxes.map((m) => m.stats()),
+      this.state === 'stopped' ? { runs: 0, images: 0, paddedRuns: 0, paddedImages: 0, splitBatches: 0 } : this.slot.engine.batchCounts(),
+    );
   }
 
   /** Stops the sources, lets the frames in flight finish, closes the engine. Idempotent. */
@@ -392,6 +422,7 @@ export class Station {
       this.state = 'stopping';
       await this.stopCameras();
       await this.slot.engine.close();
+      this.batchCounts.retireEngine(this.slot.engine.batchCounts());
       await this.pool.close();
       this.state = 'stopped';
       this.verdictSubject.complete();
@@ -408,16 +439,43 @@ export class Station {
     if (built !== null) this.launchCameras(built.sources, built.gates);
   }
 
+  /**
+   * One pipeline per camera into one Inspector (a batch may mix cameras: each frame's context is
+   * looked up by its camera), and the batch muxes in front of it: one shared by every area-scan
+   * camera when batching across cameras, else one per camera.
+   */
   private launchCameras(sources: readonly FrameSource[], gates: readonly RoomGate[]): void {
     this.stopSources = new Subject<void>();
     const cams = this.config.cameras;
-    this.cameras = cams.map((cam, i) => this.startCamera(cam, sources[i]!, gates[i]!, this.stopSources));
+    const contexts = new Map<string, FrameContext>();
+    for (const cam of cams) contexts.set(cam.id, frameContext(cam));
+    const inspector = new Inspector({
+      model: () => this.slot,
+      rules: () => this.ruleSet,
+      prepare: (f: Frame, m: Manifest, c: FrameContext) => this.pool.prepare(f, m, c.roi, c.maxFramePixels),
+      frameContext: (f: Frame) => contexts.get(f.cameraId) ?? UNKNOWN_CAMERA,
+      judged: () => (this.judgedSubject.observed ? (j: JudgedFrame) => this.judgedSubject.next(j) : null),
+    });
+    const plan = batchPlan(this.config, this.slot.bundle.manifest);
+    const work = (frames: Frame[]): Promise<Verdict[]> => inspector.judge(frames);
+    const shared = plan.acrossCameras ? new BatchMux<Frame, Verdict>(plan, work) : null;
+    this.muxes = shared === null ? [] : [shared];
+    this.cameras = cams.map((cam, i) => {
+      let mux = shared;
+      if (mux === null && cam.lineScan === undefined) {
+        mux = new BatchMux<Frame, Verdict>(plan, work);
+        this.muxes.push(mux);
+      }
+      return this.startCamera(cam, sources[i]!, gates[i]!, this.stopSources, inspector, mux);
+    });
   }
 
   private async stopCameras(): Promise<void> {
     this.stopSources.next();
     this.stopSources.complete();
     await Promise.all(this.cameras.map((c) => c.done));
+    for (const m of this.muxes) this.batchCounts.retireMux(m.stats());
+    this.muxes = [];
     for (const c of this.cameras) {
       c.healthSub?.unsubscribe();
       c.lossSub?.unsubscribe();
@@ -426,23 +484,19 @@ export class Station {
     }
   }
 
-  private startCamera(cam: CameraConfig, source: FrameSource, gate: RoomGate, stop$: Observable<void>): CameraRun {
+  private startCamera(
+    cam: CameraConfig,
+    source: FrameSource,
+    gate: RoomGate,
+    stop$: Observable<void>,
+    inspector: Inspector,
+    mux: BatchMux<Frame, Verdict> | null,
+  ): CameraRun {
     const q = this.config.inference;
-    const fixed = this.slot.bundle.manifest.input.batch;
-    const batchSize = fixed === 'dynamic' ? q.batchSize : Math.min(q.batchSize, fixed);
     const counts = this.counts;
     counts.resetSeq(cam.id);
-    const context = frameContext(cam);
-    const inspector = new Inspector({
-      model: () => this.slot,
-      rules: () => this.ruleSet,
-      prepare: (f: Frame, m: Manifest, c: FrameContext) => this.pool.prepare(f, m, c.roi, c.maxFramePixels),
-      frameContext: () => context,
-      judged: () => (this.judgedSubject.observed ? (j: JudgedFrame) => this.judgedSubject.next(j) : null),
-    });
     const capacity = q.maxQueuedFrames;
     const onDrop = (f: Frame): Verdict => droppedVerdict(f, this.ruleSet, this.slot.bundle.manifest.version, capacity);
-    const work = (frames: Frame[]): Promise<Verdict[]> => inspector.judge(frames);
     let resolveDone!: () => void;
     const done = new Promise<void>((resolve) => {
       resolveDone = resolve;
@@ -474,7 +528,7 @@ export class Station {
             onOrphanTrigger: (t) => {
               this.logger.warn({ camera: cam.id, partId: t.partId, at: t.at }, 'trigger without a frame');
               // The PLC announced a part that was never inspected: it is judged by failSafe like a dropped frame.
-              this.counts.receiveUnseen();
+              this.counts.receiveUnseen(cam.id);
               this.emit(orphanVerdict(cam.id, t, this.ruleSet, this.slot.bundle.manifest.version));
             },
           });
@@ -485,6 +539,7 @@ export class Station {
     const bounded = source.frames().pipe(this.maxFrames !== undefined ? take(this.maxFrames) : identity, takeUntil(stop$));
     let judged$: Observable<Verdict>;
     if (cam.lineScan === undefined) {
+      if (mux === null) throw new Error(`camera ${cam.id}: an area-scan camera needs a batch mux (a bug in launchCameras)`);
       // Area-scan: every frame the camera took is one part, delivered or lost. A lost frame comes
       // with its seq just before the frame that revealed it, is received like a frame, takes its
       // PLC trigger in order like a frame (so that part is judged once, with its partId, and its
@@ -492,7 +547,7 @@ export class Station {
       const items$ = source.losses$ === undefined ? bounded : interleave(bounded, source.losses$);
       judged$ = items$.pipe(
         tap((item) => {
-          if (isLost(item)) counts.addLost(1);
+          if (isLost(item)) counts.addLost(cam.id, 1);
           counts.receive(cam.id, item.seq);
         }),
         pairTriggers,
@@ -500,7 +555,7 @@ export class Station {
           if (isLost(item)) this.emit(lostVerdict(item, this.ruleSet, this.slot.bundle.manifest.version));
         }),
         filter(isFrame),
-        boundedBatch({ capacity, batchSize, batchWaitMs: q.batchWaitMs, gate }, work, onDrop),
+        mux.lane({ capacity, gate }, onDrop),
       );
     } else {
       // Line-scan: `received` counts segments (each decided segment, or unusable buffer, is received
@@ -508,7 +563,7 @@ export class Station {
       // buffer is a gap of lines inside a segment, not a part of its own: counted and logged.
       run.lossSub =
         source.losses$?.subscribe((lost) => {
-          counts.addLost(1);
+          counts.addLost(cam.id, 1);
           this.logger.warn({ camera: cam.id, bufferSeq: lost.seq, reason: lost.reason }, 'line-scan buffer lost');
         }) ?? null;
       judged$ = bounded.pipe(
@@ -536,7 +591,7 @@ export class Station {
 
   private emit(v: Verdict): void {
     const late = this.config.inference.lateAfterMs;
-    this.counts.settle(v.verdict, late !== undefined && v.timings.totalMs > late);
+    this.counts.settle(v.cameraId, v.verdict, late !== undefined && v.timings.totalMs > late);
     this.verdictSubject.next(v);
   }
 }

@@ -1,18 +1,28 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Observable, Subscription } from 'rxjs';
+import type { BatchingSnapshot } from '../../pipeline/batching.js';
 import type { Verdict } from '../../pipeline/verdict.js';
 import type { LinkCounters, LinkState } from '../mqtt/link.js';
 import type { PublisherCounters } from '../mqtt/publisher.js';
 import { readCounters, type StationPort } from '../mqtt/station-port.js';
 
 export interface MetricsSources {
-  readonly station: Pick<StationPort, 'verdicts$' | 'counters'>;
+  readonly station: Pick<StationPort, 'verdicts$' | 'counters' | 'batching'>;
   readonly link: { counters(): LinkCounters };
   readonly publisher: { counters(): PublisherCounters };
 }
 
 const LINK_STATES: readonly LinkState[] = ['connecting', 'online', 'offline', 'closed'];
 const VERDICT_KINDS = ['ok', 'reject', 'error', 'dropped'] as const;
+const BATCHING_COUNTERS: readonly (readonly [string, string, keyof BatchingSnapshot])[] = [
+  ['linewatch_batches_total', 'Batches formed in front of the model (area-scan)', 'batches'],
+  ['linewatch_batch_frames_total', 'Frames in those batches', 'batchedFrames'],
+  ['linewatch_batches_mixed_total', 'Batches holding frames of more than one camera', 'mixedBatches'],
+  ['linewatch_model_runs_total', 'session.run calls', 'runs'],
+  ['linewatch_model_padded_runs_total', 'Runs of a fixed-batch model padded up to its batch', 'paddedRuns'],
+  ['linewatch_model_padded_images_total', 'Zero images added by that padding', 'paddedImages'],
+  ['linewatch_model_split_batches_total', 'Batches larger than a fixed-batch model takes, split into several runs', 'splitBatches'],
+];
 // Milliseconds: from a fast GPU model (a few ms) to an overloaded CPU one.
 const LATENCY_BUCKETS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
 
@@ -53,6 +63,32 @@ export class StationMetrics {
         for (const k of VERDICT_KINDS) this.inc({ kind: k }, c[k] ?? 0);
       },
     });
+    new Counter({
+      name: 'linewatch_camera_frames_received_total',
+      help: 'Frames that entered the pipeline, per camera',
+      labelNames: ['camera'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [camera, c] of Object.entries(src.station.counters().cameras ?? {})) this.inc({ camera }, c.received);
+      },
+    });
+    new Counter({
+      name: 'linewatch_camera_verdicts_total',
+      help: 'Verdicts by camera and kind (dropped: that camera\'s own queue was full)',
+      labelNames: ['camera', 'kind'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [camera, c] of Object.entries(src.station.counters().cameras ?? {})) {
+          for (const k of VERDICT_KINDS) this.inc({ camera, kind: k }, c[k]);
+        }
+      },
+    });
+    const batching = src.station.batching?.bind(src.station);
+    if (batching !== undefined) {
+      for (const [name, help, key] of BATCHING_COUNTERS) snapshotCounter(registry, name, help, () => batching()[key]);
+    }
     new Gauge({
       name: 'linewatch_frames_in_flight',
       help: 'Frames received and not yet judged',

@@ -1,5 +1,6 @@
 import type { Observable } from 'rxjs';
 import type { Manifest } from '../../models/manifest.js';
+import type { BatchingSnapshot } from '../../pipeline/batching.js';
 import type { JudgedFrame } from '../../pipeline/inspect/index.js';
 import type { StationCounters, StationHealth } from '../../pipeline/station.js';
 import type { Trigger } from '../../pipeline/triggers.js';
@@ -20,6 +21,8 @@ export interface StationPort {
   activeManifest?(): Pick<Manifest, 'calibration'>;
   /** Takes the PLC's triggers from `<root>/trigger`; absent = the topic is not subscribed. */
   pushTrigger?(trigger: Trigger): void;
+  /** What batching in front of the model did (batches, runs, fixed-batch padding and splits); absent = not reported. */
+  batching?(): BatchingSnapshot;
 }
 
 /** The station counters as named numbers (optional trigger counts only once triggers were used). */

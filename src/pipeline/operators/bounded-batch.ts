@@ -1,11 +1,13 @@
-import { Observable, type OperatorFunction } from 'rxjs';
+import { defer, type OperatorFunction } from 'rxjs';
+import { BatchMux } from './batch-mux.js';
 
 /**
  * The bounded queue in front of inference. RxJS has no backpressure (mergeMap queues without
  * bound), so this operator owns the queue: at most `capacity` items wait; when one more arrives the
  * oldest waiting item is dropped (it is the one most likely to miss its ejector anyway) and turned
  * into a value by `onDrop`, so every input still ends as exactly one output. Items are handed to
- * `work` in batches of up to `batchSize`, a partial batch waiting at most `batchWaitMs` for company.
+ * `work` in batches of up to `batchSize`, a partial batch waiting at most `batchWaitMs` for company
+ * (counted from the oldest waiting item's arrival).
  * Up to `concurrency` batches are worked on at once so that preparing the next batch overlaps the
  * model running the current one. Outputs leave in input order (a batch that finishes early waits
  * for the ones before it; a drop waits for the batches started before it), because the line matches
@@ -61,6 +63,9 @@ export class RoomGate {
 }
 
 /**
+ * One camera's bounded batching on its own: a BatchMux with a single lane (each subscription gets
+ * its own).
+ *
  * @example
  * frames$.pipe(boundedBatch({ capacity: 8, batchSize: 4, batchWaitMs: 2 }, inferBatch, toDroppedVerdict))
  */
@@ -69,109 +74,10 @@ export function boundedBatch<T, R>(
   work: (batch: T[]) => Promise<R[]>,
   onDrop: (item: T) => R,
 ): OperatorFunction<T, R> {
-  const capacity = opts.capacity;
-  const batchSize = opts.batchSize;
-  const batchWaitMs = opts.batchWaitMs;
   const concurrency = opts.concurrency ?? 2;
-  const gate = opts.gate;
-  if (!(capacity >= 1 && batchSize >= 1 && concurrency >= 1)) {
-    throw new RangeError(`boundedBatch: capacity ${capacity}, batchSize ${batchSize}, concurrency ${concurrency} must all be ≥ 1`);
+  if (!(opts.capacity >= 1 && opts.batchSize >= 1 && concurrency >= 1)) {
+    throw new RangeError(`boundedBatch: capacity ${opts.capacity}, batchSize ${opts.batchSize}, concurrency ${concurrency} must all be ≥ 1`);
   }
-  return (source) =>
-    new Observable<R>((sub) => {
-      const queue: T[] = [];
-      let active = 0;
-      let upstreamDone = false;
-      let upstreamError: { err: unknown } | null = null;
-      let partialDue = false;
-      let timer: NodeJS.Timeout | null = null;
-      let closed = false;
-      /** Outputs in input order; `results` null while the batch is still being worked on. */
-      const outbox: Array<{ results: R[] | null }> = [];
-
-      const flush = (): void => {
-        while (outbox.length > 0 && outbox[0]!.results !== null) {
-          const results = outbox.shift()!.results!;
-          if (!closed) for (let i = 0; i < results.length; i++) sub.next(results[i]!);
-        }
-      };
-
-      const finishIfDrained = (): void => {
-        if (!upstreamDone || active > 0 || queue.length > 0 || outbox.length > 0 || closed) return;
-        closed = true;
-        if (upstreamError !== null) sub.error(upstreamError.err);
-        else sub.complete();
-      };
-
-
-      const onBatchFailed = (err: unknown): void => {
-        // `work` must turn per-item failures into values; a rejection here is a bug, not a bad frame.
-        active--;
-        if (!closed) {
-          closed = true;
-          sub.error(err);
-        }
-      };
-
-      function pump(): void {
-        while (!closed && active < concurrency && queue.length > 0) {
-          if (queue.length < batchSize && !upstreamDone && !partialDue && batchWaitMs > 0) {
-            if (timer === null) {
-              timer = setTimeout(() => {
-                timer = null;
-                partialDue = true;
-                pump();
-              }, batchWaitMs);
-            }
-            break;
-          }
-          partialDue = false;
-          if (timer !== null) {
-            clearTimeout(timer);
-            timer = null;
-          }
-          const batch = queue.splice(0, batchSize);
-          active++;
-          const slot: { results: R[] | null } = { results: null };
-          outbox.push(slot);
-          work(batch).then((results) => {
-            active--;
-            slot.results = results;
-            flush();
-            pump();
-          }, onBatchFailed);
-        }
-        gate?.notify();
-        finishIfDrained();
-      }
-
-      gate?.attach(() => queue.length < capacity);
-
-      const upstream = source.subscribe({
-        next(item) {
-          queue.push(item);
-          if (queue.length > capacity) {
-            outbox.push({ results: [onDrop(queue.shift()!)] });
-            flush();
-          }
-          pump();
-        },
-        error(err) {
-          upstreamDone = true;
-          upstreamError = { err };
-          pump();
-        },
-        complete() {
-          upstreamDone = true;
-          pump();
-        },
-      });
-
-      return () => {
-        closed = true;
-        upstream.unsubscribe();
-        if (timer !== null) clearTimeout(timer);
-        gate?.release();
-      };
-    });
+  const lane = { capacity: opts.capacity, ...(opts.gate !== undefined ? { gate: opts.gate } : {}) };
+  return (source) => defer(() => source.pipe(new BatchMux<T, R>({ batchSize: opts.batchSize, batchWaitMs: opts.batchWaitMs, concurrency }, work).lane(lane, onDrop)));
 }

@@ -19,7 +19,11 @@ export function createPacer(fps: number, ready?: () => Promise<void>): Pacer {
       async next() {
         const wait = due - performance.now();
         due = Math.max(due + periodMs, performance.now());
+        // Behind schedule, a frame still waits for the event loop's next turn, as a camera's frame
+        // arrives as an event of its own: a fast source never holds the loop while it catches up
+        // (engine results, other cameras' frames and timers would wait behind it).
         if (wait > 0) await sleep(wait);
+        else await new Promise((resolve) => setImmediate(resolve));
       },
     };
   }

@@ -18,6 +18,7 @@ test('/metrics exposes frames, verdicts by kind, latency histograms, outbox dept
     station.emit(2, 'reject');
     station.emit(3, 'reject');
     station.emit(4, 'error');
+    station.batchingSnapshot = { batches: 3, batchedFrames: 4, mixedBatches: 1, runs: 5, images: 4, paddedRuns: 2, paddedImages: 6, splitBatches: 1 };
     const health = await fetch(`${http.url}/healthz`);
     assert.equal(health.status, 200);
     assert.equal(((await health.json()) as { health: { state: string } }).health.state, 'ok');
@@ -26,6 +27,12 @@ test('/metrics exposes frames, verdicts by kind, latency histograms, outbox dept
     assert.match(text, /^linewatch_frames_received_total 4$/m);
     assert.match(text, /^linewatch_verdicts_total\{kind="reject"\} 2$/m);
     assert.match(text, /^linewatch_verdicts_total\{kind="error"\} 1$/m);
+    assert.match(text, /^linewatch_camera_frames_received_total\{camera="cam1"\} 4$/m);
+    assert.match(text, /^linewatch_camera_verdicts_total\{camera="cam1",kind="reject"\} 2$/m);
+    assert.match(text, /^linewatch_camera_verdicts_total\{camera="cam1",kind="dropped"\} 0$/m);
+    assert.match(text, /^linewatch_batches_mixed_total 1$/m);
+    assert.match(text, /^linewatch_model_padded_images_total 6$/m);
+    assert.match(text, /^linewatch_model_split_batches_total 1$/m);
     assert.match(text, /^linewatch_latency_ms_count\{stage="total"\} 4$/m);
     assert.match(text, /^linewatch_latency_ms_bucket\{le="5",stage="total"\} 4$/m);
     assert.match(text, /^linewatch_mqtt_state\{state="online"\} 1$/m);

@@ -21,8 +21,10 @@ test('a fast producer into slow work: queue stays bounded, drops are counted, ev
     active--;
     return items.map((id) => ({ id, kind: 'done' as const, batch: b }));
   };
+  // The window is counted from the oldest item's arrival: a long one, so that a machine that
+  // stalls this loop for a millisecond cannot send a batch of 1 (the counts below would shift).
   const out = firstValueFrom(
-    input.pipe(boundedBatch({ capacity: 4, batchSize: 2, batchWaitMs: 1 }, work, (id) => ({ id, kind: 'dropped' as const, batch: -1 })), toArray()),
+    input.pipe(boundedBatch({ capacity: 4, batchSize: 2, batchWaitMs: 60_000 }, work, (id) => ({ id, kind: 'dropped' as const, batch: -1 })), toArray()),
   );
   for (let i = 0; i < 100; i++) input.next(i);
   input.complete();

@@ -8,6 +8,7 @@ import { ControlPlane, type ActiveConfig, type ApplyReport } from '../../../../s
 import { systemClock } from '../../../../src/io/mqtt/clock.js';
 import { fileActive, parsePublicKeys, stampConfigVersion } from '../../../../src/io/mqtt/start.js';
 import { topicsFor } from '../../../../src/io/mqtt/topics.js';
+import type { BatchingSnapshot } from '../../../../src/pipeline/batching.js';
 import type { StationCounters, StationHealth } from '../../../../src/pipeline/station.js';
 import { Counters } from '../../../../src/pipeline/counters.js';
 import { REASON, failSafeReasons } from '../../../../src/pipeline/decide.js';
@@ -29,7 +30,14 @@ export class SubjectStation {
   }
 
   counters(): StationCounters {
-    return this.frameCounters.snapshot();
+    return { ...this.frameCounters.snapshot(), cameras: this.frameCounters.perCamera() };
+  }
+
+  /** What a Station reports about its batching; set by a test that reads it back through /metrics. */
+  batchingSnapshot: BatchingSnapshot = { batches: 0, batchedFrames: 0, mixedBatches: 0, runs: 0, images: 0, paddedRuns: 0, paddedImages: 0, splitBatches: 0 };
+
+  batching(): BatchingSnapshot {
+    return this.batchingSnapshot;
   }
 
   health(): StationHealth {
@@ -78,7 +86,7 @@ export class SubjectStation {
       capturedAtMs: opts.capturedAtMs ?? Date.now(),
       ...(opts.deadlineMs !== undefined ? { meta: { deadlineMs: opts.deadlineMs } } : {}),
     };
-    this.frameCounters.settle(kind);
+    this.frameCounters.settle('cam1', kind);
     this.verdicts$.next(v);
     return v;
   }

@@ -1,0 +1,97 @@
+/**
+ * How a station batches frames in front of its model (inference.batchSize, batchWaitMs,
+ * batchAcrossCameras), and what that batching did (mux batches, model runs, fixed-batch padding
+ * and splits), summed over camera restarts and model swaps so that counters never go backwards.
+ */
+import type { CameraConfig, Config } from '../config/schema.js';
+import type { Manifest } from '../models/manifest.js';
+import type { EngineBatchCounts } from '../models/types.js';
+import type { BatchMuxStats } from './operators/batch-mux.js';
+
+export interface BatchPlan {
+  /** One mux for every area-scan camera (true), or one per camera. */
+  readonly acrossCameras: boolean;
+  readonly batchSize: number;
+  readonly batchWaitMs: number;
+  /**
+   * Batches being prepared or run at once per mux. Across cameras: two per session worker (one
+   * running, one prepared and waiting in the worker's port), so the model never waits for the
+   * main thread while frames gather for the batch after. Per camera: two, as before.
+   */
+  readonly concurrency: number;
+}
+
+/** Batches per session worker: one running, one waiting (the engine's WORKER_DEPTH). */
+const PER_WORKER = 2;
+
+/**
+ * @example
+ * batchPlan(config, bundle.manifest) // 4 area-scan cameras, dynamic batch: { acrossCameras: true, batchSize: 4, … }
+ */
+export function batchPlan(config: Pick<Config, 'inference' | 'cameras' | 'model'>, manifest: Pick<Manifest, 'input'>): BatchPlan {
+  const q = config.inference;
+  const fixed = manifest.input.batch;
+  const areaScan = countAreaScan(config.cameras);
+  const acrossCameras = q.batchAcrossCameras && areaScan > 1;
+  const batchSize = q.batchSize ?? (fixed !== 'dynamic' ? fixed : acrossCameras ? areaScan : 1);
+  return { acrossCameras, batchSize, batchWaitMs: q.batchWaitMs, concurrency: acrossCameras ? PER_WORKER * config.model.workers : PER_WORKER };
+}
+
+function countAreaScan(cameras: readonly CameraConfig[]): number {
+  let n = 0;
+  for (const c of cameras) if (c.lineScan === undefined) n++;
+  return n;
+}
+
+/** What batching did: the muxes' batches and the engines' runs (EngineBatchCounts). */
+export interface BatchingSnapshot extends EngineBatchCounts {
+  /** Batches formed in front of the model (area-scan). */
+  readonly batches: number;
+  /** Frames in them. */
+  readonly batchedFrames: number;
+  /** Batches holding frames of more than one camera. */
+  readonly mixedBatches: number;
+}
+
+const ZERO: BatchingSnapshot = { batches: 0, batchedFrames: 0, mixedBatches: 0, runs: 0, images: 0, paddedRuns: 0, paddedImages: 0, splitBatches: 0 };
+
+/** The live muxes and engine, plus what retired ones did. */
+export class BatchingCounters {
+  private retired: BatchingSnapshot;
+
+  constructor() {
+    this.retired = ZERO;
+  }
+
+  /** A mux whose cameras stopped, or an engine that was closed: its counts are kept. */
+  retireMux(s: BatchMuxStats): void {
+    this.retired = sum(this.retired, fromMux(s));
+  }
+
+  retireEngine(c: EngineBatchCounts): void {
+    this.retired = sum(this.retired, { ...ZERO, ...c });
+  }
+
+  snapshot(muxes: readonly BatchMuxStats[], engine: EngineBatchCounts): BatchingSnapshot {
+    let s = sum(this.retired, { ...ZERO, ...engine });
+    for (const m of muxes) s = sum(s, fromMux(m));
+    return s;
+  }
+}
+
+function fromMux(m: BatchMuxStats): BatchingSnapshot {
+  return { ...ZERO, batches: m.batches, batchedFrames: m.items, mixedBatches: m.mixedBatches };
+}
+
+function sum(a: BatchingSnapshot, b: BatchingSnapshot): BatchingSnapshot {
+  return {
+    batches: a.batches + b.batches,
+    batchedFrames: a.batchedFrames + b.batchedFrames,
+    mixedBatches: a.mixedBatches + b.mixedBatches,
+    runs: a.runs + b.runs,
+    images: a.images + b.images,
+    paddedRuns: a.paddedRuns + b.paddedRuns,
+    paddedImages: a.paddedImages + b.paddedImages,
+    splitBatches: a.splitBatches + b.splitBatches,
+  };
+}

@@ -14,6 +14,7 @@ import {
   type Band,
   type LineDefect,
   type SegmentDecision,
+  type Tile,
 } from '../../src/pipeline/tiler/index.js';
 
 test('tileStarts: step tile − overlap, last tile pulled back to the edge (reference values)', () => {
@@ -93,11 +94,19 @@ function splitWeb(): Uint8Array[] {
   return out;
 }
 
+/** A tile's pixels tightly packed (tiles are views of the strip, rows `strideBytes` apart), GRAY8. */
+function tight(t: Tile, w: number, h: number): Uint8Array {
+  const out = new Uint8Array(w * h);
+  for (let y = 0; y < h; y++) out.set(t.data.subarray(y * t.strideBytes, y * t.strideBytes + w), y * w);
+  return out;
+}
+
 /** The "model": a map at tile resolution; `blind` tiles see nothing in their left 32 px (the overlap with the tile before). */
 function infer(band: Band, blind: (tileIndex: number) => boolean): Float32Array[] {
   return band.tiles.map((t, i) => {
-    const m = new Float32Array(t.data.length);
-    for (let k = 0; k < m.length; k++) m[k] = blind(i) && k % 96 < 32 ? 0 : t.data[k]! / 255;
+    const px = tight(t, 96, 96);
+    const m = new Float32Array(px.length);
+    for (let k = 0; k < m.length; k++) m[k] = blind(i) && k % 96 < 32 ? 0 : px[k]! / 255;
     return m;
   });
 }
@@ -232,7 +241,7 @@ test('NG crops keep memory bounded: a streak along the whole web holds at most 8
   for (let b = 0; b < 100; b++) {
     const buf = new Uint8Array(W * T).fill(40);
     for (let y = 0; y < T; y++) if (b * T + y >= 100 && b * T + y < 3000) buf.fill(255, y * W + 10, y * W + 13);
-    for (const band of tiler.push(buf, T)) segments.push(...tiler.addMaps(band, band.tiles.map((t) => Float32Array.from(t.data, (v) => v / 255))).segments);
+    for (const band of tiler.push(buf, T)) segments.push(...tiler.addMaps(band, band.tiles.map((t) => Float32Array.from(tight(t, T, T), (v) => v / 255))).segments);
     most = Math.max(most, held());
   }
   tiler.end();

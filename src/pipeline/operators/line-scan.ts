@@ -195,7 +195,8 @@ export class LineScanJudge {
           seq: band.index,
           cameraId: this.o.cameraId,
           capturedAt: this.last!.capturedAt,
-          image: { kind: 'raw', format: this.format, width: this.tileWidth, height: this.tileHeight, data: Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength) },
+          // A view of the strip, rows strideBytes apart: preprocess reads it where it lies (sent to a worker, its rows are copied once).
+          image: { kind: 'raw', format: this.format, width: this.tileWidth, height: this.tileHeight, strideBytes: t.strideBytes, data: Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength) },
           meta: {},
         });
       }
@@ -211,18 +212,25 @@ export class LineScanJudge {
       const lut = this.lut;
       const plane = height * width;
       const tileMaps: Float32Array[] = [];
+      // Each tile map's highest value, taken while it is made: the tiler then skips reading rows
+      // that no tile over them could mark (most rows of a good web).
+      const maxes: number[] = [];
       for (let k = 0; k < n; k++) {
         const tm = new Float32Array(tw * th);
         const base = k * plane;
+        let max = Number.NEGATIVE_INFINITY;
         for (let i = 0; i < tm.length; i++) {
           const j = lut[i]!;
-          tm[i] = j < 0 ? 0 : maps[base + j]!;
+          const v = j < 0 ? 0 : maps[base + j]!;
+          tm[i] = v;
+          if (v > max) max = v;
         }
         tileMaps.push(tm);
+        maxes.push(max);
       }
       // The rules and the model in force now, not those of the first buffer: a hot change or a model swap applies from this band on.
       tiler.setThreshold(rawPixelThreshold(this.inspector.deps.rules().decide, slot.bundle.manifest.calibration.pixel));
-      return tiler.addMaps(band, tileMaps);
+      return tiler.addMaps(band, tileMaps, maxes);
     } finally {
       slot.inFlight--;
     }

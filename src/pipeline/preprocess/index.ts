@@ -65,7 +65,7 @@ function resamplePlanFor(inW: number, inH: number, outW: number, outH: number, f
 }
 
 /** Raw buffers with padding at the end of each row are repacked (sharp wants tight rows). */
-function tightRows(img: RawImage, bpp: number): Buffer {
+function rawRows(img: RawImage, bpp: number): { data: Buffer; stride: number } {
   const row = img.width * bpp;
   const stride = img.strideBytes ?? row;
   if (stride < row) {
@@ -78,10 +78,17 @@ function tightRows(img: RawImage, bpp: number): Buffer {
       `raw ${img.format} ${img.width}x${img.height} frame: ${img.data.length} bytes, needs ${need}`,
     );
   }
-  if (stride === row) return img.data.length === row * img.height ? img.data : img.data.subarray(0, row * img.height);
+  return { data: img.data, stride };
+}
+
+/** The rows of a raw image tightly packed: the image itself when they are, else one copy. */
+export function tightRows(img: RawImage, bpp: number): Buffer {
+  const { data, stride } = rawRows(img, bpp);
+  const row = img.width * bpp;
+  if (stride === row) return data.length === row * img.height ? data : data.subarray(0, row * img.height);
   // Not from the shared pool (see resampleCrop): these pixels may become the tensor itself.
   const out = Buffer.allocUnsafeSlow(row * img.height);
-  for (let y = 0; y < img.height; y++) img.data.copy(out, y * row, y * stride, y * stride + row);
+  for (let y = 0; y < img.height; y++) data.copy(out, y * row, y * stride, y * stride + row);
   return out;
 }
 
@@ -119,8 +126,10 @@ export async function preparePixels(frame: Frame, manifest: Manifest, roi?: Rect
     let width: number;
     let height: number;
     let swapped = false;
-    // Raw pixels already in the model's channel count skip libvips entirely (the common camera case).
+    // Raw pixels already in the model's channel count skip libvips entirely (the common camera case),
+    // and are read where they lie, rows `directStride` apart (a tile in its strip, padded rows).
     let direct: Buffer | null = null;
+    let directStride = 0;
     let pipeline: SharpPipeline | null = null;
     if (image.kind === 'raw') {
       const bpp = bytesPerPixel(image.format);
@@ -132,9 +141,8 @@ export async function preparePixels(frame: Frame, manifest: Manifest, roi?: Rect
       }
       checkFramePixels(image.width, image.height, maxPixels, what);
       swapped = image.format === 'BGR' || image.format === 'BGRA';
-      const tight = tightRows(image, bpp);
-      if (bpp === input.channels) direct = tight;
-      else pipeline = sharp(tight, { raw: { width: image.width, height: image.height, channels: bpp as 1 | 3 | 4 } });
+      if (bpp === input.channels) ({ data: direct, stride: directStride } = rawRows(image, bpp));
+      else pipeline = sharp(tightRows(image, bpp), { raw: { width: image.width, height: image.height, channels: bpp as 1 | 3 | 4 } });
       width = image.width;
       height = image.height;
     } else {
@@ -159,8 +167,10 @@ export async function preparePixels(frame: Frame, manifest: Manifest, roi?: Rect
     const r = geometry.roi;
     const whole = r.x === 0 && r.y === 0 && r.width === width && r.height === height;
     let data: Buffer;
+    let stride = r.width * input.channels;
     if (direct !== null) {
-      data = whole ? direct : copyRect(direct, width, input.channels, r);
+      data = whole ? direct : copyRect(direct, directStride, input.channels, r);
+      if (whole) stride = directStride;
     } else {
       let p = pipeline!;
       if (!whole) p = p.extract({ left: r.x, top: r.y, width: r.width, height: r.height });
@@ -179,7 +189,7 @@ export async function preparePixels(frame: Frame, manifest: Manifest, roi?: Rect
     const rs = manifest.geometry.resize;
     const c = geometry.crop;
     const plan = resamplePlanFor(r.width, r.height, rs.width, rs.height, rs.method, rs.antialias);
-    const pixels = resampleCrop(plan, data, input.channels, c.x, c.y, c.width, c.height);
+    const pixels = resampleCrop(plan, data, input.channels, c.x, c.y, c.width, c.height, stride);
     return {
       pixels,
       channels: input.channels,
@@ -192,12 +202,12 @@ export async function preparePixels(frame: Frame, manifest: Manifest, roi?: Rect
   }
 }
 
-/** Rows of a rectangle of a tightly packed image, copied out. */
-function copyRect(src: Buffer, width: number, channels: number, r: Rect): Buffer {
+/** Rows of a rectangle of an image whose rows lie `stride` bytes apart, copied out tightly packed. */
+function copyRect(src: Buffer, stride: number, channels: number, r: Rect): Buffer {
   const row = r.width * channels;
   const out = Buffer.allocUnsafeSlow(row * r.height); // not pooled: it may become the tensor (resampleCrop)
   for (let y = 0; y < r.height; y++) {
-    const from = ((r.y + y) * width + r.x) * channels;
+    const from = (r.y + y) * stride + r.x * channels;
     src.copy(out, y * row, from, from + row);
   }
   return out;

@@ -1,9 +1,9 @@
 import { Worker } from 'node:worker_threads';
 import { LinewatchError, type ErrorCode } from '../../errors.js';
 import type { Manifest } from '../../models/manifest.js';
-import type { Frame, FrameImage } from '../frame.js';
+import { bytesPerPixel, type Frame, type FrameImage } from '../frame.js';
 import type { FrameGeometry, Rect } from '../geometry.js';
-import { DEFAULT_MAX_FRAME_PIXELS, checkFramePixels, frameName, preparePixels, type PreparedPixels } from './index.js';
+import { DEFAULT_MAX_FRAME_PIXELS, checkFramePixels, frameName, preparePixels, tightRows, type PreparedPixels } from './index.js';
 
 /** Main → worker. `manifest` travels only when it changed for that worker. */
 export interface PrepareJob {
@@ -126,7 +126,7 @@ export class PreprocessPool {
       id,
       seq: frame.seq,
       cameraId: frame.cameraId,
-      image: frame.image,
+      image: sendable(frame.image),
       roi,
       maxPixels,
       ...(slot.manifest !== manifest ? { manifest } : {}),
@@ -134,7 +134,7 @@ export class PreprocessPool {
     slot.manifest = manifest;
     return new Promise<PreparedPixels>((resolve, reject) => {
       slot.pending.set(id, { cost, resolve, reject });
-      // Frame bytes are copied, not transferred: sources may hand out views of pooled buffers.
+      // Frame bytes are copied (or shared), not transferred: the frame lives on (NG images, crops).
       slot.worker.postMessage(job);
     });
   }
@@ -196,5 +196,24 @@ export class PreprocessPool {
     w.on('exit', (code) => {
       if (slot.worker === w && !this.closed) died(`exit code ${code}`);
     });
+  }
+}
+
+/**
+ * The image as it should travel to a worker. Posting copies a view's whole ArrayBuffer, not just
+ * the view: a line-scan tile (a view of its strip) would carry the whole strip, a slice of Node's
+ * Buffer pool the whole slab. Such a view goes as its own rows, tightly packed (one copy of exactly
+ * its pixels); a whole buffer goes as it is, and a SharedArrayBuffer
+ * is shared, not copied.
+ */
+export function sendable(image: FrameImage): FrameImage {
+  if (image.kind !== 'raw') return image;
+  const d = image.data;
+  if (d.buffer instanceof SharedArrayBuffer || (d.byteOffset === 0 && d.byteLength === d.buffer.byteLength)) return image;
+  try {
+    return { ...image, data: tightRows(image, bytesPerPixel(image.format)), strideBytes: undefined };
+  } catch {
+    // A buffer too short for its rows: the worker refuses it with the same clear error.
+    return image;
   }
 }

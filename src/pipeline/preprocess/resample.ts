@@ -132,7 +132,9 @@ function scratch(bytes: number): Uint8Array {
 /**
  * Resizes interleaved 8-bit pixels as PIL's `Image.resize` does and returns only the window
  * `[cropX, cropX+cropW) × [cropY, cropY+cropH)` of the resized image (the centre crop), so that
- * pixels outside it are never computed.
+ * pixels outside it are never computed. `srcStride` is the bytes from one source row to the next
+ * (default: tightly packed), so that a view of a wider image — a line-scan tile in its strip, a
+ * camera buffer with padded rows — is read where it lies, without a copy first.
  *
  * @example
  * const plan = planResample(1280, 960, 448, 448, 'bilinear');
@@ -146,12 +148,13 @@ export function resampleCrop(
   cropY: number,
   cropW: number,
   cropH: number,
+  srcStride: number = plan.inWidth * channels,
 ): Buffer {
   const inW = plan.inWidth;
   const px = plan.x;
   const py = plan.y;
-  if (src.length < inW * plan.inHeight * channels) {
-    throw new RangeError(`resample: ${src.length} bytes for a ${inW}x${plan.inHeight}x${channels} image`);
+  if (srcStride < inW * channels || src.length < srcStride * (plan.inHeight - 1) + inW * channels) {
+    throw new RangeError(`resample: ${src.length} bytes (rows ${srcStride} apart) for a ${inW}x${plan.inHeight}x${channels} image`);
   }
   // Input rows that the crop's output rows read (exactly the crop's rows when heights match).
   const keepRows = plan.inHeight === py.outSize;
@@ -174,11 +177,11 @@ export function resampleCrop(
   if (inW === px.outSize) {
     const rowBytes = cropW * channels;
     for (let r = 0; r < rows; r++) {
-      const from = ((r + rowFirst) * inW + cropX) * channels;
+      const from = (r + rowFirst) * srcStride + cropX * channels;
       tmp.set(src.subarray(from, from + rowBytes), r * rowBytes);
     }
   } else for (let r = 0; r < rows; r++) {
-    const rowBase = (r + rowFirst) * inW * channels;
+    const rowBase = (r + rowFirst) * srcStride;
     for (let c = 0; c < cropW; c++) {
       const o = c + cropX;
       const n = px.size[o]!;

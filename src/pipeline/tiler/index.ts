@@ -4,9 +4,9 @@ import { MapWindow } from './merge.js';
 import { LinePositions, type WebResolution } from './position.js';
 import { StreamingRegions } from './regions.js';
 import { SegmentJudge, type SegmentDecision } from './segments.js';
-import { cutTile, tileStarts } from './tiles.js';
+import { cutTile, tileStarts, tileView } from './tiles.js';
 
-export { tileStarts, cutTile } from './tiles.js';
+export { tileStarts, cutTile, tileView } from './tiles.js';
 export { MapWindow } from './merge.js';
 export { StreamingRegions, type StripRegion } from './regions.js';
 export { LinePositions, type WebResolution } from './position.js';
@@ -46,11 +46,17 @@ export interface TilerOptions {
   readonly minDefectAreaPx?: number;
 }
 
-/** One tile of a band: its place in the strip and its pixels (tileHeight × tileWidth × channels). */
+/**
+ * One tile of a band: its place in the strip and its pixels, tileHeight rows of tileWidth ×
+ * channels bytes lying `strideBytes` apart — a view of the strip, not a copy, valid until the next
+ * `push()` (the strip moves then).
+ */
 export interface Tile {
   readonly x: number;
   readonly line: number;
   readonly data: Uint8Array;
+  /** Bytes from one tile row to the next (the strip's width × channels). */
+  readonly strideBytes: number;
 }
 
 /** One row of tiles across the web, inferred as one batch. */
@@ -168,7 +174,8 @@ export class LineScanTiler {
 
   /**
    * Appends a camera buffer of `lines` rows (row-major, tightly packed) to the strip and returns
-   * the bands that became complete. `encoderPos` is the encoder count at its first line.
+   * the bands that became complete, their tiles views of the strip valid until the next push.
+   * `encoderPos` is the encoder count at its first line.
    */
   push(data: Uint8Array, lines: number, encoderPos?: number): Band[] {
     const o = this.o;
@@ -176,6 +183,9 @@ export class LineScanTiler {
     if (data.length < lines * rowBytes) {
       throw new LinewatchError('LW_ERR_FRAME_INVALID', `line-scan buffer of ${data.length} bytes holds fewer than ${lines} lines of ${rowBytes} bytes`);
     }
+    // Lines no band and no crop needs any more go now, not at the end of the last push: the tiles
+    // handed out then are views of these rows and were in use until now.
+    this.releasePixels(Math.min(this.nextBand * this.stepLines, this.keepFrom()));
     if (encoderPos !== undefined) this.positions.anchor(this.firstLine + this.heldLines, encoderPos);
     const needBytes = (this.heldLines + lines) * rowBytes;
     if (needBytes > this.pixels.length) {
@@ -191,15 +201,16 @@ export class LineScanTiler {
       if (line0 + o.tileHeight > this.firstLine + this.heldLines) break;
       bands.push(this.cutBand(line0));
     }
-    this.releasePixels(Math.min(this.nextBand * this.stepLines, this.keepFrom()));
     return bands;
   }
 
   /**
    * The maps of band `band.index` (one per tile, tileHeight × tileWidth each, at tile resolution),
    * in band order. Returns the defects that became final and the segments that can be decided.
+   * `maxes`, when given, is each map's highest value, measured where the map was made (rows under
+   * the threshold everywhere are then not read again); without it the tiler measures them.
    */
-  addMaps(band: Band, maps: readonly Float32Array[]): MapsResult {
+  addMaps(band: Band, maps: readonly Float32Array[], maxes?: readonly number[]): MapsResult {
     const o = this.o;
     if (band.index !== this.nextMapBand) {
       throw new LinewatchError('LW_ERR_FRAME_INVALID', `maps of band ${band.index} arrived before band ${this.nextMapBand}`);
@@ -210,7 +221,9 @@ export class LineScanTiler {
       if (map === undefined || map.length !== o.tileWidth * o.tileHeight) {
         throw new LinewatchError('LW_ERR_FRAME_INVALID', `band ${band.index} tile ${i}: map of ${map?.length ?? 0} values, want ${o.tileWidth}×${o.tileHeight}`);
       }
-      this.maps.addTile(map, tile.x, tile.line, o.tileWidth, o.tileHeight);
+      const max = maxes?.[i];
+      if (max === undefined) this.maps.addTile(map, tile.x, tile.line, o.tileWidth, o.tileHeight);
+      else this.maps.addTile(map, tile.x, tile.line, o.tileWidth, o.tileHeight, max);
       if (tile.line + o.tileHeight > this.mapEndLine) this.mapEndLine = tile.line + o.tileHeight;
     }
     this.nextMapBand++;
@@ -245,13 +258,14 @@ export class LineScanTiler {
     return { defects, segments: [...r.segments, ...this.segments.flush().map((s) => this.withCrops(s))] };
   }
 
+  /** A band's tiles as views of the strip: no pixel is copied (a consumer that needs them tight copies each once). */
   private cutBand(line0: number): Band {
     const o = this.o;
+    const strideBytes = o.width * o.channels;
     const tiles: Tile[] = [];
     for (let i = 0; i < this.starts.length; i++) {
-      const data = new Uint8Array(o.tileWidth * o.tileHeight * o.channels);
-      cutTile(this.pixels, o.width, o.channels, this.starts[i]!, line0 - this.firstLine, o.tileWidth, o.tileHeight, data);
-      tiles.push({ x: this.starts[i]!, line: line0, data });
+      const x = this.starts[i]!;
+      tiles.push({ x, line: line0, data: tileView(this.pixels, o.width, o.channels, x, line0 - this.firstLine, o.tileWidth, o.tileHeight), strideBytes });
     }
     return { index: this.nextBand++, line: line0, tiles };
   }
@@ -269,8 +283,11 @@ export class LineScanTiler {
   private finalize(upToLine: number): MapsResult {
     const upTo = upToLine < this.mapEndLine ? upToLine : this.mapEndLine;
     const defects: LineDefect[] = [];
+    const regions = this.regions;
+    const maps = this.maps;
     for (let line = this.finalLine; line < upTo; line++) {
-      for (const region of this.regions.push(this.maps.row(line), line)) defects.push(this.toDefect(region));
+      const closed = regions.mayHold(maps.rowBound(line)) ? regions.push(maps.row(line), line) : regions.pushEmpty(line);
+      for (let k = 0; k < closed.length; k++) defects.push(this.toDefect(closed[k]!));
     }
     if (upTo > this.finalLine) this.finalLine = upTo;
     for (const d of defects) this.segments.add(d);
@@ -332,7 +349,8 @@ export class LineScanTiler {
       const row = this.maps.row(w.line + y);
       for (let x = 0; x < w.width; x++) {
         const v = row[w.x + x]!;
-        map[y * w.width + x] = v === Number.NEGATIVE_INFINITY ? 0 : v;
+        // −∞: no tile wrote here; NaN: the model gave no value (merge.ts).
+        map[y * w.width + x] = v === Number.NEGATIVE_INFINITY || v !== v ? 0 : v;
       }
     }
     return { defect: d, ...w, pixels, map };

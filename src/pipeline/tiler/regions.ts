@@ -38,13 +38,25 @@ class Open {
   }
 }
 
+/** What a row that closes no region returns (never written to). */
+const NONE: StripRegion[] = [];
+Object.freeze(NONE);
+
 export class StreamingRegions {
   private threshold: number;
-  /** Runs of the previous row: start, end (inclusive) and owner, sorted by start. */
-  private prevStart: number[] = [];
-  private prevEnd: number[] = [];
+  /**
+   * Runs of the previous row and of the current one: start, end (inclusive) and owner, sorted by
+   * start; `prevRuns`/`curRuns` of them are in use. Kept between rows (two sets, swapped), so a
+   * row allocates nothing unless it opens a region.
+   */
+  private prevStart = new Int32Array(0);
+  private prevEnd = new Int32Array(0);
   private prevOwner: Open[] = [];
-  private open = new Set<Open>();
+  private prevRuns = 0;
+  private curStart = new Int32Array(0);
+  private curEnd = new Int32Array(0);
+  private curOwner: Open[] = [];
+  private readonly open = new Set<Open>();
 
   /** Pixels with a value ≥ `threshold` are anomalous. */
   constructor(threshold: number) {
@@ -59,10 +71,20 @@ export class StreamingRegions {
   /** Feeds row `line` (strictly increasing); returns the regions that ended before it. */
   push(row: Float32Array, line: number): StripRegion[] {
     const t = this.threshold;
-    const curStart: number[] = [];
-    const curEnd: number[] = [];
-    const curOwner: Open[] = [];
     const width = row.length;
+    // At most one run every two pixels.
+    if (this.curStart.length < (width >> 1) + 1) {
+      this.curStart = new Int32Array((width >> 1) + 1);
+      this.curEnd = new Int32Array((width >> 1) + 1);
+    }
+    const curStart = this.curStart;
+    const curEnd = this.curEnd;
+    const curOwner = this.curOwner;
+    const prevStart = this.prevStart;
+    const prevEnd = this.prevEnd;
+    const prevOwner = this.prevOwner;
+    const prevRuns = this.prevRuns;
+    let runs = 0;
     let p = 0;
     for (let x = 0; x < width; x++) {
       if (!(row[x]! >= t)) continue;
@@ -74,10 +96,10 @@ export class StreamingRegions {
       }
       const end = x;
       // Previous runs that touch [start − 1, end + 1] (8-connectivity); both lists are sorted.
-      while (p < this.prevEnd.length && this.prevEnd[p]! < start - 1) p++;
+      while (p < prevRuns && prevEnd[p]! < start - 1) p++;
       let owner: Open | null = null;
-      for (let q = p; q < this.prevStart.length && this.prevStart[q]! <= end + 1; q++) {
-        const r = this.prevOwner[q]!.root();
+      for (let q = p; q < prevRuns && prevStart[q]! <= end + 1; q++) {
+        const r = prevOwner[q]!.root();
         if (owner === null) owner = r;
         else if (r !== owner) {
           r.parent = owner;
@@ -99,14 +121,36 @@ export class StreamingRegions {
       owner.area += end - start + 1;
       if (max > owner.maxScore) owner.maxScore = max;
       owner.touched = true;
-      curStart.push(start);
-      curEnd.push(end);
-      curOwner.push(owner);
+      curStart[runs] = start;
+      curEnd[runs] = end;
+      curOwner[runs] = owner;
+      runs++;
     }
+    // The current row becomes the previous one; the old previous arrays are reused next row.
+    this.curStart = prevStart;
+    this.curEnd = prevEnd;
+    this.curOwner = prevOwner;
     this.prevStart = curStart;
     this.prevEnd = curEnd;
     this.prevOwner = curOwner;
-    return this.closeUntouched();
+    this.prevRuns = runs;
+    // Owners past `runs` are stale references; they are overwritten before being read.
+    return this.open.size === 0 ? NONE : this.closeUntouched();
+  }
+
+  /**
+   * Feeds row `line` known to hold no value ≥ the threshold (its upper bound is below it): the
+   * same as push() of such a row, without reading it.
+   */
+  pushEmpty(line: number): StripRegion[] {
+    void line;
+    this.prevRuns = 0;
+    return this.open.size === 0 ? NONE : this.closeUntouched();
+  }
+
+  /** Whether a row whose values are all at most `bound` can hold an anomalous pixel. */
+  mayHold(bound: number): boolean {
+    return bound >= this.threshold;
   }
 
   /** First line of the oldest region still open (null when none): nothing before it can still be reported. */
@@ -118,9 +162,9 @@ export class StreamingRegions {
 
   /** Ends the strip: every open region comes out. */
   flush(): StripRegion[] {
-    this.prevStart = [];
-    this.prevEnd = [];
-    this.prevOwner = [];
+    this.prevRuns = 0;
+    this.prevOwner.length = 0;
+    this.curOwner.length = 0;
     return this.closeUntouched();
   }
 

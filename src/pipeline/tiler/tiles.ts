@@ -27,6 +27,16 @@ export function tileStarts(length: number, tile: number, overlap: number): numbe
 }
 
 /**
+ * Pure: the tile at (x0, row0 of `rows`) as a view of the strip window, without copying: its rows
+ * lie `width × channels` bytes apart (the strip's stride). Valid while the window is unchanged.
+ */
+export function tileView(rows: Uint8Array, width: number, channels: number, x0: number, row0: number, tileW: number, tileH: number): Uint8Array {
+  const rowBytes = width * channels;
+  const from = row0 * rowBytes + x0 * channels;
+  return rows.subarray(from, from + (tileH - 1) * rowBytes + tileW * channels);
+}
+
+/**
  * Pure: copies the tile at (x0, row0 of `rows`) out of a row-major strip window of `width` pixels ×
  * `channels` into `out` (tileW × tileH × channels, preallocated by the caller).
  */

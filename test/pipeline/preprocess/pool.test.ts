@@ -6,7 +6,7 @@ import { LinewatchError } from '../../../src/errors.js';
 import { loadBundle } from '../../../src/models/bundle.js';
 import type { Frame, FrameImage } from '../../../src/pipeline/frame.js';
 import { preparePixels } from '../../../src/pipeline/preprocess/index.js';
-import { PreprocessPool } from '../../../src/pipeline/preprocess/pool.js';
+import { PreprocessPool, sendable } from '../../../src/pipeline/preprocess/pool.js';
 
 const dir = fileURLToPath(new URL('../../../../test/fixtures/models/tiny-inp/', import.meta.url));
 
@@ -81,4 +81,35 @@ test('a camera whose frames are costly stays in the worker; 0 keeps every frame 
   } finally {
     await Promise.all([costly.close(), never.close()]);
   }
+});
+
+test('a tile that is a view of a wide strip (rows a stride apart) is prepared where it lies, in the worker and here alike, as its tight copy is; to a worker it travels as its own pixels, not the strip', async () => {
+  const { manifest } = await loadBundle(dir);
+  const W = 500;
+  const H = 90;
+  const strip = Buffer.alloc(W * H * 3);
+  for (let i = 0; i < strip.length; i++) strip[i] = (i * 13 + (i >> 7)) & 255;
+  const [x0, y0, tw, th] = [37, 11, 70, 64];
+  const stride = W * 3;
+  const view = strip.subarray(y0 * stride + x0 * 3, (y0 + th - 1) * stride + (x0 + tw) * 3);
+  const tight = Buffer.alloc(tw * th * 3);
+  for (let y = 0; y < th; y++) strip.copy(tight, y * tw * 3, (y0 + y) * stride + x0 * 3, (y0 + y) * stride + (x0 + tw) * 3);
+  const strided = frame(0, { kind: 'raw', format: 'RGB', width: tw, height: th, strideBytes: stride, data: view });
+  const reference = await preparePixels(frame(1, { kind: 'raw', format: 'RGB', width: tw, height: th, data: tight }), manifest);
+  const here = await preparePixels(strided, manifest);
+  assert.ok(here.pixels.equals(reference.pixels), 'read in place with its stride');
+  const pool = new PreprocessPool(1, { inlineBelowMs: 0 });
+  try {
+    const there = await pool.prepare(strided, manifest, undefined);
+    assert.ok(there.pixels.equals(reference.pixels), 'in the worker');
+  } finally {
+    await pool.close();
+  }
+  const sent = sendable(strided.image);
+  assert.ok(sent.kind === 'raw');
+  assert.equal(sent.data.buffer.byteLength, tw * th * 3, 'posting carries the tile, not the strip');
+  assert.equal(sent.strideBytes, undefined);
+  const shared = Buffer.from(new SharedArrayBuffer(W * H * 3));
+  const inShared: FrameImage = { kind: 'raw', format: 'RGB', width: tw, height: th, strideBytes: stride, data: shared.subarray(y0 * stride) };
+  assert.equal(sendable(inShared), inShared, 'memory shared with GStreamer is shared, not copied');
 });

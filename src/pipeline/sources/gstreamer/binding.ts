@@ -87,9 +87,17 @@ export interface GstPipeline {
   pause(): void;
   sendEOS(): void;
   findChild(name: string): GstAppSink | undefined;
-  /** Whether the bus drops its pending messages when the pipeline goes to NULL (GStreamer default true). */
+  /**
+   * Whether the bus drops its pending messages when the pipeline goes to NULL (GStreamer default
+   * true). Reaches GStreamer on every Node line from patch 2 on (before it, Node 24 only shadowed it).
+   */
   'auto-flush-bus': boolean;
-  /** Calls back for every bus message until the pipeline is back in NULL. Only call after play(). */
+  /**
+   * Calls back for every bus message until the pipeline is back in NULL. Only call after play().
+   * Waits on a libuv pool thread; from patch 2 on, a poll that finds the bus empty and the
+   * pipeline settled in NULL ends without calling back (within 100 ms), so a stopped pipeline
+   * never leaves one waiting.
+   */
   pollBus(cb: (msg: BusMessage) => void): void;
 }
 
@@ -104,8 +112,13 @@ interface Binding {
   linewatchPatch?: number;
 }
 
-/** The patch version this code reads (patches/gstreamer-superficial+1.7.4.patch). */
-export const BINDING_PATCH_VERSION = 1;
+/**
+ * The patch version this code reads (patches/gstreamer-superficial+1.7.4.patch): 1, sample
+ * timing, flags and arrival numbers; 2, `auto-flush-bus` that reaches GStreamer on Node 24 and a
+ * bus poll that ends once its pipeline is stopped (without both, a stopped pipeline could leave a
+ * poll waiting for ever on Node 24, and `linewatch run` never exited).
+ */
+export const BINDING_PATCH_VERSION = 2;
 
 let binding: Binding | null = null;
 
@@ -122,7 +135,7 @@ export function gstreamer(): Binding {
       throw new LinewatchError(
         'LW_ERR_BINDING',
         `gstreamer-superficial was built without linewatch's patch ${BINDING_PATCH_VERSION} (found ${loaded.linewatchPatch ?? 'none'}): ` +
-          'run `npm ci` (its postinstall applies patches/ and rebuilds the addon), or `npx patch-package && npm rebuild gstreamer-superficial`',
+          'run `npm ci` (its postinstall applies patches/ to a fresh copy and rebuilds the addon)',
       );
     }
     binding = loaded;

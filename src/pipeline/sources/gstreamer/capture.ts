@@ -69,9 +69,11 @@ export function openPipeline(plan: LaunchPlan, maxBuffers: number): { pipeline: 
       { cause: err },
     );
   }
-  // Keep the messages that stopping posts: a bus poll waiting on a pool thread must always get one
-  // to return on; with the default flush, a stop can drop them before the poll wakes, and the poll
-  // then holds its thread (and keeps the process alive) for ever.
+  // Keep the messages that stopping posts: a bus poll waiting on a pool thread returns on one of
+  // them, and the pipeline's own READY→NULL tells a stale message from a restarted run's (see
+  // staleStops). With the default flush a stop drops them, the wakeup too: before patch 2 of the
+  // binding (which also made this assignment reach GStreamer on Node 24) the poll then held its
+  // thread, and kept the process alive, for ever.
   pipeline['auto-flush-bus'] = false;
   const sink = pipeline.findChild(plan.sinkName);
   if (sink === undefined || typeof sink.pull !== 'function') {
@@ -115,7 +117,8 @@ class Run {
   /**
    * The bus poll of this run has returned at least once, so it runs on a pool thread. Stopping
    * the pipeline before that would let it start later on a stopped pipeline, whose bus never
-   * posts again: it would hold a pool thread (and keep the process alive) for ever.
+   * posts again: with patch 1 of the binding it held a pool thread (and kept the process alive)
+   * for ever; patch 2's poll ends there by itself, and this ordering stays as a second guard.
    */
   busSeen = false;
   /** stop() wanted before busSeen: done by the first bus callback. */

@@ -1,11 +1,23 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BINDING_PATCH_VERSION, BUFFER_FLAG_DISCONT, gstreamer, type GstAppSrc, type SampleMeta } from '../../../../src/pipeline/sources/gstreamer/binding.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import {
+  BINDING_PATCH_VERSION,
+  BUFFER_FLAG_DISCONT,
+  gstreamer,
+  type GstAppSrc,
+  type GstPipeline,
+  type SampleMeta,
+} from '../../../../src/pipeline/sources/gstreamer/binding.js';
+
+const BINDING_MODULE = new URL('../../../../src/pipeline/sources/gstreamer/binding.js', import.meta.url).href;
 
 /**
  * linewatch's patch of gstreamer-superficial (patches/, applied and rebuilt by `npm ci`): each
  * pulled sample comes with its buffer's timing, offsets, flags and arrival number, and appsrc can
- * set them. Real GStreamer; an unpatched build fails here (gstreamer() refuses it).
+ * set them; its pipeline properties reach GStreamer and its bus poll ends once the pipeline is
+ * stopped, on every Node line. Real GStreamer; an unpatched build fails here (gstreamer() refuses it).
  */
 
 interface Pulled {
@@ -117,4 +129,54 @@ test('an appsink that drops: the arrival numbers of the samples it hands over ju
   assert.equal(sink.arrivals(), 40, 'every buffer reached the appsink and was numbered');
   assert.ok(got.length < 40, `${got.length} delivered`);
   for (const m of got) assert.equal(m.arrival, m.offset! + 1, 'arrival numbers follow the source frames one to one');
+});
+
+/** Plays `pipeline` until its appsink `sink` hands over a first sample (the pipeline is PLAYING then). */
+function firstSample(pipeline: GstPipeline): Promise<void> {
+  const sink = pipeline.findChild('sink')!;
+  pipeline.play();
+  return new Promise((resolve, reject) => sink.pull((buf) => (buf === null ? reject(new Error('no sample')) : resolve())));
+}
+
+// The timeout bounds a hang (patch 1 on Node 24 waited for ever here), it measures nothing.
+test("auto-flush-bus false reaches GStreamer on this Node: a stop's messages stay on the bus, down to the pipeline's READY→NULL", { timeout: 60_000 }, async () => {
+  const pipeline = new (gstreamer().Pipeline)('videotestsrc ! video/x-raw,width=8,height=8 ! appsink name=sink sync=false');
+  pipeline['auto-flush-bus'] = false;
+  await firstSample(pipeline);
+  pipeline.stop();
+  // Polled after the stop: each poll of a stopped pipeline hands over one message and ends, so the
+  // callback asks again. Were the bus flushed at NULL (Node 24 with patch 1: the assignment never
+  // reached GStreamer), there would be nothing to read.
+  const seen: string[] = [];
+  await new Promise<void>((resolve) => {
+    const poll = (): void =>
+      pipeline.pollBus((msg) => {
+        if (msg.type === 'state-changed' && /^pipeline\d+$/.test(msg._src_element_name ?? '')) {
+          seen.push(`${String(msg['old-state'])}→${String(msg['new-state'])}`);
+          if (msg['new-state'] === 'GST_STATE_NULL') return resolve();
+        }
+        poll();
+      });
+    poll();
+  });
+  assert.deepEqual(seen.slice(-3), ['GST_STATE_PLAYING→GST_STATE_PAUSED', 'GST_STATE_PAUSED→GST_STATE_READY', 'GST_STATE_READY→GST_STATE_NULL']);
+});
+
+test('a bus poll on a stopped pipeline whose bus was flushed ends by itself: the process exits (it waited for ever with patch 1)', async () => {
+  // In a child: a poll left waiting holds a libuv pool thread and keeps its process alive, which
+  // only the process's end shows. The bus is flushed at NULL (GStreamer's default) before the poll
+  // starts, so nothing will ever be posted to wake it: only the pipeline's state can end it.
+  const script = `
+    const { gstreamer } = await import(${JSON.stringify(BINDING_MODULE)});
+    const pipeline = new (gstreamer().Pipeline)('videotestsrc ! video/x-raw,width=8,height=8 ! appsink name=sink sync=false');
+    const sink = pipeline.findChild('sink');
+    pipeline.play();
+    await new Promise((resolve) => sink.pull(resolve));
+    pipeline.stop();
+    let messages = 0;
+    pipeline.pollBus(() => messages++);
+    process.on('exit', () => process.stdout.write('exited after ' + messages + ' messages'));
+  `;
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000 });
+  assert.equal(stdout, 'exited after 0 messages');
 });

@@ -17,6 +17,12 @@ export const REASON = {
   /** A frame the camera source lost (appsink overflow, restart, unreadable file): never inspected. */
   LOST: 'FRAME_LOST',
   /**
+   * Line-scan: camera buffers of this segment were lost (by the source, or left out because the
+   * line-scan judge's queue was full): part of the web under it was never inspected. An `ok`
+   * segment becomes `dropped` (judged by failSafe); a `reject` stays, with this reason added.
+   */
+  LINES_LOST: 'LINES_LOST',
+  /**
    * On a camera with triggers, a frame no PLC trigger claimed (a spurious or double exposure, or a
    * trigger lost on the way): judged like any frame, but its partId is not the PLC's. Informative:
    * it never changes the verdict.

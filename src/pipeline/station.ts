@@ -560,15 +560,28 @@ export class Station {
     } else {
       // Line-scan: `received` counts segments (each decided segment, or unusable buffer, is received
       // and settled at once), not camera buffers — a buffer is part of one or more segments. A lost
-      // buffer is a gap of lines inside a segment, not a part of its own: counted and logged.
+      // buffer — lost by the source, or left out because the judge's queue was full (a live camera
+      // outrunning it) — is a gap of lines inside a segment, not a part of its own: counted in
+      // `lost`, logged, and the segment it falls in is judged by failSafe (LINES_LOST).
       run.lossSub =
         source.losses$?.subscribe((lost) => {
           counts.addLost(cam.id, 1);
           this.logger.warn({ camera: cam.id, bufferSeq: lost.seq, reason: lost.reason }, 'line-scan buffer lost');
         }) ?? null;
-      judged$ = bounded.pipe(
-        pairTriggers as (f: Observable<Frame>) => Observable<Frame>,
-        lineScanVerdicts(inspector, { cameraId: cam.id, config: cam.lineScan, gate, maxQueuedBuffers: capacity, onSegment: (seq) => counts.receive(cam.id, seq) }),
+      const items$ = source.losses$ === undefined ? bounded : interleave(bounded, source.losses$);
+      judged$ = items$.pipe(
+        pairTriggers,
+        lineScanVerdicts(inspector, {
+          cameraId: cam.id,
+          config: cam.lineScan,
+          gate,
+          maxQueuedBuffers: capacity,
+          onSegment: (seq) => counts.receive(cam.id, seq),
+          onOverflow: (f) => {
+            counts.addLost(cam.id, 1);
+            this.logger.warn({ camera: cam.id, bufferSeq: f.seq, reason: 'queue-full', maxQueuedBuffers: capacity }, 'line-scan buffer left out: the judge is behind the camera');
+          },
+        }),
       );
     }
     judged$

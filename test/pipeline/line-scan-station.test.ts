@@ -123,3 +123,66 @@ test('line-scan partIds from PLC triggers with encoder positions: each buffer na
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a live line-scan camera faster than the judge: its buffers wait in a bounded queue, each one left out is counted, logged and charged to the segment it falls in (dropped by failSafe, or reject with LINES_LOST), and every buffer is accounted for', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lw-ls-overflow-'));
+  try {
+    const file = join(dir, 'web.rgb');
+    writeFileSync(file, strip());
+    const base = stripCamera(file, BUFFER_LINES);
+    // The file played live, looping, unsynced: buffers come as fast as GStreamer reads them, far
+    // faster than a band of tiles is inferred. The appsink may hold 64 (it rarely needs to drop).
+    const pipeline = base.source.input.pipeline;
+    const camera = { ...base, source: { ...base.source, maxBuffers: 64, input: { preset: 'launch', live: true, pipeline } } };
+    const config = parseConfig({ model: { bundle: TINY, intraOpThreads: 1 }, inference: { maxQueuedFrames: 2 }, cameras: [camera] }, 'line-scan overflow config');
+    const lost: { seq: number; reason: string }[] = [];
+    const logger = {
+      info: () => {},
+      error: () => {},
+      warn: (o: Record<string, unknown>) => {
+        if (typeof o['bufferSeq'] === 'number') lost.push({ seq: o['bufferSeq'], reason: String(o['reason']) });
+      },
+    };
+    const TAKEN = 4 * BUFFERS;
+    const station = await Station.start(config, { logger, maxFramesPerCamera: TAKEN });
+    const all = firstValueFrom(station.verdicts$.pipe(toArray()));
+    await station.ended();
+    await station.stop();
+    const verdicts = await all;
+    const leftOut = lost.filter((l) => l.reason === 'queue-full');
+    assert.ok(leftOut.length > 0, `the judge's queue overflowed and buffers were left out (losses logged: ${JSON.stringify(lost)})`);
+    // Every loss is in `lost` and charged to exactly one segment verdict, by seq.
+    const c = station.counters();
+    assert.equal(c.lost, lost.length);
+    const charged = verdicts.flatMap((v) => ((v.meta?.['lostBufferSeqs'] as [number, number][] | undefined) ?? []).flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i)));
+    assert.equal(new Set(charged).size, charged.length, 'no buffer charged twice');
+    assert.deepEqual([...charged].sort((a, b) => a - b), charged, 'charged in order');
+    for (const l of leftOut) assert.ok(charged.includes(l.seq), `buffer ${l.seq}, left out, is charged to a segment`);
+    // (A buffer the source reports lost after the last one taken has no segment left: counted and logged only.)
+    for (const seq of charged) assert.ok(lost.some((l) => l.seq === seq), `charged buffer ${seq} was logged lost`);
+    // The buffers taken were judged: the segments cover their lines (1 mm a line, 100 mm segments).
+    const judgedBuffers = TAKEN - leftOut.length;
+    const segments = verdicts.filter((v) => v.meta?.['segment'] !== undefined);
+    // (A last partial segment is decided only when it holds a defect.)
+    const lines = judgedBuffers * BUFFER_LINES;
+    assert.ok(segments.length >= Math.floor(lines / 100) && segments.length <= Math.ceil(lines / 100), `${segments.length} segments for ${lines} lines judged`);
+    // Buffers lost after the last segment: one `dropped` verdict for that web, at most.
+    assert.ok(verdicts.length - segments.length <= 1);
+    for (const v of verdicts) {
+      const n = v.meta?.['buffersLost'];
+      if (n === undefined) {
+        assert.ok(v.verdict === 'ok' || v.verdict === 'reject');
+        continue;
+      }
+      const codes = v.reasons.map((r) => r.code);
+      assert.ok(codes.includes('LINES_LOST'), JSON.stringify(v.reasons));
+      if (v.verdict === 'dropped') assert.ok(codes.some((k) => k.startsWith('FAILSAFE_')), JSON.stringify(v.reasons));
+      else assert.equal(v.verdict, 'reject', 'a segment with lost lines is never ok');
+    }
+    assert.ok(verdicts.some((v) => v.meta?.['buffersLost'] !== undefined));
+    assert.equal(c.received, verdicts.length);
+    assert.ok(identityHolds(c), JSON.stringify(c));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

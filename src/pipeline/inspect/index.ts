@@ -7,9 +7,11 @@ export {
   errorVerdict,
   framelessVerdict,
   judgedVerdict,
+  linesLost,
   lostFrameVerdict,
   segmentVerdict,
   unjudgedVerdict,
+  type SegmentLoss,
   type RuleSet,
   type RunTimes,
 } from './verdicts.js';

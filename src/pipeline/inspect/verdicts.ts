@@ -141,21 +141,51 @@ export function segmentVerdict(
   pixelCal: CalibrationRange,
   rules: RuleSet,
   modelVersion: string,
+  lost?: SegmentLoss,
 ): Verdict {
   const total = Number(process.hrtime.bigint() - last.capturedAt.monoNs) / 1e6;
   const defects: Defect[] = [];
   for (const d of s.defects) defects.push({ x: d.x, y: d.y, w: d.w, h: d.h, area: d.area, maxScore: d.maxScore });
-  const reasons: Reason[] =
+  let reasons: Reason[] =
     s.verdict === 'reject' ? [{ code: REASON.DEFECT, message: `segment ${s.index} (${s.startMm}–${s.endMm} mm): ${s.defects.length} defect(s)` }] : [];
-  const meta: Meta = {
+  const meta: Record<string, unknown> = {
     segment: s.index,
     startMm: s.startMm,
     endMm: s.endMm,
     lineDefects: s.defects.map(lineDefectMeta),
   };
+  let kind: VerdictKind = s.verdict;
+  if (lost !== undefined && lost.runs.length > 0) {
+    // Web under this segment was never seen: its `ok` would be a claim nobody checked.
+    const l = linesLost(`segment ${s.index} (${s.startMm}–${s.endMm} mm)`, lost);
+    if (kind === 'reject') reasons.push(l.reason);
+    else {
+      kind = 'dropped';
+      reasons = failSafeReasons('dropped', rules.decide.failSafe, l.reason);
+    }
+    Object.assign(meta, l.meta);
+  }
   const normScore = s.maxScore === null ? null : normalizeScore(s.maxScore, pixelCal);
   const timings: VerdictTimings = { captureToInferMs: 0, inferMs: 0, postMs: 0, totalMs: total };
-  return assemble(seq, cameraId, partId, s.verdict, s.maxScore, normScore, defects, reasons, timings, modelVersion, rules, last.capturedAt.wallMs, meta);
+  return assemble(seq, cameraId, partId, kind, s.maxScore, normScore, defects, reasons, timings, modelVersion, rules, last.capturedAt.wallMs, meta);
+}
+
+/** LINES_LOST for the web at `where` (a segment, or the end of the web) and its verdict meta. */
+export function linesLost(where: string, lost: SegmentLoss): { reason: Reason; meta: { buffersLost: number; lostBufferSeqs: number[][] } } {
+  let n = 0;
+  for (const [a, b] of lost.runs) n += b - a + 1;
+  const seqs = lost.runs.map(([a, b]) => (a === b ? `${a}` : `${a}–${b}`)).join(', ');
+  return {
+    reason: { code: REASON.LINES_LOST, message: `${where}: ${n} camera buffer(s) of ${lost.bufferLines} lines lost (${lost.why}; buffer seq ${seqs}), not inspected` },
+    meta: { buffersLost: n, lostBufferSeqs: lost.runs.map(([a, b]) => [a, b]) },
+  };
+}
+
+/** Camera buffers lost inside one line-scan segment: their seqs as [first, last] runs, and why (for the reason's message). */
+export interface SegmentLoss {
+  readonly runs: ReadonlyArray<readonly [number, number]>;
+  readonly bufferLines: number;
+  readonly why: string;
 }
 
 function lineDefectMeta(d: LineDefect): Record<string, number> {

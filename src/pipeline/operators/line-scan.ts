@@ -1,9 +1,10 @@
-import { concat, concatMap, defer, finalize, mergeAll, tap, type OperatorFunction } from 'rxjs';
+import { concat, concatMap, defer, filter, finalize, map, mergeAll, type OperatorFunction } from 'rxjs';
 import { LinewatchError } from '../../errors.js';
 import { rawPixelThreshold } from '../decide.js';
-import type { Frame, PixelFormat } from '../frame.js';
+import { captureTimeNow, type Frame, type PixelFormat } from '../frame.js';
 import type { FrameGeometry } from '../geometry.js';
-import { errorVerdict, segmentVerdict, type FrameContext, type Inspector, type JudgedFrame, type LineScanCropInfo } from '../inspect/index.js';
+import { errorVerdict, linesLost, lostFrameVerdict, segmentVerdict, type FrameContext, type Inspector, type JudgedFrame, type LineScanCropInfo } from '../inspect/index.js';
+import type { LossReason, LostFrame } from '../source.js';
 import { LineScanTiler, type Band, type DefectCrop, type MapsResult, type SegmentDecision } from '../tiler/index.js';
 import { PartMap, pitchPartId } from '../tiler/parts.js';
 import type { LineScanConfig } from '../tiler/schema.js';
@@ -16,6 +17,15 @@ import type { RoomGate } from './bounded-batch.js';
  * strip coordinates and the segments the strip is final past come out as verdicts, numbered by
  * their own gap-free `seq` (the buffers' seqs are not the verdicts'). A buffer that cannot be used
  * (wrong size, encoded) is one `error` verdict and is left out of the strip.
+ *
+ * Buffers wait in a bounded queue: a live camera (which cannot wait) that outruns the judge has
+ * its newest buffers left out once `maxQueuedBuffers` wait, each one handed to `onOverflow`
+ * (counted and logged by the station). A lost buffer — left out here or lost by the source (its
+ * `LostFrame`, in stream order) — is a stretch of web never seen: the segment it falls in is
+ * judged `dropped` by failSafe with reason LINES_LOST and the lost buffers' seqs (a rejected
+ * segment stays rejected, with that reason added). The strip itself closes over the gap: lines
+ * are counted as delivered, so without an encoder the positions after a loss run short by the
+ * lost lines.
  */
 
 export interface LineScanJudgeOptions {
@@ -25,9 +35,38 @@ export interface LineScanJudgeOptions {
   readonly onSegment: (seq: number) => void;
   /** Lossless sources wait on it while `maxQueuedBuffers` buffers wait to be judged. */
   readonly gate?: RoomGate;
-  /** Buffers waiting before the source is held back. Default 2. */
+  /** Buffers waiting (the one being judged included) before a lossless source is held back and a live one's are left out. Default 2. */
   readonly maxQueuedBuffers?: number;
+  /** A buffer left out because the queue was full (a live camera outrunning the judge). */
+  readonly onOverflow?: (frame: Frame) => void;
 }
+
+/**
+ * Buffers that never reached the strip, seqs `first`…`first + count − 1`: lost by the source (one
+ * at a time), or left out here (`queue-full`, a run of them between two buffers taken).
+ */
+export interface LostBuffers {
+  readonly first: number;
+  count: number;
+  readonly reason: LossReason | 'queue-full';
+}
+
+/** Lost buffers at one place of the strip (the line where the next buffer was stitched). */
+interface Gap {
+  readonly atMm: number;
+  /** Runs of seqs, [first, last] each. */
+  readonly runs: Array<[number, number]>;
+  readonly reasons: Set<string>;
+}
+
+const LOSS_WHY: Record<LostBuffers['reason'], string> = {
+  'queue-full': 'the line-scan judge fell behind the camera: its queue was full',
+  'appsink-overflow': 'dropped by the appsink: linewatch fell behind the camera',
+  upstream: 'lost before linewatch',
+  restart: 'discarded at a camera restart',
+  fault: 'discarded when the camera stream failed',
+  'unreadable-file': 'an unreadable file',
+};
 
 /** Strip pixel formats the tiler cuts (1 or 3 bytes a pixel). */
 function channelsOf(format: PixelFormat): 1 | 3 | null {
@@ -70,6 +109,8 @@ export class LineScanJudge {
   private last: Frame | null = null;
   /** Parts named by the buffers' PLC triggers (`lineScan.parts.from: triggers`), else null. */
   private readonly parts: PartMap | null;
+  /** Lost buffers not yet charged to a segment verdict, in strip order. */
+  private gaps: Gap[] = [];
 
   constructor(inspector: Inspector, options: LineScanJudgeOptions) {
     this.inspector = inspector;
@@ -90,15 +131,48 @@ export class LineScanJudge {
     return this.inferBands(bands);
   }
 
-  /** End of the web: the last partial band and the last segment. */
+  /**
+   * A buffer that will never come (lost by the source, or left out of a full queue), in stream
+   * order: its lines are missing where the next buffer is stitched, and the segment there says so.
+   */
+  lost(b: LostBuffers): void {
+    const tiler = this.tiler;
+    const atMm = tiler === null ? 0 : tiler.mmAt(tiler.nextLine());
+    const last = this.gaps[this.gaps.length - 1];
+    const gap: Gap = last !== undefined && last.atMm === atMm ? last : { atMm, runs: [], reasons: new Set<string>() };
+    if (gap !== last) this.gaps.push(gap);
+    const end = b.first + b.count - 1;
+    const run = gap.runs[gap.runs.length - 1];
+    if (run !== undefined && run[1] + 1 === b.first) run[1] = end;
+    else gap.runs.push([b.first, end]);
+    gap.reasons.add(LOSS_WHY[b.reason]);
+  }
+
+  /** End of the web: the last partial band and the last segment (which takes any loss still uncharged). */
   async end(): Promise<Verdict[]> {
     const tiler = this.tiler;
-    if (tiler === null) return [];
-    const band = tiler.end();
-    const out = band === null ? [] : await this.inferBands([band]);
-    const r = tiler.finish();
-    for (const s of r.segments) out.push(this.segmentVerdict(s));
+    const out: Verdict[] = [];
+    if (tiler !== null) {
+      const band = tiler.end();
+      if (band !== null) out.push(...(await this.inferBands([band])));
+      const r = tiler.finish();
+      r.segments.forEach((s, i) => out.push(this.segmentVerdict(s, i === r.segments.length - 1)));
+    }
+    // Buffers lost after the last segment was decided (or before any buffer came): web of its own
+    // that nobody saw, one `dropped` verdict.
+    const tail = this.lostIn(Number.POSITIVE_INFINITY, true);
+    if (tail !== undefined) out.push(this.lostTail(tail));
     return out;
+  }
+
+  private lostTail(lost: { runs: Array<[number, number]>; why: string }): Verdict {
+    const seq = this.seq++;
+    this.o.onSegment(seq);
+    const deps = this.inspector.deps;
+    const startMm = this.tiler === null ? 0 : this.tiler.mmAt(this.tiler.nextLine());
+    const l = linesLost(`end of the web (from ${startMm} mm)`, { ...lost, bufferLines: this.o.config.bufferLines });
+    const capturedAt = this.last?.capturedAt ?? captureTimeNow();
+    return lostFrameVerdict({ seq, cameraId: this.o.cameraId, capturedAt, meta: { startMm, ...l.meta } }, l.reason, deps.rules(), deps.model().bundle.manifest.version);
   }
 
   private stitch(frame: Frame): Band[] {
@@ -236,12 +310,34 @@ export class LineScanJudge {
     }
   }
 
-  private segmentVerdict(s: SegmentDecision): Verdict {
+  /** Lost buffers placed before `endMm` (all of them for the web's last segment), taken. */
+  private lostIn(endMm: number, last: boolean): { runs: Array<[number, number]>; why: string } | undefined {
+    let n = 0;
+    while (n < this.gaps.length && (last || this.gaps[n]!.atMm < endMm)) n++;
+    if (n === 0) return undefined;
+    const taken = this.gaps.splice(0, n);
+    const why = new Set<string>();
+    for (const g of taken) for (const r of g.reasons) why.add(r);
+    return { runs: taken.flatMap((g) => g.runs), why: [...why].join('; ') };
+  }
+
+  private segmentVerdict(s: SegmentDecision, lastOfWeb = false): Verdict {
     const seq = this.seq++;
     this.o.onSegment(seq);
     const deps = this.inspector.deps;
     const m = deps.model().bundle.manifest;
-    const verdict = segmentVerdict(this.o.cameraId, seq, this.partOf(s), s, this.last!, m.calibration.pixel, deps.rules(), m.version);
+    const lost = this.lostIn(s.endMm, lastOfWeb);
+    const verdict = segmentVerdict(
+      this.o.cameraId,
+      seq,
+      this.partOf(s),
+      s,
+      this.last!,
+      m.calibration.pixel,
+      deps.rules(),
+      m.version,
+      lost === undefined ? undefined : { ...lost, bufferLines: this.o.config.bufferLines },
+    );
     if (s.crops !== undefined) this.offerCrops(verdict, s, s.crops);
     return verdict;
   }
@@ -303,27 +399,63 @@ export class LineScanJudge {
   }
 }
 
-/** RxJS operator: camera buffers → segment verdicts, buffers processed one at a time in order. */
-export function lineScanVerdicts(inspector: Inspector, options: LineScanJudgeOptions): OperatorFunction<Frame, Verdict> {
-  return (frames$) => {
+/**
+ * RxJS operator: camera buffers (and the source's lost buffers, in stream order) → segment
+ * verdicts, buffers processed one at a time in order, at most `maxQueuedBuffers` held.
+ */
+export function lineScanVerdicts(inspector: Inspector, options: LineScanJudgeOptions): OperatorFunction<Frame | LostFrame, Verdict> {
+  return (items$) => {
     const judge = new LineScanJudge(inspector, options);
     const gate = options.gate;
     const max = options.maxQueuedBuffers ?? 2;
+    /** Buffers taken and not yet judged (pixels held). */
     let queued = 0;
+    /** The run of left-out buffers still waiting in the queue, which the next one left out joins. */
+    let overflow: LostBuffers | null = null;
     gate?.attach(() => queued < max);
-    const judged = (f: Frame): Promise<Verdict[]> => {
-      return judge.push(f).finally(() => {
+    const judged = (item: Frame | LostBuffers): Promise<Verdict[]> => {
+      if (!isFrame(item)) {
+        // In order behind the buffers taken before it, so the gap lands where its lines are missing.
+        if (item === overflow) overflow = null;
+        judge.lost(item);
+        return Promise.resolve([]);
+      }
+      return judge.push(item).finally(() => {
         queued--;
         gate?.notify();
       });
     };
+    // On arrival (concatMap calls its function only when the item's turn comes). A lossless source
+    // waits on the gate and never finds the queue full; a live camera does not wait: its buffer is
+    // left out and counted, and a loss without pixels takes its place in the queue — one per run
+    // of left-out buffers, so that what waits stays within `max` buffers and `max + 1` runs.
+    const admit = (item: Frame | LostFrame): Frame | LostBuffers | null => {
+      if (!isFrame(item)) return { first: item.seq, count: 1, reason: item.reason };
+      if (queued < max) {
+        queued++;
+        overflow = null;
+        return item;
+      }
+      options.onOverflow?.(item);
+      if (overflow !== null && overflow.first + overflow.count === item.seq) {
+        overflow.count++;
+        return null;
+      }
+      overflow = { first: item.seq, count: 1, reason: 'queue-full' };
+      return overflow;
+    };
     return concat(
-      frames$.pipe(
-        tap(() => queued++),
+      items$.pipe(
+        map(admit),
+        filter((item): item is Frame | LostBuffers => item !== null),
         concatMap(judged),
         finalize(() => gate?.release()),
       ),
       defer(() => judge.end()),
     ).pipe(mergeAll());
   };
+}
+
+function isFrame(item: Frame | LostBuffers | LostFrame): item is Frame {
+  return 'image' in item;
 }

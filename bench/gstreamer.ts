@@ -19,6 +19,7 @@ import { pathToFileURL } from 'node:url';
 import { createGstreamerSource, gstreamerSourceSchema, type GstreamerSource } from '../src/pipeline/sources/gstreamer/index.js';
 import { LineScanTiler } from '../src/pipeline/tiler/index.js';
 import { formatCaptureLatency, runCaptureLatencyBench } from './capture-latency.js';
+import { median, percentile } from './stats.js';
 
 interface Case {
   readonly name: string;
@@ -33,17 +34,6 @@ const CASES: readonly Case[] = [
   { name: '5 MP GRAY8', width: 2592, height: 1944, format: 'GRAY8' },
   { name: '5 MP RGB', width: 2592, height: 1944, format: 'RGB' },
 ];
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-function percentile(xs: readonly number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-}
 
 function sourceFor(c: Case, frames: number): GstreamerSource {
   return createGstreamerSource(

@@ -20,6 +20,7 @@ import { loadBundle } from '../src/models/bundle.js';
 import { Station } from '../src/pipeline/station.js';
 import { LineScanTiler } from '../src/pipeline/tiler/index.js';
 import type { Verdict } from '../src/pipeline/verdict.js';
+import { median, percentile } from './stats.js';
 
 const WIDTH = 4096;
 const BUFFER_LINES = 512;
@@ -50,18 +51,6 @@ export interface LineScanReport {
     readonly latencyP50Ms: number;
     readonly latencyP99Ms: number;
   };
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-function percentile(xs: readonly number[], p: number): number {
-  if (xs.length === 0) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
 }
 
 /** A web of `buffers` × BUFFER_LINES lines, RGB, the plain colour of the tiny model's good parts with a few bright spots. */

@@ -21,6 +21,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import ts from 'typescript';
 import * as current from '../src/pipeline/tiler/index.js';
+import { median, percentile } from './stats.js';
 
 /** The last revision of main before the tiler's tiles became views (the speed-up this bench measures). */
 export const DEFAULT_BASELINE = '7b72523';
@@ -63,17 +64,6 @@ export interface TilerBenchReport {
   readonly buffersPerRound: number;
   readonly rounds: number;
   readonly variants: readonly TilerVariantReport[];
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-function percentile(xs: readonly number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
 }
 
 /**

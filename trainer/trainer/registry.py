@@ -184,6 +184,10 @@ class ExportSpec:
     aux: tuple[AuxGraph, ...] = ()
     """Further graphs shipped in the bundle; a manifest block names each by its ``file`` (a
     prompted model's ``prompt.embedding``)."""
+    int8_scope: tuple[str, ...] | None = None
+    """Node-name prefixes of the network in the traced graph (``/model/`` for ``self.model``):
+    ``export --int8`` quantizes the products with weights under them and keeps the rest — the
+    map recipe above all — in float (quantize.py). None: the family has no int8 export."""
 
 
 class Architecture(ABC):

@@ -140,6 +140,9 @@ def export_spec(model: InpFormer, config: RunConfig, map_mode: str) -> ExportSpe
         outputs=output_spec(map_mode, config.geometry, recipe, model.encoder.grid_size(*crop_hw)),
         finish=finish,
         model_record=model_record(config),
+        # The network is ExportGraph.model; the cosine map, its resizes, the gaussian and top-k
+        # are traced outside it and stay float under --int8.
+        int8_scope=("/model/",),
     )
 
 

@@ -119,7 +119,7 @@ function busyShare(served: readonly ServedFrame[]): number {
   return busy / (served[served.length - 1]!.arrivalMs - served[0]!.arrivalMs);
 }
 
-function percentile(values: ArrayLike<number>, p: number): number {
+export function percentile(values: ArrayLike<number>, p: number): number {
   const a = Float64Array.from(values).sort();
   if (a.length === 0) return Number.NaN;
   return a[Math.min(a.length - 1, Math.max(0, Math.ceil((p / 100) * a.length) - 1))]!;
@@ -143,7 +143,7 @@ function framesFolder(opts: BenchOptions): string | null {
 }
 
 /** One real batch made by the runtime's own preprocess from the bench camera's first frames. */
-async function sampleBatch(bundle: Bundle, opts: BenchOptions): Promise<Uint8Array | Float32Array> {
+export async function sampleBatch(bundle: Bundle, opts: BenchOptions): Promise<Uint8Array | Float32Array> {
   const src = createSource('bench', cameraSource(opts, opts.batch, 0, 3));
   const frames = await firstValueFrom(src.frames().pipe(take(opts.batch), toArray()));
   const t = allocateBatch(bundle.manifest, opts.batch);
@@ -163,7 +163,7 @@ interface BareResult {
  * caches cool down; here p50 21.5 → 25 ms with 5 ms gaps), so latency at 80 % of saturation is
  * compared with the model's own time at that pace.
  */
-async function bareLoop(bundle: Bundle, opts: BenchOptions, data: Uint8Array | Float32Array, fps = 0, frames = opts.frames): Promise<BareResult> {
+export async function bareLoop(bundle: Bundle, opts: BenchOptions, data: Uint8Array | Float32Array, fps = 0, frames = opts.frames): Promise<BareResult> {
   const m = bundle.manifest;
   const created = await createSessionWithFallback(ort, bundle.onnxPath, m.sha256, (opts.executionProviders ?? ['cpu']).map(normalizeProvider), {
     ...(opts.intraOpThreads !== undefined ? { intraOpNumThreads: opts.intraOpThreads } : {}),

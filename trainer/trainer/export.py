@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from . import calibrate as cal
-from . import linecheck, registry
+from . import linecheck, quantize, registry
 from .bundle import GOLDEN_FORMAT, INPUT_NAME, MAP_NAME, SCORE_NAME, build_manifest, encode_array, write_bundle
 from .data import load_images
 from .export_scores import image_scores, labelled_test_images, spec_outputs
@@ -269,12 +269,15 @@ def export_bundle(
     opset: int = OPSET,
     progress: bool = True,
     line_check: tuple[np.ndarray, np.ndarray, str] | None = None,
+    int8: quantize.Int8Options | None = None,
 ) -> dict[str, Any]:
     """Export, calibrate, check parity and write the bundle. Returns the manifest written.
 
     ``calib_images`` are model inputs (for a tiled geometry, each image's tiles in order).
     ``line_check``: model inputs, labels and a description of labelled test images; escapes and
     false rejects at the calibrated threshold go into ``metrics.lineCheck``.
+    ``int8``: write the int8 graph instead (quantize.py), calibrated and line-checked on its own
+    scores; raises :class:`~trainer.quantize.Int8Refused` when it loses more than its margin.
     """
     model = model.eval()
     crop_hw = config.geometry.crop_hw
@@ -282,19 +285,16 @@ def export_bundle(
         msg = f"calibration images must be uint8 [n,{crop_hw[0]},{crop_hw[1]},3], got {calib_images.shape}"
         raise ValueError(msg)
     spec = export_spec(model, config, map_mode)
+    if int8 is not None and (fp16 or config.geometry.is_tiled):
+        msg = "--int8 cannot be combined with --fp16 or a tiled geometry (--tile)"
+        raise ValueError(msg)
 
     # Calibration: the reference recipe on held-out good images (the same final map in every map
-    # mode), each image's tiles merged as the runtime merges them.
-    scores, maps = image_scores(spec, calib_images, config.geometry, "calibrate" if progress else None)
-    calibration = cal.calibrate(scores, maps, margin=margin, source=calib_source)
-    checked = None
-    if line_check is not None:
-        test_scores, _ = image_scores(spec, line_check[0], config.geometry, "line check" if progress else None)
-        threshold = calibration["image"]["threshold"]
-        labels = line_check[1]
-        checked = linecheck.check(test_scores[labels == 0], test_scores[labels == 1], threshold,
-                                  f"{margin:g} x p{cal.IMAGE_QUANTILE * 100:g} of {len(scores)} held-out good images; "
-                                  f"on {line_check[2]}")
+    # mode), each image's tiles merged as the runtime merges them; an int8 bundle's comes from
+    # the int8 graph below.
+    if int8 is None:
+        scores, maps = image_scores(spec, calib_images, config.geometry, "calibrate" if progress else None)
+        calibration = cal.calibrate(scores, maps, margin=margin, source=calib_source)
 
     cases = golden or default_golden_cases(calib_images, batch, crop_hw)
     torch_out = [spec_outputs(spec, spec.inputs_for(c.images)) for c in cases]
@@ -327,6 +327,32 @@ def export_bundle(
             msg = f"ONNX Runtime differs from PyTorch: {detail} > {tol:g}"
             raise RuntimeError(msg)
 
+        q = None
+        if int8 is not None:
+            run8 = quantize.ort_runner(ORT_THREADS)
+            q = quantize.export_int8(run8, onnx_path, Path(td) / "model.int8.onnx", spec, calib_images, batch,
+                                     int8, str(out), say)
+            onnx_path = Path(td) / "model.int8.onnx"
+            scores, maps = q.calib_scores, q.calib_maps
+            calibration = cal.calibrate(scores, maps, margin=margin, source=f"{calib_source}, scored by the int8 graph")
+            # golden.json: what the int8 graph computes (the runtime must reproduce it), and the
+            # distance from fp32 in exportParity.int8.
+            int8_out = [quantize.final_outputs(run8, onnx_path, spec, c.images, batch) for c in cases]
+            q.golden_diff = {n: max(float(np.abs(o[n] - t[n]).max()) for o, t in zip(int8_out, torch_out, strict=True))
+                              for n in spec.output_names}
+            torch_out, tol = int8_out, quantize.GOLDEN_TOLERANCE
+        checked = None
+        if line_check is not None:
+            if q is None:
+                test_scores, _ = image_scores(spec, line_check[0], config.geometry, "line check" if progress else None)
+            else:
+                test_scores = quantize.final_outputs(run8, onnx_path, spec, line_check[0], batch)["final_score"]
+            labels = line_check[1]
+            checked = linecheck.check(test_scores[labels == 0], test_scores[labels == 1],
+                                      calibration["image"]["threshold"],
+                                      f"{margin:g} x p{cal.IMAGE_QUANTILE * 100:g} of {len(scores)} held-out good "
+                                      f"images; on {line_check[2]}")
+
         all_metrics = dict(metrics or {})
         if checked is not None:
             all_metrics["lineCheck"] = checked.to_dict()
@@ -338,12 +364,14 @@ def export_bundle(
             **({"maxAbsDiffExtra": extra} if extra else {}),
             "tolerance": tol,
             "cases": [c.name for c in cases],
+            **({"int8": q.record()} if q is not None else {}),
         }
         train_info = {
             "model": spec.model_record,
             "recipe": config.recipe.to_dict(),
             "mapMode": map_mode,
             "fp16": fp16,
+            "int8": int8 is not None,
             "codeRevision": code_revision(),
             "exportedWith": {"torch": torch.__version__},
             **(training or {}),
@@ -363,6 +391,9 @@ def export_bundle(
         )
         _fill_aux_sha(manifest, {f: hashlib.sha256(b).hexdigest() for f, b in aux_files.items()})
         gold = golden_json(spec, cases, torch_out, map_mode, tol)
+        if q is not None:
+            gold["note"] = ("outputs: what the int8 model.onnx computes in ONNX Runtime (CPU); reference: the final "
+                            "map and score after the whole recipe; metrics.exportParity.int8 says how far from fp32")
         for f, refs in aux_refs.items():
             names = next(a.input_names for a in spec.aux if a.file == f)
             for case, ref in zip(gold["cases"], refs, strict=True):
@@ -422,6 +453,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-data", default=None, metavar="DIR[,DIR…]|none",
                    help="labelled test images (MVTec layout) for the escapes and false rejects printed at the calibrated "
                         "threshold (default: the test/ folders of the data the RUN was trained on; none: skip)")
+    p.add_argument("--int8", action="store_true",
+                   help="int8 graph (static quantization on half the calibration images, checked on the other half; "
+                        "LayerNorm, softmax, attention and the map recipe stay float)")
+    p.add_argument("--int8-margin", type=float, default=quantize.Int8Options.margin_pt, metavar="PT",
+                   help="refuse the int8 bundle when its check-set I-AUROC is more than PT points below fp32's (0.5)")
     p.add_argument("--threads", type=int, default=2, help="torch and ONNX Runtime CPU threads (default 2)")
 
 
@@ -469,6 +505,7 @@ def main(args: argparse.Namespace) -> int:
         training={"data": _summarise_data(config.data), "run": config.training},
         opset=args.opset,
         line_check=labelled,
+        int8=quantize.Int8Options(margin_pt=args.int8_margin) if args.int8 else None,
     )
     par = manifest["metrics"]["exportParity"]
     print(
@@ -477,6 +514,12 @@ def main(args: argparse.Namespace) -> int:
         f"batch {manifest['input']['batch']}, image threshold {manifest['calibration']['image']['threshold']:.5g}, "
         f"parity map {par['maxAbsDiffMap']:.2g} score {par['maxAbsDiffScore']:.2g}"
     )
+    q = par.get("int8")
+    if q is not None:
+        c = q["check"]
+        print(f"int8: I-AUROC {100 * c['iAurocInt8']:.2f} vs fp32 {100 * c['iAurocFp32']:.2f} on {c['pairs']} good/anomalous "
+              f"pairs of the check set ({c['pairsReversed']} reversed, margin {c['marginPt']:g} pt); "
+              f"max |score - fp32| {q['maxAbsDiffFromFp32'].get('score', float('nan')):.3g}")
     check = manifest["metrics"].get("lineCheck")
     if labelled is not None and check is not None:
         for line in linecheck.report(linecheck.LineCheck(check["threshold"], check["rule"], check["good"],

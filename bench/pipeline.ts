@@ -119,7 +119,7 @@ function busyShare(served: readonly ServedFrame[]): number {
   return busy / (served[served.length - 1]!.arrivalMs - served[0]!.arrivalMs);
 }
 
-export function percentile(values: ArrayLike<number>, p: number): number {
+function percentile(values: ArrayLike<number>, p: number): number {
   const a = Float64Array.from(values).sort();
   if (a.length === 0) return Number.NaN;
   return a[Math.min(a.length - 1, Math.max(0, Math.ceil((p / 100) * a.length) - 1))]!;

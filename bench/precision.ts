@@ -9,7 +9,8 @@
  */
 import { pathToFileURL } from 'node:url';
 import { loadBundle } from '../src/models/bundle.js';
-import { bareLoop, percentile, sampleBatch, type BenchOptions } from './pipeline.js';
+import { bareLoop, sampleBatch, type BenchOptions } from './pipeline.js';
+import { median, percentile } from './stats.js';
 
 export interface PrecisionSide {
   readonly model: string;
@@ -59,7 +60,7 @@ export async function runPrecisionBench(o: PrecisionOptions): Promise<PrecisionR
   }
   const side = (k: number): PrecisionSide => ({
     model: `${bundles[k]!.manifest.architecture}/${bundles[k]!.manifest.version} (${dirs[k]})`,
-    fps: percentile(fps[k]!, 50),
+    fps: median(fps[k]!),
     runP50Ms: percentile(runs[k]!, 50),
     runP99Ms: percentile(runs[k]!, 99),
   });

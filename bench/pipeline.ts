@@ -119,13 +119,13 @@ function busyShare(served: readonly ServedFrame[]): number {
   return busy / (served[served.length - 1]!.arrivalMs - served[0]!.arrivalMs);
 }
 
-function percentile(values: ArrayLike<number>, p: number): number {
+export function percentile(values: ArrayLike<number>, p: number): number {
   const a = Float64Array.from(values).sort();
   if (a.length === 0) return Number.NaN;
   return a[Math.min(a.length - 1, Math.max(0, Math.ceil((p / 100) * a.length) - 1))]!;
 }
 
-const median = (xs: number[]): number => percentile(xs, 50);
+export const median = (xs: number[]): number => percentile(xs, 50);
 const mib = (): number => process.memoryUsage.rss() / 2 ** 20;
 
 /** The camera the pipeline side reads: the replayed folder, or the synthetic parts. */
@@ -135,7 +135,7 @@ function cameraSource(opts: BenchOptions, count: number, fps: number, seed: numb
   return sourceConfigSchema.parse({ type: 'synthetic', width: opts.cameraWidth ?? 256, height: opts.cameraHeight ?? 256, count, fps, seed });
 }
 
-function framesFolder(opts: BenchOptions): string | null {
+export function framesFolder(opts: BenchOptions): string | null {
   if (opts.framesFrom === null) return null;
   if (opts.framesFrom !== undefined) return opts.framesFrom;
   const samples = join(opts.modelDir, 'samples');
@@ -151,7 +151,7 @@ export async function sampleBatch(bundle: Bundle, opts: BenchOptions): Promise<U
   return t;
 }
 
-interface BareResult {
+export interface BareResult {
   readonly fps: number;
   readonly runMs: number[];
   readonly provider: string;

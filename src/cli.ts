@@ -27,6 +27,12 @@ function nonNegativeInt(value: string): number {
   return n;
 }
 
+function cameraCounts(value: string): number[] {
+  const counts = value.split(',').map((x) => Number(x.trim()));
+  if (counts.length === 0 || counts.some((n) => !Number.isInteger(n) || n < 1 || n > 64)) throw new InvalidArgumentError('expected camera counts from 1 to 64, e.g. 4 or 1,2,4,8');
+  return counts;
+}
+
 function cameraSize(value: string): { width: number; height: number } {
   const m = /^(\d+)x(\d+)$/.exec(value);
   if (m === null || Number(m[1]) < 1 || Number(m[2]) < 1) throw new InvalidArgumentError('expected WIDTHxHEIGHT, e.g. 1280x960');
@@ -144,9 +150,32 @@ export function buildProgram(): Command {
     .option('--frames-from <dir>', "images the camera replays (decoded once, sent raw); default the bundle's samples/, else the synthetic camera")
     .option('--synthetic', 'use the synthetic camera even when the bundle has samples/')
     .option('--preprocess-workers <n>', 'pipeline preprocessing threads (0 = main thread)', nonNegativeInt, 1)
+    .option('--cameras <list>', 'many cameras instead: N cameras (e.g. 1,2,4,8) with and without batching across cameras, beside the bare loop at its best batch', cameraCounts)
+    .option('--fps <f>', 'with --cameras: each camera\'s rate in the paced runs (default 80 % of the unbatched saturation, shared)', positiveInt)
     .option('--soak', 'memory soak instead: the pipeline alone for --frames frames, resident memory every fiftieth and its trend')
     .option('--json', 'print the figures as one JSON object')
-    .action(async (opts: { model: string; frames: number; batch: number; threads?: number; rounds: number; camera: { width: number; height: number }; preprocessWorkers: number; framesFrom?: string; synthetic?: boolean; soak?: boolean; json?: boolean }) => {
+    .action(async (opts: { model: string; frames: number; batch: number; threads?: number; rounds: number; camera: { width: number; height: number }; preprocessWorkers: number; framesFrom?: string; synthetic?: boolean; soak?: boolean; json?: boolean; cameras?: number[]; fps?: number }) => {
+      if (opts.cameras !== undefined) {
+        const { runCamerasBench, formatCamerasReport } = await import('../bench/cameras.js');
+        try {
+          const report = await runCamerasBench(
+            {
+              modelDir: opts.model,
+              cameras: opts.cameras,
+              frames: opts.frames,
+              rounds: opts.rounds,
+              ...(opts.threads !== undefined ? { intraOpThreads: opts.threads } : {}),
+              ...(opts.fps !== undefined ? { fps: opts.fps } : {}),
+              ...(opts.framesFrom !== undefined ? { framesFrom: opts.framesFrom } : {}),
+            },
+            (line) => process.stderr.write(`  ${line}\n`),
+          );
+          process.stdout.write(opts.json === true ? `${JSON.stringify(report)}\n` : `${formatCamerasReport(report)}\n`);
+        } catch (err) {
+          fail(err);
+        }
+        return;
+      }
       if (opts.soak === true) {
         const { runSoak, formatSoakSample, formatSoakTrend, soakTrend } = await import('../bench/soak.js');
         try {

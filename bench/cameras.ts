@@ -1,0 +1,250 @@
+/**
+ * Many cameras on one model, in one process: the station with N cameras with batching across
+ * cameras (one batch mux for all) and without it (each camera batches its own frames, batch 1),
+ * side by side with the bare `session.run` loop at its best batch (the most the model alone does
+ * here). Rounds alternate so that every side sees the same machine; figures are medians over rounds.
+ *
+ * Two runs per side and N: saturated (cameras that wait for room, so the station runs as fast as
+ * it can: throughput, and each camera's share of it), and paced (each camera at a fixed rate, as
+ * real cameras: latency p50/p99 and drops). The pace defaults to 80 % of the unbatched station's
+ * saturated throughput, shared by the cameras: a load both sides can carry.
+ *
+ *   linewatch bench --model DIR --cameras 1,2,4,8 [--frames N] [--rounds R] [--threads T] [--fps F]
+ */
+import { firstValueFrom, toArray } from 'rxjs';
+import { parseConfig } from '../src/config/load.js';
+import { loadBundle } from '../src/models/bundle.js';
+import { sourceConfigSchema } from '../src/pipeline/sources/schema.js';
+import { Station } from '../src/pipeline/station.js';
+import type { Verdict } from '../src/pipeline/verdict.js';
+import { bareLoop, framesFolder, median, percentile, sampleBatch, type BenchOptions } from './pipeline.js';
+
+export interface CamerasBenchOptions {
+  readonly modelDir: string;
+  /** Camera counts to measure, e.g. [1, 2, 4, 8]. */
+  readonly cameras: readonly number[];
+  /** Frames per station run, all cameras together. */
+  readonly frames: number;
+  /** Alternating rounds. Default 3. */
+  readonly rounds?: number;
+  /** Intra-op threads on every side. Default 1 (an industrial PC's model thread, as the issue measured). */
+  readonly intraOpThreads?: number;
+  /** Per-camera rate of the paced runs; default 80 % of the unbatched saturation, shared. */
+  readonly fps?: number;
+  /** Batch sizes the bare loop tries. Default 1, 2, 4, 8. */
+  readonly bareBatches?: readonly number[];
+  /** Images the cameras replay (decoded once, raw); default the bundle's samples/. */
+  readonly framesFrom?: string;
+}
+
+/** One station run's figures. */
+export interface StationRun {
+  /** Verdicts per second over the measured window, all cameras. */
+  readonly fps: number;
+  /** The slowest camera's verdicts over its fair share (total / N) in that window. */
+  readonly minShare: number;
+  readonly latencyMsP50: number;
+  readonly latencyMsP99: number;
+  readonly dropped: number;
+  /** Frames per batch in front of the model, and session.run calls per frame. */
+  readonly meanBatch: number;
+}
+
+export interface CamerasRow {
+  readonly cameras: number;
+  readonly paceFps: number;
+  readonly batched: { saturated: StationRun; paced: StationRun };
+  readonly unbatched: { saturated: StationRun; paced: StationRun };
+}
+
+export interface CamerasReport {
+  readonly model: string;
+  readonly threads: number;
+  readonly frames: number;
+  readonly rounds: number;
+  readonly camera: string;
+  /** Bare loop frames/s per batch size (medians over rounds), and the best. */
+  readonly bare: readonly { batch: number; fps: number }[];
+  readonly bestBatch: number;
+  readonly bestBareFps: number;
+  readonly rows: readonly CamerasRow[];
+}
+
+const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+
+/**
+ * N cameras replaying the same folder into one station; `across` batches across cameras, else each
+ * camera alone at batch 1. fps 0: the cameras wait for room (saturation, lossless).
+ */
+async function stationRun(opts: CamerasBenchOptions, folder: string, n: number, across: boolean, fps: number): Promise<StationRun> {
+  const perCamera = Math.max(4, Math.ceil(opts.frames / n));
+  const cameras = Array.from({ length: n }, (_, i) => ({
+    id: `c${i}`,
+    source: sourceConfigSchema.parse({ type: 'folder', path: folder, loop: true, preload: true, fps }),
+  }));
+  const config = parseConfig(
+    {
+      version: 'bench',
+      model: { bundle: opts.modelDir, intraOpThreads: opts.intraOpThreads ?? 1, executionProviders: ['cpu'] },
+      cameras,
+      inference: across ? { batchAcrossCameras: true } : { batchAcrossCameras: false, batchSize: 1 },
+    },
+    'bench configuration',
+  );
+  const station = await Station.start(config, { logger: quiet, maxFramesPerCamera: perCamera });
+  const all = firstValueFrom(station.verdicts$.pipe(toArray()));
+  const at: number[] = [];
+  const sub = station.verdicts$.subscribe(() => at.push(performance.now()));
+  await station.ended();
+  await station.stop();
+  sub.unsubscribe();
+  const verdicts: Verdict[] = await all;
+  // The window: from when every camera runs (each has delivered two verdicts: cameras decode their
+  // replay folder first and so start at different times) and the warm-up is over, until the first
+  // camera has sent all its frames (after that fewer cameras compete, and shares mean nothing).
+  const warm = Math.max(2 * n, Math.floor(verdicts.length / 10));
+  const seen = new Map<string, number>();
+  let running = -1;
+  let end = verdicts.length;
+  for (let i = 0; i < verdicts.length; i++) {
+    const id = verdicts[i]!.cameraId;
+    const k = (seen.get(id) ?? 0) + 1;
+    seen.set(id, k);
+    if (running < 0 && k === 2 && [...seen.values()].filter((x) => x >= 2).length === n) running = i + 1;
+    if (k === perCamera) {
+      end = i + 1;
+      break;
+    }
+  }
+  const start = Math.max(warm, running);
+  if (running < 0 || end - start < 2 * n) {
+    throw new Error(`bench --cameras: ${n} cameras of ${perCamera} frames each overlapped for ${Math.max(0, end - start)} verdicts only (cameras start as they finish decoding their folder); give more --frames`);
+  }
+  const window = verdicts.slice(start, end);
+  const perCam = new Map<string, number>(cameras.map((c) => [c.id, 0]));
+  const latencies: number[] = [];
+  let dropped = 0;
+  for (const v of window) {
+    perCam.set(v.cameraId, perCam.get(v.cameraId)! + 1);
+    if (v.verdict === 'dropped') dropped++;
+    else if (v.verdict !== 'error') latencies.push(v.timings.totalMs);
+  }
+  const seconds = (at[end - 1]! - at[start - 1]!) / 1000;
+  const b = station.batching();
+  return {
+    fps: window.length / seconds,
+    minShare: Math.min(...perCam.values()) / (window.length / n),
+    latencyMsP50: percentile(latencies, 50),
+    latencyMsP99: percentile(latencies, 99),
+    dropped,
+    meanBatch: b.batches > 0 ? b.batchedFrames / b.batches : Number.NaN,
+  };
+}
+
+/** Each figure of a side's rounds, median over rounds. */
+function medianRun(runs: readonly StationRun[]): StationRun {
+  const m = (f: (r: StationRun) => number): number => median(runs.map(f));
+  return {
+    fps: m((r) => r.fps),
+    minShare: m((r) => r.minShare),
+    latencyMsP50: m((r) => r.latencyMsP50),
+    latencyMsP99: m((r) => r.latencyMsP99),
+    dropped: m((r) => r.dropped),
+    meanBatch: m((r) => r.meanBatch),
+  };
+}
+
+/**
+ * @example
+ * console.log(formatCamerasReport(await runCamerasBench({ modelDir: 'models/demo', cameras: [1, 2, 4], frames: 400 })));
+ */
+export async function runCamerasBench(opts: CamerasBenchOptions, progress: (line: string) => void = () => {}): Promise<CamerasReport> {
+  const bundle = await loadBundle(opts.modelDir);
+  const rounds = opts.rounds ?? 3;
+  const threads = opts.intraOpThreads ?? 1;
+  const batches = opts.bareBatches ?? [1, 2, 4, 8];
+  const benchOpts = (batch: number): BenchOptions => ({ modelDir: opts.modelDir, frames: opts.frames, batch, intraOpThreads: threads, ...(opts.framesFrom !== undefined ? { framesFrom: opts.framesFrom } : {}) });
+  const folder = framesFolder(benchOpts(1));
+  if (folder === null) throw new Error(`bench --cameras: ${opts.modelDir} has no samples/ to replay; give --frames-from DIR`);
+  const fixed = bundle.manifest.input.batch;
+  const bareSizes = fixed === 'dynamic' ? batches : [fixed];
+  const data = new Map<number, Uint8Array | Float32Array>();
+  for (const b of bareSizes) data.set(b, await sampleBatch(bundle, benchOpts(b)));
+  const bare = new Map<number, number[]>(bareSizes.map((b) => [b, []]));
+  const sides = new Map<number, { b: StationRun[]; u: StationRun[]; bp: StationRun[]; up: StationRun[] }>(opts.cameras.map((n) => [n, { b: [], u: [], bp: [], up: [] }]));
+  const pace = new Map<number, number>();
+  for (let r = 0; r < rounds; r++) {
+    for (const b of bareSizes) {
+      const fps = (await bareLoop(bundle, benchOpts(b), data.get(b)!)).fps;
+      bare.get(b)!.push(fps);
+      progress(`round ${r + 1}: bare batch ${b}: ${fps.toFixed(1)} frames/s`);
+    }
+    for (const n of opts.cameras) {
+      const s = sides.get(n)!;
+      s.u.push(await stationRun(opts, folder, n, false, 0));
+      s.b.push(await stationRun(opts, folder, n, true, 0));
+      // The pace is fixed by the first round, so that every round offers the same load.
+      if (!pace.has(n)) pace.set(n, opts.fps ?? Math.max(1, Math.round((0.8 * s.u[0]!.fps) / n)));
+      s.up.push(await stationRun(opts, folder, n, false, pace.get(n)!));
+      s.bp.push(await stationRun(opts, folder, n, true, pace.get(n)!));
+      progress(`round ${r + 1}: ${n} camera(s): batched ${s.b[r]!.fps.toFixed(1)}, unbatched ${s.u[r]!.fps.toFixed(1)} frames/s`);
+    }
+  }
+  const bareMedians = bareSizes.map((b) => ({ batch: b, fps: median(bare.get(b)!) }));
+  const best = bareMedians.reduce((a, x) => (x.fps > a.fps ? x : a));
+  return {
+    model: `${bundle.manifest.architecture} ${bundle.manifest.version} (${bundle.dir})`,
+    threads,
+    frames: opts.frames,
+    rounds,
+    camera: `replay of ${folder} (decoded once, raw)`,
+    bare: bareMedians,
+    bestBatch: best.batch,
+    bestBareFps: best.fps,
+    rows: opts.cameras.map((n) => {
+      const s = sides.get(n)!;
+      return {
+        cameras: n,
+        paceFps: pace.get(n)!,
+        batched: { saturated: medianRun(s.b), paced: medianRun(s.bp) },
+        unbatched: { saturated: medianRun(s.u), paced: medianRun(s.up) },
+      };
+    }),
+  };
+}
+
+export function formatCamerasReport(r: CamerasReport): string {
+  const f = (x: number, d = 1): string => (Number.isFinite(x) ? x.toFixed(d) : '–');
+  const met = (ok: boolean): string => (ok ? 'met' : 'NOT met');
+  const lines = [
+    `linewatch bench --cameras: ${r.model}`,
+    `  provider cpu, ${r.threads} intra-op thread(s) on every side, ${r.frames} frames per station run, medians of ${r.rounds} alternating rounds, cameras ${r.camera}`,
+    `  bare session.run loop: ${r.bare.map((b) => `batch ${b.batch} ${f(b.fps)}`).join(', ')} frames/s; best: batch ${r.bestBatch}, ${f(r.bestBareFps)} frames/s`,
+    `  saturated (cameras wait for room):`,
+    `    cams | batched f/s  ×bare  batch  min share | unbatched f/s  ×bare  min share | batched/unbatched`,
+  ];
+  for (const row of r.rows) {
+    const b = row.batched.saturated;
+    const u = row.unbatched.saturated;
+    lines.push(
+      `    ${String(row.cameras).padStart(4)} | ${f(b.fps).padStart(11)}  ${f(b.fps / r.bestBareFps, 2).padStart(5)}  ${f(b.meanBatch, 2).padStart(5)}  ${f(b.minShare, 2).padStart(9)} |` +
+        ` ${f(u.fps).padStart(13)}  ${f(u.fps / r.bestBareFps, 2).padStart(5)}  ${f(u.minShare, 2).padStart(9)} | ${f(b.fps / u.fps, 3).padStart(17)}`,
+    );
+  }
+  lines.push(`    targets with batching: ≥ 0.9 × the bare loop at its best batch, no camera below 0.8 × its fair share:`);
+  for (const row of r.rows) {
+    const b = row.batched.saturated;
+    lines.push(`      ${row.cameras} camera(s): ${f(b.fps / r.bestBareFps, 2)} × bare (${met(b.fps / r.bestBareFps >= 0.9)}), slowest camera ${f(b.minShare, 2)} × fair (${met(b.minShare >= 0.8)})`);
+  }
+  lines.push(`  paced (each camera at a fixed rate, as real cameras; latency capture → verdict):`);
+  lines.push(`    cams  f/s each | batched p50 / p99 ms  dropped | unbatched p50 / p99 ms  dropped | p99 batched/unbatched`);
+  for (const row of r.rows) {
+    const b = row.batched.paced;
+    const u = row.unbatched.paced;
+    lines.push(
+      `    ${String(row.cameras).padStart(4)}  ${String(row.paceFps).padStart(8)} | ${f(b.latencyMsP50).padStart(11)} / ${f(b.latencyMsP99).padEnd(6)}  ${String(b.dropped).padStart(7)} |` +
+        ` ${f(u.latencyMsP50).padStart(13)} / ${f(u.latencyMsP99).padEnd(6)}  ${String(u.dropped).padStart(7)} | ${f(b.latencyMsP99 / u.latencyMsP99, 3).padStart(21)}`,
+    );
+  }
+  return lines.join('\n');
+}

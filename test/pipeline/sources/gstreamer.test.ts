@@ -199,6 +199,9 @@ test('raw launch description: format and bounds applied at its appsink', async (
 test('a live stream that ends is restarted with backoff: degraded, then running, seq and counters continue', async () => {
   const src = source({
     restart: FAST_RESTART,
+    // Room for a whole run (5 buffers): a loaded machine must not turn a slow pull into an
+    // appsink drop, which takes a seq of its own and is another test's subject.
+    maxBuffers: 8,
     input: {
       preset: 'launch',
       live: true,

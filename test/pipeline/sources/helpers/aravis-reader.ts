@@ -10,6 +10,8 @@ const config = gstreamerSourceSchema.parse(JSON.parse(process.argv[2] ?? '{}'));
 const count = Number(process.argv[3] ?? '3');
 const source = createGstreamerSource(config, 'gige1');
 source.health$.subscribe((h) => process.stdout.write(`${JSON.stringify({ health: h })}\n`));
+// Frames the source knows it lost take a seq of their own (a restart discards what the appsink held).
+source.losses$?.subscribe((l) => process.stdout.write(`${JSON.stringify({ lostSeq: l.seq, lostReason: l.reason })}\n`));
 let n = 0;
 const sub = source.frames().subscribe({
   next: (f) => {

@@ -114,9 +114,15 @@ test('fixed batch 2 (tiny-inp-b2), three cameras at batchSize 3: each batch spli
   assert.equal(verdicts.length, 12);
   assert.deepEqual(verdicts.filter((v) => v.partId?.startsWith('defect')).map((v) => v.verdict), Array(6).fill('reject'));
   assert.deepEqual(verdicts.filter((v) => v.partId?.startsWith('good')).map((v) => v.verdict), Array(6).fill('ok'));
-  assert.deepEqual(station.batching(), { batches: 4, batchedFrames: 12, mixedBatches: 4, runs: 8, images: 12, paddedRuns: 4, paddedImages: 4, splitBatches: 4 });
+  // Which cameras share a batch is timing (a camera can get two frames in ahead of the others), so
+  // mixedBatches is not pinned.
+  const { mixedBatches: mixed3, ...counts3 } = station.batching();
+  assert.deepEqual(counts3, { batches: 4, batchedFrames: 12, runs: 8, images: 12, paddedRuns: 4, paddedImages: 4, splitBatches: 4 });
+  assert.ok(mixed3 > 0, 'cameras share batches');
   // Its default batch is the model's own: no split, and a padded run only for a batch left short.
   const again = await Station.start(config({ model: { bundle: TINY_B2 }, cameras, inference: { batchWaitMs: 10_000 } }), { logger: quiet });
   await run(again);
-  assert.deepEqual(again.batching(), { batches: 6, batchedFrames: 12, mixedBatches: 6, runs: 6, images: 12, paddedRuns: 0, paddedImages: 0, splitBatches: 0 });
+  const { mixedBatches, ...counts } = again.batching();
+  assert.deepEqual(counts, { batches: 6, batchedFrames: 12, runs: 6, images: 12, paddedRuns: 0, paddedImages: 0, splitBatches: 0 });
+  assert.ok(mixedBatches > 0, 'cameras share batches');
 });

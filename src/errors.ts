@@ -34,6 +34,9 @@ export const ERROR_CODES = {
   LW_ERR_TRIGGER_INVALID: 'a trigger message is malformed',
   LW_ERR_TILER_GEOMETRY: 'line-scan tiling settings are impossible (tile larger than the strip, overlap not smaller than the tile)',
   LW_ERR_FRAME_TOO_LARGE: "a frame has more pixels than its camera's maxFramePixels; refused from its header, never decoded",
+  LW_ERR_PRODUCT_PROMPT: "a product's prompt image is missing, unreadable or cannot be decoded",
+  LW_ERR_PRODUCT_INVALID: 'a message on <root>/<camera>/product is malformed (not a product name)',
+  LW_ERR_PRODUCT_UNKNOWN: "a frame's product has no recipe (no prompt) in the configuration, or its camera runs no product",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

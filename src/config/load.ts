@@ -64,6 +64,7 @@ export function resolvePaths(config: Config, baseDir: string): Config {
     ...config,
     model: { ...config.model, bundle: abs(config.model.bundle) },
     cameras: config.cameras.map((c) => ({ ...c, source: resolveSourcePaths(c.source, abs) })),
+    products: Object.fromEntries(Object.entries(config.products).map(([name, p]) => [name, { ...p, prompt: abs(p.prompt) }])),
     sinks: { ...config.sinks, ngImages: { ...config.sinks.ngImages, dir: abs(config.sinks.ngImages.dir) } },
     mqtt: resolveMqttPaths(config.mqtt, abs),
   };

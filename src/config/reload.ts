@@ -38,6 +38,8 @@ export const RELOAD_RULES: readonly ReloadRule[] = [
   { prefix: 'mqtt.remoteConfig.rollbackAfterErrors', class: 'hot', owner: 'remote configuration (from the next update)' },
   { prefix: 'mqtt', class: 'restart', owner: 'MQTT link, Sparkplug, HTTP (the broker connection: next start)' },
   { prefix: 'model', class: 'warm', owner: 'station (new engine built and warmed beside the old one)' },
+  { prefix: 'products', class: 'hot', owner: 'station (prompts read and prepared first; frames judged from then on use them)' },
+  { prefix: 'cameras.product', class: 'hot', owner: 'station (changeover: from the next frame received; frames in flight keep their product)' },
   { prefix: 'cameras', class: 'cold', owner: 'station (new sources built and checked, then the pipelines restart)' },
   { prefix: 'inference', class: 'cold', owner: 'station (pipelines restart)' },
 ];

@@ -4,6 +4,7 @@ import { executionProvidersSchema } from '../models/providers.js';
 import { sourceConfigSchema } from '../pipeline/sources/schema.js';
 import { triggerConfigSchema } from '../pipeline/trigger-config.js';
 import { lineScanConfigSchema } from '../pipeline/tiler/schema.js';
+import { productNameSchema, productsSchema } from '../pipeline/products/schema.js';
 import { PATH_MAX, decideConfigSchema, inferenceQueueSchema, rectSchema, sinksSchema } from './sections.js';
 
 /**
@@ -33,6 +34,12 @@ export const cameraConfigSchema = z.strictObject({
   /** Line-scan camera: buffers stitched into a strip, tiled, one verdict per segment of web; absent = area-scan. */
   lineScan: lineScanConfigSchema.optional().describe('line-scan: stitch buffers into a strip, tile it, one verdict per segment of web'),
   /**
+   * The product running on this camera at start (a key of `products`); its verdicts name it and a
+   * prompted model compares its frames with that product's prompt. Changed while running by a
+   * configuration update (hot), `<root>/<camera>/product` or a trigger's `product`.
+   */
+  product: productNameSchema.optional().describe('product running on this camera at start (a key of products); changed by config, <root>/<camera>/product or a trigger'),
+  /**
    * Largest frame (width × height) this camera may deliver; a larger one is an `error` verdict,
    * refused from its header before any decoding. Default 150 000 000: the largest industrial area
    * sensors (~151 MP) and line-scan buffers fit; a 12000×12000 test image does not slip through a
@@ -53,6 +60,7 @@ export const configSchema = z
     version: z.string().min(1).max(64).default('1').describe('version of this configuration, carried by every verdict'),
     model: modelConfigSchema,
     cameras: z.array(cameraConfigSchema).min(1).max(64).describe('one inspection pipeline per camera'),
+    products: productsSchema,
     inference: inferenceQueueSchema,
     decide: decideConfigSchema,
     sinks: sinksSchema,
@@ -63,6 +71,15 @@ export const configSchema = z
     c.cameras.forEach((cam, i) => {
       if (seen.has(cam.id)) ctx.addIssue({ code: 'custom', path: ['cameras', i, 'id'], message: `camera id '${cam.id}' is used twice` });
       seen.add(cam.id);
+      // A camera running a product nobody described would be judged against no recipe: refused whole.
+      if (cam.product !== undefined && !Object.hasOwn(c.products, cam.product)) {
+        const known = Object.keys(c.products);
+        ctx.addIssue({
+          code: 'custom',
+          path: ['cameras', i, 'product'],
+          message: `product '${cam.product}' has no entry in products (${known.length > 0 ? `known: ${known.join(', ')}` : 'none is configured'})`,
+        });
+      }
     });
   });
 

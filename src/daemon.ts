@@ -47,7 +47,7 @@ export interface DaemonSummary {
 }
 
 /** The sections the station applies (everything but sinks.* and mqtt.*). */
-const STATION_SECTIONS = ['version', 'model', 'cameras', 'inference', 'decide'];
+const STATION_SECTIONS = ['version', 'model', 'cameras', 'inference', 'decide', 'products'];
 
 export class Daemon {
   readonly station: Station;

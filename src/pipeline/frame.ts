@@ -49,6 +49,8 @@ export interface FrameMeta {
   readonly triggerId?: string;
   /** Encoder count at capture (line-scan, triggered lines). */
   readonly encoderPos?: number;
+  /** The product this frame is of, stamped when it is received (src/pipeline/products/changeover.ts) or by its trigger. */
+  readonly product?: string;
   /** Free-form tags from the source (file path, tile index, strip offset). */
   readonly [key: string]: unknown;
 }

@@ -1,9 +1,9 @@
-import { Observable, Subject, filter, identity, take, takeUntil, tap, type Subscription } from 'rxjs';
+import { Observable, Subject, filter, identity, map, take, takeUntil, tap, type Subscription } from 'rxjs';
 import { resolvePaths } from '../config/load.js';
 import { hasClass, planReload, type ReloadPlan } from '../config/reload.js';
 import type { CameraConfig, Config } from '../config/schema.js';
 import { LinewatchError, errorMessage } from '../errors.js';
-import { adapterFor } from '../models/adapters/index.js';
+import { adapterFor, needsExtras, type FrameExtras, type ModelAdapter } from '../models/adapters/index.js';
 import { loadBundle } from '../models/bundle.js';
 import type { Manifest } from '../models/manifest.js';
 import { InferenceEngine, type EngineLogger } from '../models/engine.js';
@@ -19,6 +19,7 @@ import {
   droppedVerdict,
   framelessVerdict,
   lostFrameVerdict,
+  type ExtrasServer,
   type FrameContext,
   type JudgedFrame,
   type ModelSlot,
@@ -33,6 +34,7 @@ import type { FrameSource, LossReason, LossVisibility, LostFrame, SourceHealth }
 import { attachTriggers, type Trigger, type TriggerCounts } from './triggers.js';
 import { createSource } from './sources/index.js';
 import type { Verdict } from './verdict.js';
+import { Changeover, PromptCache, productOf, readRecipes, type ProductOrigin, type RunningProduct } from './products/index.js';
 
 /**
  * One inspection station: one RxJS pipeline per camera into one inference engine, the verdicts of
@@ -83,8 +85,16 @@ export interface StationHealth {
     readonly triggers?: Readonly<TriggerCounts>;
     /** What its source can tell about lost frames (docs/cameras.md); absent for sources that lose none. */
     readonly losses?: LossVisibility;
+    /** The product it runs now (its frames are stamped with it when received), who set it, and whether it has a recipe; null: none. */
+    readonly product: (RunningProduct & { readonly known: boolean }) | null;
   }[];
 }
+
+/** What a changeover asked from outside (the PLC's `<root>/<camera>/product`) did. */
+export type ProductChange =
+  | { readonly ok: false; readonly reason: string }
+  /** `known`: the product has a recipe; when not, the camera's frames are `error` verdicts until it gets one. */
+  | { readonly ok: true; readonly camera: string; readonly running: RunningProduct | null; readonly before: RunningProduct | null; readonly known: boolean };
 
 /**
  * `counters()`: the frame accounting, plus trigger pairing summed over cameras and restarts once
@@ -130,27 +140,45 @@ interface CameraRun {
 }
 
 /**
- * What a camera contributes to judging its frames. Nothing serves extra model inputs yet (the
- * products that give OneNIP its prompts are configured per camera in a later change), so a
- * model that needs them is refused at start and at a model change (buildEngine).
+ * What a camera contributes to judging its frames: its ROI, and the prompts of its frames'
+ * products (`serve`, the same for every camera: a frame's product is stamped on the frame).
  */
-function frameContext(cam: CameraConfig): FrameContext {
-  return { roi: cam.roi, maxFramePixels: cam.maxFramePixels, extras: null };
+function frameContext(cam: CameraConfig, serve: ExtrasServer): FrameContext {
+  return { roi: cam.roi, maxFramePixels: cam.maxFramePixels, extras: serve };
 }
-
-const NO_PRODUCTS = 'no product with a prompt image can be configured for it yet';
 
 /** A frame whose camera the station does not know (never, short of a bug): refused before decoding. */
 const UNKNOWN_CAMERA: FrameContext = { roi: undefined, maxFramePixels: 0, extras: null };
 
-async function buildEngine(config: Config, logger: StationLogger): Promise<ModelSlot> {
+/**
+ * Whether each camera can give a prompted model its prompts: it needs a product at start (the PLC
+ * may change it later, but a camera that starts on none would judge nothing), and the prompt
+ * selection must be one the runtime serves.
+ */
+function promptSuppliers(config: Config, adapter: ModelAdapter): { name: string; cannotServe: string | null }[] {
+  const pool = adapter.needs.prompt?.selection === 'cosine-pool';
+  return config.cameras.map((cam) => ({
+    name: `camera ${cam.id}`,
+    cannotServe: pool
+      ? 'prompt selection cosine-pool (the nearest of a pool of good images) is not served by this runtime yet; export the bundle with selection recipe'
+      : cam.lineScan !== undefined
+        ? "a line-scan camera's tiles are not given prompts yet"
+        : cam.product === undefined
+          ? 'no product is set for it (cameras[].product, a key of products)'
+          : null,
+  }));
+}
+
+/**
+ * Loads the bundle, checks the cameras can serve what it needs, prepares every product's prompt
+ * for it (a prompt that cannot be decoded refuses the model and the configuration before any
+ * session starts), then starts the engine.
+ */
+async function buildEngine(config: Config, logger: StationLogger, prompts: PromptCache): Promise<ModelSlot> {
   const bundle = await loadBundle(config.model.bundle);
   const adapter = adapterFor(bundle);
-  assertNeedsMet(
-    bundle,
-    adapter,
-    config.cameras.map((cam) => ({ name: `camera ${cam.id}`, cannotServe: frameContext(cam).extras === null ? NO_PRODUCTS : null })),
-  );
+  assertNeedsMet(bundle, adapter, promptSuppliers(config, adapter));
+  await prompts.prepareAll(bundle.manifest);
   const cache = tensorrtEngineCache(config.model.executionProviders, bundle.manifest.sha256);
   if (cache?.state === 'build-needed') {
     logger.warn({ dir: cache.dir }, `model ${bundle.manifest.version}: no TensorRT engine cached; building one now (minutes on a Jetson), reused afterwards`);
@@ -201,8 +229,14 @@ export class Station {
   /** The running cameras' batch muxes (one shared by all area-scan cameras, or one each). */
   private muxes: BatchMux<Frame, Verdict>[];
   private readonly batchCounts: BatchingCounters;
+  /** The products' prompts in force (replaced whole when `products` changes), prepared once per model. */
+  private prompts: PromptCache;
+  /** Which product each camera runs now. */
+  private readonly changeover: Changeover;
+  /** Serves each frame the prompt of the product stamped on it (every camera's FrameContext.extras). */
+  private readonly serve: ExtrasServer;
 
-  private constructor(config: Config, slot: ModelSlot, deps: StationDeps) {
+  private constructor(config: Config, slot: ModelSlot, prompts: PromptCache, deps: StationDeps) {
     this.verdictSubject = new Subject<Verdict>();
     this.judgedSubject = new Subject<JudgedFrame>();
     this.triggerSubject = new Subject<Trigger>();
@@ -226,6 +260,14 @@ export class Station {
     this.pending = null;
     this.muxes = [];
     this.batchCounts = new BatchingCounters();
+    this.prompts = prompts;
+    this.changeover = new Changeover(config.cameras);
+    this.serve = (frame: Frame, model: ModelSlot): Promise<FrameExtras> => {
+      const product = productOf(frame);
+      if (product === undefined) return Promise.reject(noProduct(frame.cameraId));
+      // Read at judging time: a frame judged after a `products` change gets the new recipe of its own product.
+      return this.prompts.extras(model.bundle.manifest, product);
+    };
   }
 
   /**
@@ -240,8 +282,9 @@ export class Station {
     // Sources first (cheap, and a folder that is not there must not cost a model load), checked:
     // a configuration whose cameras cannot start is refused here, whole.
     const built = await buildSources(resolved.cameras);
-    const slot = await buildEngine(resolved, deps.logger ?? stderrLogger);
-    const station = new Station(resolved, slot, deps);
+    const prompts = new PromptCache(await readRecipes(resolved.products));
+    const slot = await buildEngine(resolved, deps.logger ?? stderrLogger, prompts);
+    const station = new Station(resolved, slot, prompts, deps);
     station.pending = built;
     if (deps.deferCameras !== true) station.begin();
     return station;
@@ -303,6 +346,13 @@ export class Station {
     const m = this.slot.bundle.manifest;
     const reasons: string[] = [];
     for (const c of this.cameras) if (c.health.state === 'degraded') reasons.push(`camera ${c.id}: ${c.health.reason}`);
+    if (needsExtras(this.slot.adapter.needs)) {
+      for (const c of this.cameras) {
+        const p = this.changeover.of(c.id);
+        if (p === null) reasons.push(`camera ${c.id}: runs no product: its frames are error verdicts`);
+        else if (!this.prompts.has(p.product)) reasons.push(`camera ${c.id}: product "${p.product}" has no recipe (products.${p.product}): its frames are error verdicts`);
+      }
+    }
     return {
       state: reasons.length > 0 ? 'degraded' : 'ok',
       lifecycle: this.state,
@@ -321,8 +371,14 @@ export class Station {
         health: c.health,
         ...(c.triggers !== null ? { triggers: { ...c.triggers } } : {}),
         ...(c.lossVisibility !== null ? { losses: c.lossVisibility() } : {}),
+        product: this.productHealth(c.id),
       })),
     };
+  }
+
+  private productHealth(cameraId: string): (RunningProduct & { readonly known: boolean }) | null {
+    const p = this.changeover.of(cameraId);
+    return p === null ? null : { ...p, known: this.prompts.has(p.product) };
   }
 
   /** Resolves when every camera's source has ended and its frames are judged (file sources, counted runs). */
@@ -351,13 +407,33 @@ export class Station {
     if (this.state !== 'running') return { ok: false, level: plan.level, changes: plan.changes, reasons: [`the station is ${this.state}`] };
     if (plan.level === 'none') return { ok: true, level: 'none', changes: [], reasons: [] };
     const modelChanged = plan.changes.some((c) => c.class === 'warm');
+    const refuse = (reasons: string[]): ApplyResult => ({ ok: false, level: plan.level, changes: plan.changes, reasons });
+    // New recipes are read and prepared (for the model that will judge with them) before anything
+    // running is touched: a prompt that cannot be read or decoded refuses the whole configuration.
+    let prompts = this.prompts;
+    if (plan.changes.some((c) => c.path === 'products' || c.path.startsWith('products.'))) {
+      try {
+        prompts = new PromptCache(await readRecipes(next.products));
+        if (!modelChanged) await prompts.prepareAll(this.slot.bundle.manifest);
+      } catch (err) {
+        this.logger.warn({ err: errorMessage(err) }, 'new products refused; the running configuration stays');
+        return refuse([errorMessage(err)]);
+      }
+    }
     let fresh: ModelSlot | null = null;
     if (modelChanged) {
       try {
-        fresh = await buildEngine(next, this.logger);
+        fresh = await buildEngine(next, this.logger, prompts);
       } catch (err) {
         this.logger.warn({ err: errorMessage(err) }, 'new model refused; the running one stays');
-        return { ok: false, level: plan.level, changes: plan.changes, reasons: [`model ${next.model.bundle}: ${errorMessage(err)}`] };
+        return refuse([`model ${next.model.bundle}: ${errorMessage(err)}`]);
+      }
+    } else {
+      // The model stays: the cameras of the new configuration must still be able to serve it.
+      try {
+        assertNeedsMet(this.slot.bundle, this.slot.adapter, promptSuppliers(next, this.slot.adapter));
+      } catch (err) {
+        return refuse([errorMessage(err)]);
       }
     }
     // New sources are built (pipelines parsed, settings checked) before the running ones stop, so a
@@ -381,6 +457,12 @@ export class Station {
     }
     this.config = next;
     this.ruleSet = { decide: next.decide, configVersion: next.version };
+    this.prompts = prompts;
+    // A camera whose configured product changed runs it from its next frame received (hot); the
+    // others keep theirs, a PLC's changeover included.
+    for (const id of this.changeover.reconfigure(next.cameras)) {
+      this.logger.info({ camera: id, product: this.changeover.of(id)?.product ?? null, by: 'config' }, 'product changeover');
+    }
     if (sources !== null) {
       await this.stopCameras();
       const q = next.inference;
@@ -395,6 +477,31 @@ export class Station {
     if (old !== null) await this.retire(old);
     this.logger.info({ level: plan.level, version: next.version, changes: plan.changes.length }, 'configuration applied');
     return { ok: true, level: plan.level, changes: plan.changes, reasons: [] };
+  }
+
+  /**
+   * A changeover on `cameraId` asked by the PLC (`<root>/<camera>/product`): its frames received
+   * from now on are of `product`; frames in flight finish as the product they were taken of.
+   * `null`: the PLC cleared its topic, the camera runs its configured product again.
+   *
+   * An unknown product is taken all the same, logged and reported in health: the PLC says the
+   * line now makes that part, so judging it against the previous product's recipe would compare
+   * it with the wrong good part — silently wrong verdicts (false rejects or, worse, escapes). Its
+   * frames become `error` verdicts (LW_ERR_PRODUCT_UNKNOWN) judged by failSafe, which the line
+   * sees at once, until the recipe is configured or the PLC names a known product.
+   */
+  setProduct(cameraId: string, product: string | null, origin: ProductOrigin = 'mqtt'): ProductChange {
+    if (this.state !== 'running') return { ok: false, reason: `the station is ${this.state}` };
+    if (!this.changeover.knows(cameraId)) return { ok: false, reason: `no camera "${cameraId}" on this station (cameras: ${this.config.cameras.map((c) => c.id).join(', ')})` };
+    const before = this.changeover.of(cameraId);
+    const running = product === null ? this.changeover.reset(cameraId) : (this.changeover.set(cameraId, product, origin), this.changeover.of(cameraId));
+    const known = running === null || this.prompts.has(running.product);
+    if (running?.product !== before?.product) {
+      const fields = { camera: cameraId, product: running?.product ?? null, before: before?.product ?? null, by: running?.origin ?? origin };
+      if (known) this.logger.info(fields, 'product changeover');
+      else this.logger.warn({ ...fields, known: [...this.prompts.recipes.keys()] }, 'product changeover to a product with no recipe: its frames are error verdicts until one is configured');
+    }
+    return { ok: true, camera: cameraId, running, before, known };
   }
 
   /** Closes an engine once the batches that started on it are done. */
@@ -448,7 +555,7 @@ export class Station {
     this.stopSources = new Subject<void>();
     const cams = this.config.cameras;
     const contexts = new Map<string, FrameContext>();
-    for (const cam of cams) contexts.set(cam.id, frameContext(cam));
+    for (const cam of cams) contexts.set(cam.id, frameContext(cam, this.serve));
     const inspector = new Inspector({
       model: () => this.slot,
       rules: () => this.ruleSet,
@@ -545,7 +652,11 @@ export class Station {
       // PLC trigger in order like a frame (so that part is judged once, with its partId, and its
       // trigger is no orphan), and becomes a `dropped` verdict (FRAME_LOST) judged by failSafe.
       const items$ = source.losses$ === undefined ? bounded : interleave(bounded, source.losses$);
+      const changeover = this.changeover;
       judged$ = items$.pipe(
+        // The product is taken when the frame is received, before it is counted or queued: a
+        // changeover applies from the next frame, and frames in flight keep their own product.
+        map((item) => changeover.stamp(item)),
         tap((item) => {
           if (isLost(item)) counts.addLost(cam.id, 1);
           counts.receive(cam.id, item.seq);
@@ -607,6 +718,11 @@ export class Station {
     this.counts.settle(v.cameraId, v.verdict, late !== undefined && v.timings.totalMs > late);
     this.verdictSubject.next(v);
   }
+}
+
+/** A frame of a camera that runs no product, for a model that needs one. */
+function noProduct(cameraId: string): LinewatchError {
+  return new LinewatchError('LW_ERR_PRODUCT_UNKNOWN', `camera ${cameraId} runs no product (set cameras[].product, or <root>/${cameraId}/product): not judged against another product's prompt`);
 }
 
 /** A part the PLC announced whose frame never came: its partId and encoder position, no frame. */

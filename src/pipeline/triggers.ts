@@ -18,6 +18,12 @@ export interface Trigger {
   readonly at: number;
   /** Optional id from the PLC (else partId is used as triggerId). */
   readonly triggerId?: string;
+  /**
+   * The product of this part, when the PLC says: it is that frame's product (overriding its
+   * camera's), for this part only — the camera's running product is changed by config or
+   * `<root>/<camera>/product`, not by one part's trigger.
+   */
+  readonly product?: string;
 }
 
 export interface MatcherOptions {
@@ -140,10 +146,11 @@ function withoutTrigger<F extends Pairable>(frame: F): F {
 }
 
 function withTrigger<F extends Pairable>(frame: F, t: Trigger): F {
-  const meta =
+  const meta: Record<string, unknown> =
     t.encoderPos === undefined
       ? { ...frame.meta, partId: t.partId, triggerId: t.triggerId ?? t.partId }
       : { ...frame.meta, partId: t.partId, triggerId: t.triggerId ?? t.partId, encoderPos: t.encoderPos };
+  if (t.product !== undefined) meta['product'] = t.product;
   return { ...frame, meta };
 }
 

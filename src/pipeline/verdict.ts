@@ -36,6 +36,8 @@ export interface Verdict {
   readonly seq: number;
   readonly cameraId: string;
   readonly partId?: string;
+  /** The product the frame was of (camera's product when received, or its trigger's); absent when none runs. */
+  readonly product?: string;
   readonly verdict: VerdictKind;
   /** Raw image score from the model; null when the frame was never scored (error, dropped). */
   readonly score: number | null;

@@ -166,7 +166,7 @@ test('the station refuses a prompted bundle it cannot give prompts, at start and
       assert.equal(err.code, 'LW_ERR_MODEL_NEEDS_UNMET');
       assert.match(err.message, new RegExp(`model bundle ${prompted.bundle.dir} \\(onenip\\) needs a prompt image for each frame`));
       assert.match(err.message, /graph input "prompt"/);
-      assert.match(err.message, /camera left cannot give one: no product with a prompt image can be configured for it yet; camera right cannot give one/);
+      assert.match(err.message, /camera left cannot give one: no product is set for it \(cameras\[\]\.product, a key of products\); camera right cannot give one/);
       return true;
     };
     await assert.rejects(Station.start(config(prompted.bundle.dir), { logger: quiet, deferCameras: true }), refusal);

@@ -28,6 +28,7 @@ export function rejectPayload(v: Verdict, deadlineMs: number): string {
     seq: v.seq,
     cameraId: v.cameraId,
     partId: v.partId ?? null,
+    product: v.product ?? null,
     encoderPos: encoderPos ?? null,
     score: v.score,
     normScore: v.normScore,
@@ -48,6 +49,7 @@ export function resultPayload(v: Verdict, deadlineMs: number, late: boolean): st
     seq: v.seq,
     cameraId: v.cameraId,
     partId: v.partId ?? null,
+    product: v.product ?? null,
     encoderPos: encoderPos ?? null,
     verdict: v.verdict,
     late,
@@ -96,6 +98,8 @@ export interface StatusReport {
     readonly id: string;
     readonly state: string;
     readonly losses: { readonly dropped: string; readonly upstream: string } | null;
+    /** The product it runs now; null: none. */
+    readonly product: { readonly name: string; readonly by: 'config' | 'mqtt'; readonly sinceMs: number; readonly known: boolean } | null;
   }[];
   readonly rates: { readonly framesPerS: number; readonly rejectsPerS: number };
   readonly counters: Readonly<Record<string, number>>;

@@ -18,6 +18,7 @@ import { SparkplugNode } from './sparkplug.js';
 import { VerdictPublisher } from './publisher.js';
 import type { StationPort } from './station-port.js';
 import { StatusReporter } from './status.js';
+import { cameraOfProductTopic, parseProductMessage, productTopicFilter } from './product-topic.js';
 import { parseTrigger } from './trigger-subscriber.js';
 import { topicsFor, type Topics } from './topics.js';
 
@@ -118,7 +119,11 @@ export async function startMqtt(config: Config, station: StationPort, logger: Lo
       ...(controlPlane !== null ? [{ topic: topics.configState, payload: controlPlane.statePayload(), retain: true }] : []),
     ],
     // The trigger topic is subscribed whenever the station takes triggers: a remote configuration may enable them later.
-    subscriptions: [...(m.remoteConfig.enabled && controlPlane !== null ? [topics.configSet] : []), ...(station.pushTrigger !== undefined ? [topics.trigger] : [])],
+    subscriptions: [
+      ...(m.remoteConfig.enabled && controlPlane !== null ? [topics.configSet] : []),
+      ...(station.pushTrigger !== undefined ? [topics.trigger] : []),
+      ...(station.setProduct !== undefined ? [productTopicFilter(topics.root)] : []),
+    ],
     clock,
   });
   const publisher = new VerdictPublisher(link, topics, m, clock);
@@ -132,6 +137,21 @@ export async function startMqtt(config: Config, station: StationPort, logger: Lo
     if (link.state === 'online') link.publishVolatile(reporter.message('online'));
   };
 
+  /** `<root>/<camera>/product`: a changeover, logged, and in …/status at once (known or not). */
+  const changeover = (camera: string, payload: Buffer): void => {
+    if (station.setProduct === undefined) return;
+    let product: string | null;
+    try {
+      product = parseProductMessage(payload);
+    } catch (err) {
+      logger.warn({ err: errorMessage(err), camera }, 'product message skipped: the camera keeps its product');
+      return;
+    }
+    const r = station.setProduct(camera, product);
+    if (!r.ok) logger.warn({ camera, product, reason: r.reason }, 'product message skipped');
+    else if (link.state === 'online' && r.running?.product !== r.before?.product) link.publishVolatile(reporter.message('online'));
+  };
+
   link.on('state', (s) => logger.info({ broker: url, state: s }, 'mqtt link state'));
   link.on('error', (err) => logger.warn({ err: errorMessage(err) }, 'mqtt'));
   link.on('message', (topic, payload) => {
@@ -142,6 +162,11 @@ export async function startMqtt(config: Config, station: StationPort, logger: Lo
       } catch (err) {
         logger.warn({ err: errorMessage(err), topic }, 'trigger skipped');
       }
+      return;
+    }
+    const productCamera = cameraOfProductTopic(topics.root, topic);
+    if (productCamera !== null) {
+      changeover(productCamera, payload);
       return;
     }
     if (topic !== topics.configSet || controlPlane === null) return;

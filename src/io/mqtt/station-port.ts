@@ -2,7 +2,7 @@ import type { Observable } from 'rxjs';
 import type { Manifest } from '../../models/manifest.js';
 import type { BatchingSnapshot } from '../../pipeline/batching.js';
 import type { JudgedFrame } from '../../pipeline/inspect/index.js';
-import type { StationCounters, StationHealth } from '../../pipeline/station.js';
+import type { ProductChange, StationCounters, StationHealth } from '../../pipeline/station.js';
 import type { Trigger } from '../../pipeline/triggers.js';
 import type { Verdict } from '../../pipeline/verdict.js';
 
@@ -19,6 +19,8 @@ export interface StationPort {
   readonly judged$?: Observable<JudgedFrame>;
   /** The model in force: its pixel calibration scales the heatmap colours. */
   activeManifest?(): Pick<Manifest, 'calibration'>;
+  /** A changeover from `<root>/<camera>/product` (null: cleared); absent = those topics are not subscribed. */
+  setProduct?(cameraId: string, product: string | null): ProductChange;
   /** Takes the PLC's triggers from `<root>/trigger`; absent = the topic is not subscribed. */
   pushTrigger?(trigger: Trigger): void;
   /** What batching in front of the model did (batches, runs, fixed-batch padding and splits); absent = not reported. */

@@ -3,6 +3,7 @@ import type { MqttLink, OutgoingMessage } from './link.js';
 import { statusPayload, type ConfigStatus, type StatusReport } from './messages.js';
 import type { PublisherCounters } from './publisher.js';
 import { readCounters, type StationPort } from './station-port.js';
+import type { StationHealth } from '../../pipeline/station.js';
 
 export interface StatusSources {
   readonly station: Pick<StationPort, 'counters' | 'health'>;
@@ -71,7 +72,7 @@ export class StatusReporter {
         fallbacks: health.model.fallbacks,
         tensorrtEngine: health.model.tensorrtEngine?.state ?? null,
       },
-      cameras: health.cameras.map((c) => ({ id: c.id, state: c.health.state, losses: c.losses ?? null })),
+      cameras: health.cameras.map((c) => ({ id: c.id, state: c.health.state, losses: c.losses ?? null, product: productStatus(c.product) })),
       config: cfg,
       rates,
       counters,
@@ -119,4 +120,9 @@ export class StatusReporter {
     if (this.timer !== null) this.clock.clearTimeout(this.timer);
     this.timer = null;
   }
+}
+
+/** A camera's product as …/status reports it (docs/mqtt.md). */
+function productStatus(p: StationHealth['cameras'][number]['product']): StatusReport['cameras'][number]['product'] {
+  return p === null ? null : { name: p.product, by: p.origin, sinceMs: p.sinceMs, known: p.known };
 }

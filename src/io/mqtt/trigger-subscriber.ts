@@ -2,12 +2,13 @@ import type { MqttClient } from 'mqtt';
 import { Observable } from 'rxjs';
 import { z } from 'zod';
 import { LinewatchError } from '../../errors.js';
+import { productNameSchema } from '../../pipeline/products/schema.js';
 import type { Trigger } from '../../pipeline/triggers.js';
 
 /**
  * `<root>/trigger`: the PLC announces each part it fires the camera for.
- * Payload (JSON): `{ "partId": "A-1042", "encoderPos": 183400, "at": 1763800000123, "triggerId": "t-77" }`;
- * only partId is required. `at` is ms since epoch or an ISO 8601 time; absent = the receive time.
+ * Payload (JSON): `{ "partId": "A-1042", "encoderPos": 183400, "at": 1763800000123, "triggerId": "t-77", "product": "bracket-a" }`;
+ * only partId is required; `product` is this part's product (see Trigger.product). `at` is ms since epoch or an ISO 8601 time; absent = the receive time.
  */
 export const triggerMessageSchema = z.strictObject({
   partId: z.union([z.string().min(1), z.number().int()]).transform(String),
@@ -17,6 +18,7 @@ export const triggerMessageSchema = z.strictObject({
     .transform((v) => (typeof v === 'number' ? v : Date.parse(v)))
     .optional(),
   triggerId: z.string().min(1).optional(),
+  product: productNameSchema.optional(),
 });
 
 /**
@@ -37,9 +39,10 @@ export function parseTrigger(payload: Buffer | string, receivedAtMs: number): Tr
     throw new LinewatchError('LW_ERR_TRIGGER_INVALID', `trigger payload: ${z.prettifyError(r.error).replace(/\n/g, '; ')}`);
   }
   const m = r.data;
-  const t: { partId: string; at: number; encoderPos?: number; triggerId?: string } = { partId: m.partId, at: m.at ?? receivedAtMs };
+  const t: { partId: string; at: number; encoderPos?: number; triggerId?: string; product?: string } = { partId: m.partId, at: m.at ?? receivedAtMs };
   if (m.encoderPos !== undefined) t.encoderPos = m.encoderPos;
   if (m.triggerId !== undefined) t.triggerId = m.triggerId;
+  if (m.product !== undefined) t.product = m.product;
   return t;
 }
 

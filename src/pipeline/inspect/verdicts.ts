@@ -41,6 +41,11 @@ function partIdOf(frame: Pick<Frame, 'meta'>): string | undefined {
   return typeof p === 'string' ? p : undefined;
 }
 
+function productOf(meta: Meta): string | undefined {
+  const p = meta['product'];
+  return typeof p === 'string' ? p : undefined;
+}
+
 /** A frame no PLC trigger claimed says so in its reasons (informative: the verdict is unchanged). */
 function withTriggerNote(reasons: readonly Reason[], frame: Frame): Reason[] {
   if (frame.meta.triggerMissing !== true) return reasons as Reason[];
@@ -63,10 +68,13 @@ function assemble(
   capturedAtMs: number,
   meta: Meta,
 ): Verdict {
+  // The product rides on the frame's meta from the moment it is received (products/changeover.ts).
+  const product = productOf(meta);
   return {
     seq,
     cameraId,
     ...(partId !== undefined ? { partId } : {}),
+    ...(product !== undefined ? { product } : {}),
     verdict,
     score,
     normScore,

@@ -47,7 +47,7 @@ export class SubjectStation {
       reasons: [],
       model: { version: 'tiny-1', sha256: 'ab'.repeat(32), provider: 'cpu', fallbacks: [] },
       configVersion: this.config.version,
-      cameras: [{ id: 'cam1', source: 'subject', health: { state: 'running' } }],
+      cameras: [{ id: 'cam1', source: 'subject', health: { state: 'running' }, product: null }],
     };
   }
 

@@ -187,3 +187,34 @@ test('a prompt that cannot be read or decoded refuses the configuration, at star
     await rm(recipes, { recursive: true, force: true });
   }
 });
+
+test("a trigger's product is its part's product: that frame is judged with that prompt, the next ones with the camera's", async () => {
+  const base = config(AB);
+  const triggered = parseConfig(
+    { ...base, cameras: [{ ...base.cameras[0]!, source: { type: 'folder', path: dir, loop: true, fps: 10 }, triggers: { timeoutMs: 5_000 } }] },
+    'trigger test',
+  );
+  const station = await Station.start(triggered, { logger: quiet, deferCameras: true, maxFramesPerCamera: 3 });
+  const verdicts: Verdict[] = [];
+  station.verdicts$.subscribe((v) => verdicts.push(v));
+  try {
+    const at = Date.now();
+    station.pushTrigger({ partId: 'P-1', at, product: 'b' });
+    station.pushTrigger({ partId: 'P-2', at });
+    station.pushTrigger({ partId: 'P-3', at, product: 'b' });
+    station.begin();
+    await station.ended();
+    assert.deepEqual(
+      verdicts.map((v) => [v.partId, v.product]),
+      [
+        ['P-1', 'b'],
+        ['P-2', 'a'],
+        ['P-3', 'b'],
+      ],
+    );
+    for (const v of verdicts) assert.ok(Math.abs(v.score! - reference[v.product!]!) < 1e-4, `${v.partId}: ${v.score}`);
+    assert.equal(station.health().cameras[0]!.product?.product, 'a', "one part's trigger is no changeover");
+  } finally {
+    await station.stop();
+  }
+});

@@ -21,7 +21,9 @@ function clock(wallMs: number): string {
  * // '16:02:11.204 cam1     #42     part-0042     REJECT   norm 0.712 raw 3.104  2 defects, largest 120 px at (34,50)  12.3 ms  SCORE_OVER_THRESHOLD'
  */
 export function formatVerdictLine(v: Verdict): string {
-  const head = `${clock(v.capturedAtMs)} ${pad(v.cameraId, 8)} ${pad(`#${v.seq}`, 7)} ${pad(v.partId ?? '-', 18)} ${pad(v.verdict.toUpperCase(), 8)}`;
+  // The product in brackets after the part, only where one runs (lines without products stay as they were).
+  const part = v.product === undefined ? (v.partId ?? '-') : `${v.partId ?? '-'} [${v.product}]`;
+  const head = `${clock(v.capturedAtMs)} ${pad(v.cameraId, 8)} ${pad(`#${v.seq}`, 7)} ${pad(part, 18)} ${pad(v.verdict.toUpperCase(), 8)}`;
   const ms = `${v.timings.totalMs.toFixed(1)} ms`;
   const codes = v.reasons.map((r) => r.code).join(',');
   if (v.verdict === 'error' || v.verdict === 'dropped') {

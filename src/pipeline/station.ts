@@ -494,7 +494,9 @@ export class Station {
     if (this.state !== 'running') return { ok: false, reason: `the station is ${this.state}` };
     if (!this.changeover.knows(cameraId)) return { ok: false, reason: `no camera "${cameraId}" on this station (cameras: ${this.config.cameras.map((c) => c.id).join(', ')})` };
     const before = this.changeover.of(cameraId);
-    const running = product === null ? this.changeover.reset(cameraId) : (this.changeover.set(cameraId, product, origin), this.changeover.of(cameraId));
+    if (product === null) this.changeover.reset(cameraId);
+    else this.changeover.set(cameraId, product, origin);
+    const running = this.changeover.of(cameraId);
     const known = running === null || this.prompts.has(running.product);
     if (running?.product !== before?.product) {
       const fields = { camera: cameraId, product: running?.product ?? null, before: before?.product ?? null, by: running?.origin ?? origin };
@@ -728,7 +730,8 @@ function noProduct(cameraId: string): LinewatchError {
 /** A part the PLC announced whose frame never came: its partId and encoder position, no frame. */
 function orphanVerdict(cameraId: string, t: Trigger, rules: RuleSet, modelVersion: string): Verdict {
   const cause = { code: REASON.NO_FRAME, message: `trigger ${t.triggerId ?? t.partId}: no frame came for this part` };
-  const meta = { ...(t.encoderPos !== undefined ? { encoderPos: t.encoderPos } : {}), triggerId: t.triggerId ?? t.partId };
+  // The trigger's product, when it named one: the verdict says which part never came.
+  const meta = { ...(t.encoderPos !== undefined ? { encoderPos: t.encoderPos } : {}), triggerId: t.triggerId ?? t.partId, ...(t.product !== undefined ? { product: t.product } : {}) };
   return framelessVerdict(cameraId, cause, t.at, rules, modelVersion, { partId: t.partId, meta });
 }
 

@@ -36,6 +36,15 @@ test('real payloads validate, nested objects included; a wrong nested field is c
   conforms(JSON.parse(resultPayload(verdict, 1_700_000_002_000, false)), schemas.get(RESULT_SCHEMA)!);
   conforms(JSON.parse(resultPayload({ ...verdict, verdict: 'error', score: null, normScore: null, partId: undefined }, 1, true)), schemas.get(RESULT_SCHEMA)!);
   conforms(JSON.parse(offlineWillPayload()), schemas.get(STATUS_SCHEMA)!);
+  // A verdict of a product (OneNIP changeover) names it on both; without one, product is null.
+  const ofProduct = { ...verdict, product: 'bracket-b' };
+  const reject = JSON.parse(rejectPayload(ofProduct, 1)) as { product: unknown };
+  const result = JSON.parse(resultPayload(ofProduct, 1, false)) as { product: unknown };
+  conforms(reject, schemas.get(REJECT_SCHEMA)!);
+  conforms(result, schemas.get(RESULT_SCHEMA)!);
+  assert.deepEqual([reject.product, result.product], ['bracket-b', 'bracket-b']);
+  assert.equal((JSON.parse(rejectPayload(verdict, 1)) as { product: unknown }).product, null);
+  assert.throws(() => conforms({ ...reject, product: 7 }, schemas.get(REJECT_SCHEMA)!), /product/);
   const bad = JSON.parse(resultPayload({ ...verdict, reasons: [{ code: 'X' } as never] }, 1, false)) as unknown;
   assert.throws(() => conforms(bad, schemas.get(RESULT_SCHEMA)!), /message/, 'a reason without its message is refused (through the $ref)');
   assert.equal((closed({ type: 'object', properties: { a: { type: 'object', properties: {} } } }) as { properties: { a: { additionalProperties: boolean } } }).properties.a.additionalProperties, false);

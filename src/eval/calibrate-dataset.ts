@@ -31,6 +31,7 @@ import type { EvalDataset, EvalSample } from './dataset.js';
 import { f1Max } from './metrics.js';
 import { PixelAccumulator } from './pixel-accumulator.js';
 import { judgeDataset } from './production-path.js';
+import { describePrompts, type ChosenPrompt, type PromptRule } from './prompts.js';
 
 export type Calibration = Manifest['calibration'];
 
@@ -43,6 +44,8 @@ export interface CalibrateOptions {
   readonly margin?: number;
   readonly engine?: EngineOptions;
   readonly onProgress?: (done: number, total: number, sample: EvalSample) => void;
+  /** For a model that needs a prompt image (OneNIP): how each category's is chosen. Default: seed 0. */
+  readonly prompts?: PromptRule;
 }
 
 export interface CalibrationResult {
@@ -53,6 +56,8 @@ export interface CalibrationResult {
   readonly counts: { readonly good: number; readonly defective: number; readonly errors: number };
   /** What the image threshold promises for new good parts (calibrate.ts expectedFalseRejects). */
   readonly expected: ExpectedFalseRejects;
+  /** The prompt each category was judged with; null: the model needs none. */
+  readonly prompts: readonly ChosenPrompt[] | null;
 }
 
 function describeRule(rule: ThresholdRule): string {
@@ -88,10 +93,15 @@ export async function calibrateBundle(bundle: Bundle, dataset: EvalDataset, opts
   let gSq = 0;
   let gMin = Number.POSITIVE_INFINITY;
   let gMax = Number.NEGATIVE_INFINITY;
-  await judgeDataset(
+  const { prompts } = await judgeDataset(
     bundle,
     dataset,
-    { rules: decideConfigSchema.parse(undefined), ...(opts.engine ? { engine: opts.engine } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) },
+    {
+      rules: decideConfigSchema.parse(undefined),
+      ...(opts.engine ? { engine: opts.engine } : {}),
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      ...(opts.prompts ? { prompts: opts.prompts } : {}),
+    },
     {
       image: (j) => {
         if (j.kind === 'error') {
@@ -150,7 +160,8 @@ export async function calibrateBundle(bundle: Bundle, dataset: EvalDataset, opts
     method:
       `linewatch calibrate on ${dataset.root} (${good.length} good, ${bad.length} defective test images): ` +
       `image threshold by ${describeRule(rule)}, boundary mid-gap; pixel threshold by ${pixelRule}; ` +
-      'min/max = lowest/highest image score and map value over these images',
+      'min/max = lowest/highest image score and map value over these images' +
+      (prompts === null ? '' : `; prompts: ${describePrompts(prompts)}`),
     image: { threshold: imageThreshold, min: imgMin, max: imgMax },
     pixel: { threshold: pixelThreshold, min: pixMin, max: pixMax },
     goodImageScores: describe(good),
@@ -163,5 +174,6 @@ export async function calibrateBundle(bundle: Bundle, dataset: EvalDataset, opts
     pixel: { rule: pixelRule, threshold: pixelThreshold },
     counts: { good: good.length, defective: bad.length, errors },
     expected: expectedFalseRejects(good, imageThreshold),
+    prompts,
   };
 }

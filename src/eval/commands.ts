@@ -8,6 +8,7 @@ import { loadConfig } from '../config/load.js';
 import { LinewatchError, errorMessage } from '../errors.js';
 import { loadBundle, withMapOutput } from '../models/bundle.js';
 import type { EngineOptions } from '../models/engine.js';
+import type { PromptRule } from './prompts.js';
 import { executionProvidersSchema, type ProviderConfig } from '../models/providers.js';
 import { DEFAULT_GOOD_QUANTILE, DEFAULT_MARGIN, type ThresholdRule } from './calibrate.js';
 import { calibrateBundle } from './calibrate-dataset.js';
@@ -67,6 +68,17 @@ function progress(io: CommandIo, what: string): (done: number, total: number, s:
   };
 }
 
+function seedArg(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new InvalidArgumentError('expected a whole number from 0 to 4294967295');
+  return n;
+}
+
+/** --prompt wins over --prompt-seed (a given recipe is what the line would run). */
+function promptRule(opts: { prompt?: string; promptSeed?: number }): PromptRule {
+  return opts.prompt !== undefined ? { kind: 'file', path: opts.prompt } : { kind: 'seed', seed: opts.promptSeed ?? 0 };
+}
+
 function report(io: CommandIo, err: unknown): void {
   const code = err instanceof LinewatchError ? `${err.code}: ` : '';
   io.stderr.write(`linewatch: ${code}${errorMessage(err)}\n`);
@@ -74,6 +86,8 @@ function report(io: CommandIo, err: unknown): void {
 }
 
 interface EvalOpts {
+  prompt?: string;
+  promptSeed?: number;
   model: string;
   data: string;
   report?: string;
@@ -86,6 +100,8 @@ interface EvalOpts {
 }
 
 interface CalibrateOpts {
+  prompt?: string;
+  promptSeed?: number;
   model: string;
   data?: string;
   good?: string;
@@ -116,6 +132,8 @@ export function registerEvalCommands(program: Command, io: CommandIo = processIo
     .option('--config <file>', "judge with this station configuration's decide rules (default: reject when the normalised image score ≥ 0.5)")
     .option('--exact-pixels', 'also compute pixel metrics exactly (all maps in memory) to measure the histogram error; small sets only')
     .option('--threads <n>', "ONNX Runtime's threads for the model (default: the machine's cores)", threads)
+    .option('--prompt <file>', 'a prompted model (OneNIP): judge every category against this good image (default: one of each category\'s train/good, drawn by --prompt-seed)')
+    .option('--prompt-seed <n>', 'a prompted model: the seed that draws each category\'s prompt from its train/good', seedArg, 0)
     .option('--map-output <name>', "judge one of the bundle's extra outputs as its map (e.g. recon_map of an inp-former++ bundle); the thresholds stay the main map's")
     .action(async (opts: EvalOpts) => {
       try {
@@ -128,6 +146,7 @@ export function registerEvalCommands(program: Command, io: CommandIo = processIo
           engine: engineOptions(opts),
           onProgress: progress(io, 'eval'),
           exactPixels: opts.exactPixels === true,
+          prompts: promptRule(opts),
         });
         if (opts.report !== undefined) {
           await writeFile(opts.report, renderReport(result), 'utf8');
@@ -154,6 +173,8 @@ export function registerEvalCommands(program: Command, io: CommandIo = processIo
       if (!(n >= 0)) throw new InvalidArgumentError('expected a number ≥ 0');
       return n;
     }, DEFAULT_MARGIN)
+    .option('--prompt <file>', 'a prompted model (OneNIP): judge every category against this good image (default: one of each category\'s train/good, drawn by --prompt-seed)')
+    .option('--prompt-seed <n>', 'a prompted model: the seed that draws each category\'s prompt from its train/good', seedArg, 0)
     .option('--write', 'write the calibration into model.json (atomically, old file kept as model.json.<time>.bak)')
     .option('--json', 'print the result as JSON')
     .option('--providers <list>', 'execution providers to try, best first', 'cpu')
@@ -180,6 +201,7 @@ export function registerEvalCommands(program: Command, io: CommandIo = processIo
           margin: opts.margin,
           engine: engineOptions(opts),
           onProgress: progress(io, 'calibrate'),
+          prompts: promptRule(opts),
         });
         let backup: string | null = null;
         if (opts.write === true) backup = await writeCalibration(bundle.dir, result.calibration);

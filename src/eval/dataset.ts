@@ -61,7 +61,7 @@ async function isDir(path: string): Promise<boolean> {
   }
 }
 
-async function listImages(dir: string): Promise<string[]> {
+export async function listImages(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });
   return entries
     .filter((e) => e.isFile() && IMAGE_EXTENSIONS.has(extname(e.name).toLowerCase()))

@@ -18,6 +18,7 @@ import { PixelAccumulator } from './pixel-accumulator.js';
 import { labelRegions } from './regions.js';
 import { judgeDataset, type JudgedSample } from './production-path.js';
 import { measureCoverage, type Coverage } from './coverage.js';
+import type { ChosenPrompt, PromptRule } from './prompts.js';
 
 export interface MetricSet {
   readonly iAuroc: number | null;
@@ -111,6 +112,8 @@ export interface EvalReport {
   readonly pixelMethod: string;
   /** What the model's view leaves out of the defects (coverage.ts). */
   readonly view: Coverage;
+  /** The prompt each category was judged with (a prompted model, e.g. OneNIP); null: the model needs none. */
+  readonly prompts: readonly ChosenPrompt[] | null;
 }
 
 export interface EvalResult {
@@ -130,6 +133,8 @@ export interface EvaluateOptions {
    */
   readonly exactPixels?: boolean;
   readonly onProgress?: (done: number, total: number, sample: EvalSample) => void;
+  /** For a model that needs a prompt image (OneNIP): how each category's is chosen. Default: seed 0. */
+  readonly prompts?: PromptRule;
 }
 
 /** At most `max` points of a curve, evenly by index, first and last kept (for plotting only). */
@@ -256,10 +261,15 @@ export async function evaluate(bundle: Bundle, dataset: EvalDataset, opts: Evalu
     current = null;
   };
 
-  const { provider } = await judgeDataset(
+  const { provider, prompts } = await judgeDataset(
     bundle,
     dataset,
-    { rules, ...(opts.engine ? { engine: opts.engine } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) },
+    {
+      rules,
+      ...(opts.engine ? { engine: opts.engine } : {}),
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      ...(opts.prompts ? { prompts: opts.prompts } : {}),
+    },
     {
       image: async (j: JudgedSample) => {
         // Categories arrive one after the other: a new name closes the previous one.
@@ -302,6 +312,7 @@ export async function evaluate(bundle: Bundle, dataset: EvalDataset, opts: Evalu
       samples,
       pixelMethod: 'streamed histogram of float32 scores: order-preserving bins of 2^-18 relative width (18 mantissa bits)',
       view,
+      prompts,
     },
     gallery,
   };

@@ -4,6 +4,7 @@ import type { CalibrationResult } from './calibrate-dataset.js';
 import { coverageLines } from './coverage.js';
 import { METRIC_KEYS, METRIC_LABELS, type Confusion, type EvalReport, type MetricSet } from './evaluate.js';
 import { lineCheckLines } from './line-check.js';
+import { describePrompts } from './prompts.js';
 
 /** Left-aligned first column, right-aligned others. */
 export function table(rows: readonly (readonly string[])[]): string {
@@ -46,6 +47,7 @@ export function formatEval(r: EvalReport): string {
   return [
     `model ${r.model.version} (${r.model.architecture}, map ${r.model.map}) on ${r.model.provider}; data ${r.data}`,
     `thresholds (raw): image ${g(r.thresholds.image)}, pixel ${g(r.thresholds.pixel)}; reject on ${r.thresholds.rejectOn}`,
+    ...(r.prompts === null ? [] : [`prompts: ${describePrompts(r.prompts)}`]),
     '',
     'detection metrics (%):',
     table(metrics),
@@ -102,6 +104,7 @@ export function formatCalibration(r: CalibrationResult, dir: string, backup: str
     `${r.counts.good} good, ${r.counts.defective} defective images scored${r.counts.errors > 0 ? `, ${r.counts.errors} could not be read` : ''}`,
     `image threshold: ${g(c.image.threshold)} (was ${g(p.image.threshold)}) by ${r.image.rule}; normalisation range ${g(c.image.min)} … ${g(c.image.max)}`,
     `pixel threshold: ${g(c.pixel.threshold)} (was ${g(p.pixel.threshold)}) by ${r.pixel.rule}`,
+    ...(r.prompts === null ? [] : [`prompts: ${describePrompts(r.prompts)}`]),
     ...expectationLines(r),
     '',
     'trade-off on this set (reject when score ≥ threshold; ← = chosen):',

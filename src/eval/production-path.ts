@@ -7,17 +7,19 @@
  */
 import { readFile } from 'node:fs/promises';
 import { LinewatchError, errorMessage } from '../errors.js';
-import { adapterFor } from '../models/adapters/index.js';
+import { adapterFor, needsExtras } from '../models/adapters/index.js';
 import type { Bundle } from '../models/bundle.js';
 import { InferenceEngine, type EngineOptions } from '../models/engine.js';
 import type { Manifest } from '../models/manifest.js';
 import type { DecideConfig } from '../config/sections.js';
 import { REASON } from '../pipeline/decide.js';
 import { captureTimeNow, type Frame } from '../pipeline/frame.js';
-import { Inspector, assertNeedsMet, createModelSlot, type FrameContext, type JudgedFrame, type ModelSlot } from '../pipeline/inspect/index.js';
+import { Inspector, assertNeedsMet, createModelSlot, type ExtrasServer, type FrameContext, type JudgedFrame, type ModelSlot } from '../pipeline/inspect/index.js';
+import { PromptCache, productOf } from '../pipeline/products/index.js';
 import { DEFAULT_MAX_FRAME_PIXELS, preparePixels, type PreparedPixels } from '../pipeline/preprocess/index.js';
 import type { Defect, Reason } from '../pipeline/verdict.js';
 import type { EvalDataset, EvalSample } from './dataset.js';
+import { DEFAULT_PROMPT_RULE, choosePrompts, type ChosenPrompt, type PromptRule } from './prompts.js';
 
 /** A judged image: what the line would have decided, and the map it decided on. */
 export interface ScoredSample {
@@ -73,18 +75,26 @@ function resampleNearest(src: Buffer, sh: number, sw: number, dh: number, dw: nu
   return out;
 }
 
+/** An eval image as a frame: its category is its product (a prompted model is served that category's prompt). */
 function fileFrame(seq: number, data: Buffer, sample: EvalSample): Frame {
   return {
     seq,
     cameraId: 'eval',
     capturedAt: captureTimeNow(),
     image: { kind: 'encoded', data, origin: sample.path },
-    meta: { partId: sample.name, file: sample.path },
+    meta: { partId: sample.name, file: sample.path, product: sample.category },
   };
 }
 
-/** Eval images are whole files: no ROI, and nothing serves extra inputs yet (assertNeedsMet refuses such models first). */
-const EVAL_CONTEXT: FrameContext = { roi: undefined, maxFramePixels: DEFAULT_MAX_FRAME_PIXELS, extras: null };
+/** Serves each frame the prompt of its category, prepared once per category like a station's recipe. */
+function promptServer(prompts: PromptCache): ExtrasServer {
+  return (frame, model) => {
+    const product = productOf(frame);
+    // Never: fileFrame stamps every frame. Still an error verdict, not another category's prompt.
+    if (product === undefined) return Promise.reject(new LinewatchError('LW_ERR_PRODUCT_UNKNOWN', `eval image ${String(frame.meta.file)} has no category`));
+    return prompts.extras(model.bundle.manifest, product);
+  };
+}
 
 /** Runs images through one bundle's production path; keeps per-model state between images. */
 export class ProductionPath {
@@ -96,8 +106,11 @@ export class ProductionPath {
   private judgedFrame: JudgedFrame | null;
   private seq: number;
 
-  constructor(bundle: Bundle, engine: InferenceEngine, rules: DecideConfig) {
+  /** `prompts`: each category's prompt, for a model that needs one (null for single-image models). */
+  constructor(bundle: Bundle, engine: InferenceEngine, rules: DecideConfig, prompts: PromptCache | null = null) {
     this.slot = createModelSlot(bundle, engine);
+    // Eval images are whole files: no ROI.
+    const context: FrameContext = { roi: undefined, maxFramePixels: DEFAULT_MAX_FRAME_PIXELS, extras: prompts === null ? null : promptServer(prompts) };
     this.masks = maskManifest(bundle.manifest);
     const ruleSet = { decide: rules, configVersion: 'eval' };
     this.pixels = null;
@@ -110,7 +123,7 @@ export class ProductionPath {
       model: () => this.slot,
       rules: () => ruleSet,
       prepare: (frame: Frame, manifest: Manifest, context: FrameContext) => this.prepare(frame, manifest, context),
-      frameContext: () => EVAL_CONTEXT,
+      frameContext: () => context,
       judged: () => keep,
     });
   }
@@ -192,6 +205,14 @@ export interface JudgeOptions {
   readonly engine?: EngineOptions;
   /** Called after each image (progress bars). */
   readonly onProgress?: (done: number, total: number, sample: EvalSample) => void;
+  /** For a model that needs a prompt image (OneNIP): how each category's is chosen. Default: seed 0. */
+  readonly prompts?: PromptRule;
+}
+
+/** What a pass over a data set ran on: the provider, and the prompt each category was judged with (null: the model needs none). */
+export interface JudgeRun {
+  readonly provider: string;
+  readonly prompts: readonly ChosenPrompt[] | null;
 }
 
 /**
@@ -203,13 +224,24 @@ export async function judgeDataset(
   dataset: EvalDataset,
   opts: JudgeOptions,
   visit: { image(judged: JudgedSample): void | Promise<void> },
-): Promise<{ provider: string }> {
+): Promise<JudgeRun> {
   // Refused before any session starts: an unknown architecture (loadBundle already did), a
   // manifest that does not fit its architecture, or a model that needs what eval cannot give.
-  assertNeedsMet(bundle, adapterFor(bundle), [{ name: 'the eval data set', cannotServe: 'eval cannot give prompt images yet' }]);
+  const adapter = adapterFor(bundle);
+  const pool = adapter.needs.prompt?.selection === 'cosine-pool';
+  assertNeedsMet(bundle, adapter, [{ name: 'the eval data set', cannotServe: pool ? 'eval does not choose prompts from a pool (cosine-pool) yet' : null }]);
+  let prompts: PromptCache | null = null;
+  let chosen: ChosenPrompt[] | null = null;
+  if (needsExtras(adapter.needs)) {
+    const made = await choosePrompts(dataset, opts.prompts ?? DEFAULT_PROMPT_RULE);
+    prompts = new PromptCache(made.recipes);
+    chosen = made.chosen;
+    // A prompt that cannot be decoded stops here, before any image is judged.
+    await prompts.prepareAll(bundle.manifest);
+  }
   const engine = await InferenceEngine.create(bundle, { workers: 1, ...opts.engine });
   try {
-    const path = new ProductionPath(bundle, engine, opts.rules);
+    const path = new ProductionPath(bundle, engine, opts.rules, prompts);
     let total = 0;
     for (const c of dataset.categories) total += c.samples.length;
     let done = 0;
@@ -220,7 +252,7 @@ export async function judgeDataset(
         opts.onProgress?.(done, total, s);
       }
     }
-    return { provider: engine.provider };
+    return { provider: engine.provider, prompts: chosen };
   } finally {
     await engine.close();
   }

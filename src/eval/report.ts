@@ -8,6 +8,7 @@
  */
 import { coverageLines } from './coverage.js';
 import { lineCheckLines } from './line-check.js';
+import { describePrompts } from './prompts.js';
 import type { GalleryCase } from './gallery.js';
 import { METRIC_KEYS, METRIC_LABELS, type CategoryResult, type Confusion, type CurvePoints, type EvalResult, type MetricSet } from './evaluate.js';
 
@@ -206,7 +207,8 @@ export function renderReport(result: EvalResult): string {
 <dt>model</dt><dd>${esc(r.model.version)} (${esc(r.model.architecture)}) — ${esc(r.model.dir)}</dd>
 <dt>sha256</dt><dd>${esc(r.model.sha256)}</dd>
 <dt>data</dt><dd>${esc(r.data)}</dd>
-<dt>execution provider</dt><dd>${esc(r.model.provider)}</dd>
+<dt>execution provider</dt><dd>${esc(r.model.provider)}</dd>${r.prompts === null ? '' : `
+<dt>prompts</dt><dd>${esc(describePrompts(r.prompts))}</dd>`}
 <dt>thresholds (raw)</dt><dd>image <span data-key="thresholds.image" data-value="${r.thresholds.image}">${num(r.thresholds.image)}</span>, pixel <span data-key="thresholds.pixel" data-value="${r.thresholds.pixel}">${num(r.thresholds.pixel)}</span>, reject on ${esc(r.thresholds.rejectOn)}</dd>
 <dt>created</dt><dd>${esc(r.createdAt)}</dd>
 <dt>pixel metrics</dt><dd>${esc(r.pixelMethod)}</dd>

@@ -12,15 +12,19 @@
  *   linewatch bench --model DIR [--frames N] [--batch B] [--threads T] [--rounds R] [--frames-from DIR]
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdir, readFile } from 'node:fs/promises';
+import { extname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { firstValueFrom, take, toArray } from 'rxjs';
 import { parseConfig } from '../src/config/load.js';
+import { LinewatchError } from '../src/errors.js';
+import { adapterFor } from '../src/models/adapters/index.js';
 import { loadBundle, type Bundle } from '../src/models/bundle.js';
 import { createSessionWithFallback, normalizeProvider, type ProviderConfig } from '../src/models/providers.js';
 import { allocateBatch, preparePixels, writeTensor } from '../src/pipeline/preprocess/index.js';
 import { createSource } from '../src/pipeline/sources/index.js';
 import { sourceConfigSchema, type SourceConfig } from '../src/pipeline/sources/schema.js';
+import { preparePrompt } from '../src/pipeline/products/index.js';
 import { Station } from '../src/pipeline/station.js';
 import { idealLatencies, zeroCostLatencies, type ServedFrame } from './queue.js';
 import type { Verdict } from '../src/pipeline/verdict.js';
@@ -46,6 +50,11 @@ export interface BenchOptions {
   readonly preprocessWorkers?: number;
   /** Default ['cpu']. */
   readonly executionProviders?: readonly ProviderConfig[];
+  /**
+   * A prompted model's prompt (OneNIP: one good image of the product), the same for every frame on
+   * both sides. Default: the replayed folder's first image named prompt*, else its first image.
+   */
+  readonly prompt?: string;
 }
 
 export interface BenchReport {
@@ -56,6 +65,8 @@ export interface BenchReport {
   readonly frames: number;
   readonly rounds: number;
   readonly camera: string;
+  /** The prompt every frame was judged with (a prompted model); null: the model takes none. */
+  readonly prompt: string | null;
   readonly preprocessWorkers: number;
   /** Frames per second, median over rounds. */
   readonly bareFps: number;
@@ -151,6 +162,34 @@ export async function sampleBatch(bundle: Bundle, opts: BenchOptions): Promise<U
   return t;
 }
 
+const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp']);
+
+/**
+ * The prompt file for a prompted model (null for the others): `opts.prompt`, else the replayed
+ * folder's first image named prompt* (a bundle's samples/ ship one per product), else its first image.
+ *
+ * @throws LinewatchError LW_ERR_MODEL_NEEDS_UNMET when the model needs one and none can be found
+ */
+export async function benchPrompt(bundle: Bundle, opts: BenchOptions): Promise<string | null> {
+  if (adapterFor(bundle).needs.prompt === null) return null;
+  if (opts.prompt !== undefined) return opts.prompt;
+  const folder = framesFolder(opts);
+  const images = folder === null ? [] : (await readdir(folder)).filter((f) => IMAGE_EXTENSIONS.has(extname(f).toLowerCase())).sort();
+  const pick = images.find((f) => f.startsWith('prompt')) ?? images[0];
+  if (pick === undefined) {
+    throw new LinewatchError('LW_ERR_MODEL_NEEDS_UNMET', `model bundle ${bundle.dir} needs a prompt image for each frame and ${folder ?? 'the synthetic camera'} has none: give one with --prompt FILE`);
+  }
+  return join(folder!, pick);
+}
+
+/** The prompt prepared by the runtime's own code, once, and written into every slot of a batch. */
+export async function promptBatch(bundle: Bundle, batch: number, path: string): Promise<Uint8Array | Float32Array> {
+  const prepared = await preparePrompt({ product: 'bench', path, bytes: await readFile(path) }, bundle.manifest);
+  const t = allocateBatch(bundle.manifest, batch);
+  for (let k = 0; k < batch; k++) writeTensor(prepared, bundle.manifest, t, k);
+  return t;
+}
+
 export interface BareResult {
   readonly fps: number;
   readonly runMs: number[];
@@ -163,7 +202,14 @@ export interface BareResult {
  * caches cool down; here p50 21.5 → 25 ms with 5 ms gaps), so latency at 80 % of saturation is
  * compared with the model's own time at that pace.
  */
-export async function bareLoop(bundle: Bundle, opts: BenchOptions, data: Uint8Array | Float32Array, fps = 0, frames = opts.frames): Promise<BareResult> {
+export async function bareLoop(
+  bundle: Bundle,
+  opts: BenchOptions,
+  data: Uint8Array | Float32Array,
+  fps = 0,
+  frames = opts.frames,
+  prompt: Uint8Array | Float32Array | null = null,
+): Promise<BareResult> {
   const m = bundle.manifest;
   const created = await createSessionWithFallback(ort, bundle.onnxPath, m.sha256, (opts.executionProviders ?? ['cpu']).map(normalizeProvider), {
     ...(opts.intraOpThreads !== undefined ? { intraOpNumThreads: opts.intraOpThreads } : {}),
@@ -173,7 +219,9 @@ export async function bareLoop(bundle: Bundle, opts: BenchOptions, data: Uint8Ar
   const s = created.session;
   const i = m.input;
   const dims = i.layout === 'NHWC' ? [opts.batch, i.height, i.width, i.channels] : [opts.batch, i.channels, i.height, i.width];
-  const feed = (): Record<string, ort.Tensor> => ({ [i.name]: new ort.Tensor(i.dtype === 'uint8' ? 'uint8' : 'float32', data, dims) });
+  const tensor = (d: Uint8Array | Float32Array): ort.Tensor => new ort.Tensor(i.dtype === 'uint8' ? 'uint8' : 'float32', d, dims);
+  // A prompted model's prompt batch rides beside the frames' (the same image for each, as the pipeline's product).
+  const feed = (): Record<string, ort.Tensor> => ({ [i.name]: tensor(data), ...(prompt !== null && m.prompt !== null ? { [m.prompt.name]: tensor(prompt) } : {}) });
   for (let k = 0; k < 5; k++) await s.run(feed());
   const runs = Math.max(1, Math.ceil(frames / opts.batch));
   const runMs: number[] = [];
@@ -211,7 +259,7 @@ interface PipelineResult {
   readonly rssEnd: number;
 }
 
-async function pipelineRun(opts: BenchOptions, frames: number, fps: number): Promise<PipelineResult> {
+async function pipelineRun(opts: BenchOptions, frames: number, fps: number, prompt: string | null): Promise<PipelineResult> {
   const warm = Math.min(200, Math.max(opts.batch * 4, Math.floor(frames / 10)));
   const config = parseConfig(
     {
@@ -221,7 +269,9 @@ async function pipelineRun(opts: BenchOptions, frames: number, fps: number): Pro
         ...(opts.intraOpThreads !== undefined ? { intraOpThreads: opts.intraOpThreads } : {}),
         executionProviders: opts.executionProviders ?? ['cpu'],
       },
-      cameras: [{ id: 'bench', source: cameraSource(opts, warm + frames, fps, 5) }],
+      // A prompted model: one product whose recipe is the prompt, as a line configures it.
+      ...(prompt !== null ? { products: { bench: { prompt } } } : {}),
+      cameras: [{ id: 'bench', source: cameraSource(opts, warm + frames, fps, 5), ...(prompt !== null ? { product: 'bench' } : {}) }],
       inference: { batchSize: opts.batch, batchWaitMs: 2, maxQueuedFrames: Math.max(8, 2 * opts.batch), preprocessWorkers: opts.preprocessWorkers ?? 1 },
     },
     'bench configuration',
@@ -285,17 +335,19 @@ export async function runPipelineBench(opts: BenchOptions): Promise<BenchReport>
   const h = opts.cameraHeight ?? 256;
   const folder = framesFolder(opts);
   const data = await sampleBatch(bundle, opts);
+  const prompt = await benchPrompt(bundle, opts);
+  const promptData = prompt === null ? null : await promptBatch(bundle, opts.batch, prompt);
   const bare: number[] = [];
   const piped: number[] = [];
   let runMs: number[] = [];
   let provider = 'cpu';
   let last: PipelineResult | null = null;
   for (let r = 0; r < rounds; r++) {
-    const b = await bareLoop(bundle, opts, data);
+    const b = await bareLoop(bundle, opts, data, 0, opts.frames, promptData);
     bare.push(b.fps);
     runMs = runMs.concat(b.runMs);
     provider = b.provider;
-    last = await pipelineRun(opts, opts.frames, 0);
+    last = await pipelineRun(opts, opts.frames, 0, prompt);
     piped.push(last.fps);
   }
   const pipelineFps = median(piped);
@@ -305,8 +357,8 @@ export async function runPipelineBench(opts: BenchOptions): Promise<BenchReport>
   // disturbance of a shared machine (a stalled core) then moves one round, not the result.
   const latRounds: { paced: BareResult; lat: PipelineResult }[] = [];
   for (let r = 0; r < rounds; r++) {
-    const paced = await bareLoop(bundle, opts, data, atFps, latFrames);
-    latRounds.push({ paced, lat: await pipelineRun(opts, latFrames, atFps) });
+    const paced = await bareLoop(bundle, opts, data, atFps, latFrames, promptData);
+    latRounds.push({ paced, lat: await pipelineRun(opts, latFrames, atFps, prompt) });
   }
   const latMedian = (f: (x: { paced: BareResult; lat: PipelineResult }) => number): number => median(latRounds.map(f));
   // Batches as the units (a batch of B frames every B intervals); the wait to fill one is not counted.
@@ -322,6 +374,7 @@ export async function runPipelineBench(opts: BenchOptions): Promise<BenchReport>
     frames: opts.frames,
     rounds,
     camera: folder !== null ? `replay of ${folder} (decoded once, raw)` : `synthetic ${w}x${h}`,
+    prompt,
     preprocessWorkers: opts.preprocessWorkers ?? 1,
     bareFps: median(bare),
     pipelineFps,
@@ -388,6 +441,7 @@ export function formatBenchReport(r: BenchReport): string {
   return [
     `linewatch bench: ${r.model}`,
     `  provider ${r.provider}, batch ${r.batch}, threads ${r.threads}, ${r.frames} frames × ${r.rounds} rounds, camera ${r.camera}, ${r.preprocessWorkers} preprocess worker(s)`,
+    ...(r.prompt !== null ? [`  prompt ${r.prompt} for every frame, on both sides (the pipeline runs it as product "bench")`] : []),
     `  bare session.run loop   ${f(r.bareFps)} frames/s (model ${f(r.modelMsP50, 2)} ms p50, ${f(r.modelMsP99, 2)} ms p99 per batch)`,
     `  full pipeline           ${f(r.pipelineFps)} frames/s`,
     `  ratio pipeline/bare     ${f(r.ratio, 3)} (target ≥ 0.95: ${met(r.ratio >= 0.95)});` +

@@ -150,11 +150,12 @@ export function buildProgram(): Command {
     .option('--frames-from <dir>', "images the camera replays (decoded once, sent raw); default the bundle's samples/, else the synthetic camera")
     .option('--synthetic', 'use the synthetic camera even when the bundle has samples/')
     .option('--preprocess-workers <n>', 'pipeline preprocessing threads (0 = main thread)', nonNegativeInt, 1)
+    .option('--prompt <file>', "a prompted model (OneNIP): its prompt for every frame (default: the replayed folder's first prompt* image)")
     .option('--cameras <list>', 'many cameras instead: N cameras (e.g. 1,2,4,8) with and without batching across cameras, beside the bare loop at its best batch', cameraCounts)
     .option('--fps <f>', 'with --cameras: each camera\'s rate in the paced runs (default 80 % of the unbatched saturation, shared)', positiveInt)
     .option('--soak', 'memory soak instead: the pipeline alone for --frames frames, resident memory every fiftieth and its trend')
     .option('--json', 'print the figures as one JSON object')
-    .action(async (opts: { model: string; frames: number; batch: number; threads?: number; rounds: number; camera: { width: number; height: number }; preprocessWorkers: number; framesFrom?: string; synthetic?: boolean; soak?: boolean; json?: boolean; cameras?: number[]; fps?: number }) => {
+    .action(async (opts: { model: string; frames: number; batch: number; threads?: number; rounds: number; camera: { width: number; height: number }; preprocessWorkers: number; framesFrom?: string; synthetic?: boolean; prompt?: string; soak?: boolean; json?: boolean; cameras?: number[]; fps?: number }) => {
       if (opts.cameras !== undefined) {
         const { runCamerasBench, formatCamerasReport } = await import('../bench/cameras.js');
         try {
@@ -204,6 +205,7 @@ export function buildProgram(): Command {
           preprocessWorkers: opts.preprocessWorkers,
           ...(opts.synthetic === true ? { framesFrom: null } : opts.framesFrom !== undefined ? { framesFrom: opts.framesFrom } : {}),
           ...(opts.threads !== undefined ? { intraOpThreads: opts.threads } : {}),
+          ...(opts.prompt !== undefined ? { prompt: opts.prompt } : {}),
         });
         process.stdout.write(opts.json === true ? `${JSON.stringify(report)}\n` : `${formatBenchReport(report)}\n`);
       } catch (err) {

@@ -42,3 +42,22 @@ test('bench --synthetic (framesFrom null) and --frames-from a folder choose the 
   const replay = await runPipelineBench({ modelDir: TINY, frames: 40, batch: 1, rounds: 1, intraOpThreads: 1, framesFrom: folder });
   assert.equal(replay.camera, `replay of ${folder} (decoded once, raw)`);
 });
+
+test('bench on a prompted bundle (the tiny OneNIP): the same prompt for every frame on both sides, every frame judged; without one it is refused', async () => {
+  const ONENIP = fileURLToPath(new URL('../../../test/fixtures/models/tiny-onenip/', import.meta.url));
+  const r = await runPipelineBench({ modelDir: ONENIP, frames: 40, batch: 2, rounds: 1, intraOpThreads: 1 });
+  assert.equal(r.prompt, join(ONENIP, 'samples', 'prompt-a.png'), "the samples' first prompt image");
+  // Error verdicts carry no latency: finite percentiles mean the frames were judged with their prompt.
+  for (const [k, v] of Object.entries(r)) if (typeof v === 'number') assert.ok(Number.isFinite(v), `${k} = ${v}`);
+  assert.ok(r.bareFps > 0 && r.pipelineFps > 0);
+  assert.match(formatBenchReport(r), /prompt .*prompt-a\.png for every frame, on both sides/);
+  const given = join(ONENIP, 'samples', 'prompt-b.png');
+  const b = await runPipelineBench({ modelDir: ONENIP, frames: 20, batch: 1, rounds: 1, intraOpThreads: 1, prompt: given });
+  assert.equal(b.prompt, given);
+  await assert.rejects(
+    runPipelineBench({ modelDir: ONENIP, frames: 20, batch: 1, rounds: 1, intraOpThreads: 1, framesFrom: null }),
+    /LW_ERR_MODEL_NEEDS_UNMET|needs a prompt image for each frame and the synthetic camera has none: give one with --prompt FILE/,
+  );
+  const inp = await runPipelineBench({ modelDir: TINY, frames: 20, batch: 1, rounds: 1, intraOpThreads: 1 });
+  assert.equal(inp.prompt, null);
+});

@@ -254,7 +254,7 @@ test('FRAME_LOST verdicts go to the line: on …/reject (failSafe reject) and �
       // …/status says what the camera's source can tell about lost frames.
       const status = JSON.parse(statusPayload(mqtt.status.report('online'))) as { cameras: unknown[] };
       conforms(status, schemas.get('linewatch.status/1')!);
-      assert.deepEqual(status.cameras, [{ id: 'cam1', state: 'ended', losses: { dropped: 'per-frame', upstream: 'offsets' } }]);
+      assert.deepEqual(status.cameras, [{ id: 'cam1', state: 'ended', losses: { dropped: 'per-frame', upstream: 'offsets' }, product: null }]);
       for (const m of obs.json(`${root}/reject`)) conforms(m, schemas.get('linewatch.reject/1')!);
       for (const m of obs.json(`${root}/result`)) conforms(m, schemas.get('linewatch.result/1')!);
       const lostSeqs = new Set(lost.map((v) => v.seq));

@@ -12,12 +12,13 @@
  *   linewatch bench --model DIR [--frames N] [--batch B] [--threads T] [--rounds R] [--frames-from DIR]
  */
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { firstValueFrom, take, toArray } from 'rxjs';
 import { parseConfig } from '../src/config/load.js';
 import { LinewatchError } from '../src/errors.js';
+import { listImages } from '../src/eval/dataset.js';
 import { adapterFor } from '../src/models/adapters/index.js';
 import { loadBundle, type Bundle } from '../src/models/bundle.js';
 import { createSessionWithFallback, normalizeProvider, type ProviderConfig } from '../src/models/providers.js';
@@ -162,8 +163,6 @@ export async function sampleBatch(bundle: Bundle, opts: BenchOptions): Promise<U
   return t;
 }
 
-const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp']);
-
 /**
  * The prompt file for a prompted model (null for the others): `opts.prompt`, else the replayed
  * folder's first image named prompt* (a bundle's samples/ ship one per product), else its first image.
@@ -174,7 +173,7 @@ export async function benchPrompt(bundle: Bundle, opts: BenchOptions): Promise<s
   if (adapterFor(bundle).needs.prompt === null) return null;
   if (opts.prompt !== undefined) return opts.prompt;
   const folder = framesFolder(opts);
-  const images = folder === null ? [] : (await readdir(folder)).filter((f) => IMAGE_EXTENSIONS.has(extname(f).toLowerCase())).sort();
+  const images = folder === null ? [] : await listImages(folder);
   const pick = images.find((f) => f.startsWith('prompt')) ?? images[0];
   if (pick === undefined) {
     throw new LinewatchError('LW_ERR_MODEL_NEEDS_UNMET', `model bundle ${bundle.dir} needs a prompt image for each frame and ${folder ?? 'the synthetic camera'} has none: give one with --prompt FILE`);

@@ -9,7 +9,12 @@
  * real cameras: latency p50/p99 and drops). The pace defaults to 80 % of the unbatched station's
  * saturated throughput, shared by the cameras: a load both sides can carry.
  *
- *   linewatch bench --model DIR --cameras 1,2,4,8 [--frames N] [--rounds R] [--threads T] [--fps F]
+ * And the peer: the same frames and bundle through the Python loop a user would write
+ * (bench/peer/loop.py: Pillow, onnxruntime, scipy.ndimage.label; N cameras = their frames in turn
+ * at batch 1), in its own process from trainer/.venv, in the same alternating rounds. Where
+ * trainer/.venv lacks what it needs, the bench says what to install and leaves the peer out only.
+ *
+ *   linewatch bench --model DIR --cameras 1,2,4,8 [--frames N] [--rounds R] [--threads T] [--fps F] [--no-peer]
  */
 import { firstValueFrom, toArray } from 'rxjs';
 import { parseConfig } from '../src/config/load.js';
@@ -17,6 +22,7 @@ import { loadBundle } from '../src/models/bundle.js';
 import { sourceConfigSchema } from '../src/pipeline/sources/schema.js';
 import { Station } from '../src/pipeline/station.js';
 import type { Verdict } from '../src/pipeline/verdict.js';
+import { formatPeerRatio, missingPeer, runPeer, type PeerReport } from './peer.js';
 import { bareLoop, framesFolder, median, percentile, sampleBatch, type BenchOptions } from './pipeline.js';
 
 export interface CamerasBenchOptions {
@@ -35,6 +41,8 @@ export interface CamerasBenchOptions {
   readonly bareBatches?: readonly number[];
   /** Images the cameras replay (decoded once, raw); default the bundle's samples/. */
   readonly framesFrom?: string;
+  /** Run the Python peer loop too (needs trainer/.venv). Default true. */
+  readonly peer?: boolean;
 }
 
 /** One station run's figures. */
@@ -50,11 +58,21 @@ export interface StationRun {
   readonly meanBatch: number;
 }
 
+/** The Python peer loop for N cameras, medians over rounds. */
+export interface PeerRun {
+  readonly fps: number;
+  /** Per-frame time, preprocess to regions, ms. */
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
 export interface CamerasRow {
   readonly cameras: number;
   readonly paceFps: number;
   readonly batched: { saturated: StationRun; paced: StationRun };
   readonly unbatched: { saturated: StationRun; paced: StationRun };
+  /** Null when the peer did not run. */
+  readonly peer: PeerRun | null;
 }
 
 export interface CamerasReport {
@@ -68,6 +86,8 @@ export interface CamerasReport {
   readonly bestBatch: number;
   readonly bestBareFps: number;
   readonly rows: readonly CamerasRow[];
+  /** How the peer ran (its loop and versions), or why it did not. */
+  readonly peer: { readonly loop: string; readonly versions: Readonly<Record<string, string>> } | { readonly skipped: string };
 }
 
 const quiet = { info: () => {}, warn: () => {}, error: () => {} };
@@ -154,6 +174,10 @@ function medianRun(runs: readonly StationRun[]): StationRun {
   };
 }
 
+function medianPeer(runs: readonly PeerReport[]): PeerRun {
+  return { fps: median(runs.map((p) => p.fps)), p50Ms: median(runs.map((p) => p.p50Ms)), p99Ms: median(runs.map((p) => p.p99Ms)) };
+}
+
 /**
  * @example
  * console.log(formatCamerasReport(await runCamerasBench({ modelDir: 'models/demo', cameras: [1, 2, 4], frames: 400 })));
@@ -173,6 +197,9 @@ export async function runCamerasBench(opts: CamerasBenchOptions, progress: (line
   const bare = new Map<number, number[]>(bareSizes.map((b) => [b, []]));
   const sides = new Map<number, { b: StationRun[]; u: StationRun[]; bp: StationRun[]; up: StationRun[] }>(opts.cameras.map((n) => [n, { b: [], u: [], bp: [], up: [] }]));
   const pace = new Map<number, number>();
+  const peerMissing = opts.peer === false ? 'not asked for (--no-peer)' : missingPeer();
+  if (peerMissing !== null && opts.peer !== false) progress(`the Python peer is left out: ${peerMissing}`);
+  const peers = new Map<number, PeerReport[]>(opts.cameras.map((n) => [n, []]));
   for (let r = 0; r < rounds; r++) {
     for (const b of bareSizes) {
       const fps = (await bareLoop(bundle, benchOpts(b), data.get(b)!)).fps;
@@ -188,10 +215,16 @@ export async function runCamerasBench(opts: CamerasBenchOptions, progress: (line
       s.up.push(await stationRun(opts, folder, n, false, pace.get(n)!));
       s.bp.push(await stationRun(opts, folder, n, true, pace.get(n)!));
       progress(`round ${r + 1}: ${n} camera(s): batched ${s.b[r]!.fps.toFixed(1)}, unbatched ${s.u[r]!.fps.toFixed(1)} frames/s`);
+      if (peerMissing === null) {
+        const p = await runPeer({ modelDir: opts.modelDir, framesFrom: folder, frames: opts.frames, cameras: n, intraOpThreads: threads });
+        peers.get(n)!.push(p);
+        progress(`round ${r + 1}: ${n} camera(s): Python peer ${p.fps.toFixed(1)} frames/s`);
+      }
     }
   }
   const bareMedians = bareSizes.map((b) => ({ batch: b, fps: median(bare.get(b)!) }));
   const best = bareMedians.reduce((a, x) => (x.fps > a.fps ? x : a));
+  const anyPeer = peers.get(opts.cameras[0]!)?.[0];
   return {
     model: `${bundle.manifest.architecture} ${bundle.manifest.version} (${bundle.dir})`,
     threads,
@@ -208,8 +241,10 @@ export async function runCamerasBench(opts: CamerasBenchOptions, progress: (line
         paceFps: pace.get(n)!,
         batched: { saturated: medianRun(s.b), paced: medianRun(s.bp) },
         unbatched: { saturated: medianRun(s.u), paced: medianRun(s.up) },
+        peer: peerMissing === null ? medianPeer(peers.get(n)!) : null,
       };
     }),
+    peer: anyPeer !== undefined ? { loop: anyPeer.loop.replace(/^\d+ camera\(s\)/, 'N cameras'), versions: anyPeer.versions } : { skipped: peerMissing ?? 'no rounds' },
   };
 }
 
@@ -246,5 +281,31 @@ export function formatCamerasReport(r: CamerasReport): string {
         ` ${f(u.latencyMsP50).padStart(13)} / ${f(u.latencyMsP99).padEnd(6)}  ${String(u.dropped).padStart(7)} | ${f(b.latencyMsP99 / u.latencyMsP99, 3).padStart(21)}`,
     );
   }
+  lines.push(...formatPeerRows(r));
   return lines.join('\n');
+}
+
+/** The peer section: the Python loop's frames/s beside the station's, and the issue's targets. */
+export function formatPeerRows(r: CamerasReport): string[] {
+  const f = (x: number, d = 1): string => (Number.isFinite(x) ? x.toFixed(d) : '–');
+  if ('skipped' in r.peer) return [`  Python peer: left out: ${r.peer.skipped}`];
+  const v = r.peer.versions;
+  const lines = [
+    `  Python peer (bench/peer/loop.py: Pillow ${v['pillow'] ?? '?'} resize/crop, onnxruntime ${v['onnxruntime'] ?? '?'} session.run, scipy ${v['scipy'] ?? '?'} ndimage.label; ${r.peer.loop}), same frames, bundle and threads:`,
+    `    cams | peer f/s  per frame p50 / p99 ms | batched ÷ peer | unbatched ÷ peer`,
+  ];
+  for (const row of r.rows) {
+    const p = row.peer;
+    if (p === null) continue;
+    lines.push(
+      `    ${String(row.cameras).padStart(4)} | ${f(p.fps).padStart(8)}  ${f(p.p50Ms).padStart(15)} / ${f(p.p99Ms).padEnd(6)} |` +
+        ` ${f(row.batched.saturated.fps / p.fps, 3).padStart(13)} | ${f(row.unbatched.saturated.fps / p.fps, 3).padStart(16)}`,
+    );
+  }
+  lines.push(`    targets: linewatch (batched across cameras) ≥ 1.0 × the peer on one camera, ahead of it with more:`);
+  for (const row of r.rows) {
+    if (row.peer === null) continue;
+    lines.push(`      ${row.cameras} camera(s): ${formatPeerRatio(row.batched.saturated.fps, row.peer.fps, row.cameras > 1)}`);
+  }
+  return lines;
 }

@@ -153,9 +153,10 @@ export function buildProgram(): Command {
     .option('--prompt <file>', "a prompted model (OneNIP): its prompt for every frame (default: the replayed folder's first prompt* image)")
     .option('--cameras <list>', 'many cameras instead: N cameras (e.g. 1,2,4,8) with and without batching across cameras, beside the bare loop at its best batch', cameraCounts)
     .option('--fps <f>', 'with --cameras: each camera\'s rate in the paced runs (default 80 % of the unbatched saturation, shared)', positiveInt)
+    .option('--no-peer', 'with --cameras: leave out the Python peer loop (trainer/.venv: onnxruntime, Pillow, scipy)')
     .option('--soak', 'memory soak instead: the pipeline alone for --frames frames, resident memory every fiftieth and its trend')
     .option('--json', 'print the figures as one JSON object')
-    .action(async (opts: { model: string; frames: number; batch: number; threads?: number; rounds: number; camera: { width: number; height: number }; preprocessWorkers: number; framesFrom?: string; synthetic?: boolean; prompt?: string; soak?: boolean; json?: boolean; cameras?: number[]; fps?: number }) => {
+    .action(async (opts: { model: string; frames: number; batch: number; threads?: number; rounds: number; camera: { width: number; height: number }; preprocessWorkers: number; framesFrom?: string; synthetic?: boolean; prompt?: string; soak?: boolean; json?: boolean; cameras?: number[]; fps?: number; peer: boolean }) => {
       if (opts.cameras !== undefined) {
         const { runCamerasBench, formatCamerasReport } = await import('../bench/cameras.js');
         try {
@@ -168,6 +169,7 @@ export function buildProgram(): Command {
               ...(opts.threads !== undefined ? { intraOpThreads: opts.threads } : {}),
               ...(opts.fps !== undefined ? { fps: opts.fps } : {}),
               ...(opts.framesFrom !== undefined ? { framesFrom: opts.framesFrom } : {}),
+              peer: opts.peer,
             },
             (line) => process.stderr.write(`  ${line}\n`),
           );

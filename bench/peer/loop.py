@@ -1,0 +1,202 @@
+"""The peer of `linewatch bench --cameras`: the Python loop a user would write around the same bundle.
+
+For each frame, in turn (N cameras = their frames one after the other, batch 1, one process, no
+pipelining — what a plain user loop does): PIL resize and centre crop as the bundle's model.json
+says, the input tensor in its dtype/layout/range, `InferenceSession.run`, the map steps the graph
+left to the runtime (scipy), the image score, the calibrated pixel threshold and
+`scipy.ndimage.label` (8-connected) for the defect regions, and the verdict. The camera replays
+the folder's images, sorted by name and decoded once (raw pixels, as linewatch's `preload`).
+
+    trainer/.venv/bin/python bench/peer/loop.py --model DIR --frames-from DIR --frames 200 \
+        --cameras 4 --threads 1 [--scores K]
+
+Prints one JSON object on stdout: frames/s over the measured frames (the first tenth is warm-up),
+per-frame p50/p99 in ms, and with --scores K the raw scores of the first K frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import PIL
+import scipy
+from PIL import Image
+from scipy import ndimage
+
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
+FILTERS = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "nearest": Image.NEAREST}
+EIGHT = np.ones((3, 3), dtype=bool)
+
+
+def load_frames(folder: Path, channels: int) -> list[tuple[str, np.ndarray]]:
+    """The folder's images, sorted by name (byte order, as linewatch's folder source), decoded once."""
+    names = sorted((p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS), key=lambda s: s.encode())
+    if not names:
+        msg = f"{folder}: no images"
+        raise SystemExit(msg)
+    mode = "L" if channels == 1 else "RGB"
+    return [(Path(n).stem, np.asarray(Image.open(folder / n).convert(mode))) for n in names]
+
+
+def gaussian_kernel(size: int, sigma: float) -> np.ndarray:
+    """INP-Former's normalised 2-D gaussian kernel."""
+    d = np.arange(size, dtype=np.float64) - (size - 1) / 2
+    k1 = np.exp(-(d**2) / (2 * sigma**2))
+    k1 /= k1.sum()
+    return np.outer(k1, k1)
+
+
+def resize_map(m: np.ndarray, h: int, w: int, align_corners: bool) -> np.ndarray:
+    """Bilinear resize of a map as PyTorch's F.interpolate (no antialiasing)."""
+    def axis(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if align_corners:
+            x = np.arange(n_out) * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
+        else:
+            x = np.maximum((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0.0)
+        i0 = np.minimum(np.floor(x).astype(int), n_in - 1)
+        i1 = np.minimum(i0 + 1, n_in - 1)
+        return i0, i1, (x - i0).astype(np.float32)
+
+    y0, y1, fy = axis(m.shape[0], h)
+    x0, x1, fx = axis(m.shape[1], w)
+    top = m[y0][:, x0] * (1 - fx) + m[y0][:, x1] * fx
+    bottom = m[y1][:, x0] * (1 - fx) + m[y1][:, x1] * fx
+    return (top * (1 - fy)[:, None] + bottom * fy[:, None]).astype(np.float32)
+
+
+def score_of(m: np.ndarray, rule: dict) -> float:
+    """The image score by the manifest's rule, from the final map."""
+    if rule["op"] == "max":
+        return float(m.max())
+    if rule["op"] == "topk-mean":
+        k = max(1, math.floor(m.size * rule["fraction"]))
+        return float(np.partition(m.ravel(), m.size - k)[m.size - k :].mean())
+    k = rule["kernel"]
+    r = k // 2
+    pooled = ndimage.uniform_filter(m.astype(np.float64), size=k, mode="constant")
+    return float(pooled[r : m.shape[0] - (k - 1 - r), r : m.shape[1] - (k - 1 - r)].max())
+
+
+def main() -> None:
+    """Run the loop and print its figures."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", required=True, type=Path)
+    ap.add_argument("--frames-from", type=Path)
+    ap.add_argument("--frames", type=int, default=200, help="frames in all, all cameras together")
+    ap.add_argument("--cameras", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads")
+    ap.add_argument("--scores", type=int, default=0, help="report the raw scores of the first K frames")
+    args = ap.parse_args()
+
+    m = json.loads((args.model / "model.json").read_text())
+    inp, geo, outs, cal = m["input"], m["geometry"], m["outputs"], m["calibration"]
+    if m.get("prompt") is not None or geo.get("tiles") is not None:
+        msg = "the peer loop covers single-image bundles without tiles"
+        raise SystemExit(msg)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = args.threads
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(str(args.model / m["file"]), so, providers=["CPUExecutionProvider"])
+
+    frames = load_frames(args.frames_from or args.model / "samples", inp["channels"])
+    size = (geo["resize"]["width"], geo["resize"]["height"])
+    resample = FILTERS[geo["resize"]["method"]]
+    crop = geo.get("crop")
+    box = None
+    if crop is not None:
+        left = round((size[0] - crop["width"]) / 2)
+        top = round((size[1] - crop["height"]) / 2)
+        box = (left, top, left + crop["width"], top + crop["height"])
+    lo, hi = inp["valueRange"]
+    norm = inp["normalize"]
+    map_name, score_name = outs["anomalyMap"]["name"], outs["score"]["name"]
+    wanted = [map_name] if score_name is None else [map_name, score_name]
+    steps = outs["anomalyMap"]["runtimeSteps"]
+    pixel_threshold = cal["pixel"]["threshold"]  # the default rule: normalised 0.5 = the calibrated boundary
+    img_cal = cal["image"]
+
+    times: list[float] = []
+    scores: list[dict] = []
+    rejects = 0
+    per_camera = max(1, math.ceil(args.frames / args.cameras))
+    warm = min(max(2 * args.cameras, (per_camera * args.cameras) // 10), per_camera * args.cameras - 1)
+    t_start = 0.0
+    k = 0
+    for i in range(per_camera):
+        for _camera in range(args.cameras):
+            if k == warm:
+                t_start = time.perf_counter()
+            t0 = time.perf_counter()
+            name, pixels = frames[i % len(frames)]
+            # Preprocess: PIL resize (antialiased when shrinking, as torchvision on PIL images), centre crop.
+            img = Image.fromarray(pixels).resize(size, resample)
+            if box is not None:
+                img = img.crop(box)
+            x = np.asarray(img)
+            if x.ndim == 2:
+                x = x[:, :, None]
+            if inp["colorOrder"] == "BGR":
+                x = x[:, :, ::-1]
+            if inp["dtype"] == "uint8":
+                x = np.ascontiguousarray(x)
+            else:
+                x = x.astype(np.float32) * ((hi - lo) / 255.0) + lo
+                if norm is not None:
+                    x = (x - np.asarray(norm["mean"], np.float32)) / np.asarray(norm["std"], np.float32)
+            if inp["layout"] == "NCHW":
+                x = x.transpose(2, 0, 1)
+            x = np.ascontiguousarray(x[None])
+            # Inference.
+            out = session.run(wanted, {inp["name"]: x})
+            amap = out[0][0, 0]
+            # Post-processing: the steps the graph left, the score, the regions at the pixel threshold.
+            for s in steps:
+                if s["op"] == "resize":
+                    amap = resize_map(amap, s["height"], s["width"], s["alignCorners"])
+                else:
+                    mode = "constant" if s["padding"] == "zero" else "mirror"
+                    amap = ndimage.convolve(amap, gaussian_kernel(s["kernel"], s["sigma"]).astype(np.float32), mode=mode, cval=0.0)
+            score = float(out[1][0]) if score_name is not None else score_of(amap, outs["score"]["rule"])
+            rng = img_cal["max"] - img_cal["min"]
+            norm_score = min(1.0, max(0.0, (score - img_cal["threshold"]) / rng + 0.5)) if rng > 0 else float(score > img_cal["threshold"])
+            labels, n = ndimage.label(amap >= pixel_threshold, structure=EIGHT)
+            defects = []
+            if n > 0:
+                peaks = ndimage.maximum(amap, labels, np.arange(1, n + 1))
+                areas = np.bincount(labels.ravel())[1:]
+                for sl, peak, area in zip(ndimage.find_objects(labels), peaks, areas):
+                    defects.append((sl[1].start, sl[0].start, sl[1].stop - sl[1].start, sl[0].stop - sl[0].start, int(area), float(peak)))
+            if norm_score >= 0.5:
+                rejects += 1
+            times.append((time.perf_counter() - t0) * 1000)
+            if k < args.scores:
+                scores.append({"name": name, "camera": _camera, "score": score, "normScore": norm_score, "defects": len(defects)})
+            k += 1
+    elapsed = time.perf_counter() - t_start
+    measured = sorted(times[warm:])
+    pick = lambda p: measured[min(len(measured) - 1, max(0, math.ceil(p / 100 * len(measured)) - 1))]  # noqa: E731
+    report = {
+        "loop": f"{args.cameras} camera(s) in turn, batch 1, one process (python {'.'.join(map(str, __import__('sys').version_info[:3]))})",
+        "versions": {"onnxruntime": ort.__version__, "pillow": PIL.__version__, "scipy": scipy.__version__, "numpy": np.__version__},
+        "cameras": args.cameras,
+        "threads": args.threads,
+        "frames": k,
+        "measuredFrames": len(measured),
+        "fps": len(measured) / elapsed if elapsed > 0 else 0.0,
+        "p50Ms": pick(50),
+        "p99Ms": pick(99),
+        "rejects": rejects,
+        "scores": scores,
+    }
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

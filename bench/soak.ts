@@ -6,7 +6,11 @@
  * either thing; the trend — a least-squares line through every sample after the first tenth —
  * is what a leak cannot hide from.
  *
- *   linewatch bench --soak --model DIR --frames 100000
+ * With N cameras (`--cameras N`), N synthetic cameras share the frames and one model, batched
+ * across cameras (the station as `bench --cameras` runs it), so the batch mux, per-camera queues
+ * and counters are soaked too.
+ *
+ *   linewatch bench --soak --model DIR --frames 100000 [--cameras 4]
  */
 import { parseConfig } from '../src/config/load.js';
 import { Station } from '../src/pipeline/station.js';
@@ -79,12 +83,18 @@ export async function runSoak(
   frames: number,
   intraOpThreads: number | undefined,
   onSample: (s: SoakSample) => void,
+  cameras = 1,
 ): Promise<SoakSample[]> {
+  const perCamera = Math.ceil(frames / cameras);
   const config = parseConfig(
     {
       version: 'soak',
       model: { bundle: modelDir, ...(intraOpThreads !== undefined ? { intraOpThreads } : {}) },
-      cameras: [{ id: 'soak', source: { type: 'synthetic', count: frames, seed: 11 } }],
+      cameras:
+        cameras === 1
+          ? [{ id: 'soak', source: { type: 'synthetic', count: frames, seed: 11 } }]
+          : Array.from({ length: cameras }, (_, i) => ({ id: `soak${i}`, source: { type: 'synthetic', count: perCamera, seed: 11 + i } })),
+      ...(cameras > 1 ? { inference: { batchAcrossCameras: true } } : {}),
     },
     'soak configuration',
   );

@@ -154,10 +154,10 @@ export function buildProgram(): Command {
     .option('--cameras <list>', 'many cameras instead: N cameras (e.g. 1,2,4,8) with and without batching across cameras, beside the bare loop at its best batch', cameraCounts)
     .option('--fps <f>', 'with --cameras: each camera\'s rate in the paced runs (default 80 % of the unbatched saturation, shared)', positiveInt)
     .option('--no-peer', 'with --cameras: leave out the Python peer loop (trainer/.venv: onnxruntime, Pillow, scipy)')
-    .option('--soak', 'memory soak instead: the pipeline alone for --frames frames, resident memory every fiftieth and its trend')
+    .option('--soak', 'memory soak instead: the pipeline alone for --frames frames, resident memory every fiftieth and its trend; with --cameras N, N synthetic cameras batched across cameras')
     .option('--json', 'print the figures as one JSON object')
     .action(async (opts: { model: string; frames: number; batch: number; threads?: number; rounds: number; camera: { width: number; height: number }; preprocessWorkers: number; framesFrom?: string; synthetic?: boolean; prompt?: string; soak?: boolean; json?: boolean; cameras?: number[]; fps?: number; peer: boolean }) => {
-      if (opts.cameras !== undefined) {
+      if (opts.cameras !== undefined && opts.soak !== true) {
         const { runCamerasBench, formatCamerasReport } = await import('../bench/cameras.js');
         try {
           const report = await runCamerasBench(
@@ -182,8 +182,12 @@ export function buildProgram(): Command {
       if (opts.soak === true) {
         const { runSoak, formatSoakSample, formatSoakTrend, soakTrend } = await import('../bench/soak.js');
         try {
-          process.stdout.write(`linewatch soak: ${opts.frames} frames of ${opts.model}\n`);
-          const samples = await runSoak(opts.model, opts.frames, opts.threads, (s) => process.stdout.write(`${formatSoakSample(s)}\n`));
+          const cams = opts.cameras ?? [1];
+          if (cams.length !== 1) throw new Error(`bench --soak --cameras takes one camera count, got ${cams.join(',')}`);
+          const n = cams[0]!;
+          const how = n > 1 ? `, ${n} synthetic cameras batched across cameras` : '';
+          process.stdout.write(`linewatch soak: ${opts.frames} frames of ${opts.model}${how}\n`);
+          const samples = await runSoak(opts.model, opts.frames, opts.threads, (s) => process.stdout.write(`${formatSoakSample(s)}\n`), n);
           const first = samples[0];
           const last = samples[samples.length - 1];
           if (first !== undefined && last !== undefined) {

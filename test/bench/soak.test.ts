@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatSoakTrend, soakTrend, type SoakSample } from '../../bench/soak.js';
+import { fileURLToPath } from 'node:url';
+import { formatSoakTrend, runSoak, soakTrend, type SoakSample } from '../../bench/soak.js';
 
 const at = (frames: number, rssMiB: number, heapMiB = 18): SoakSample => ({ frames, seconds: frames / 400, rssMiB, heapMiB });
 
@@ -28,4 +29,14 @@ test('soak trend: memory that only wanders is flat, and the report says met', ()
   assert.ok(Math.abs(t.rssMiBPer100k) < 10, `slope ${t.rssMiBPer100k}`);
   assert.match(formatSoakTrend(t), /resident [+-][\d.]+ MiB per 100 000 frames \(target ≤ 10: met\), JS heap \+0\.0 MiB; resident wandered 238\.0–253\.0 MiB/);
   assert.throws(() => soakTrend(samples.slice(0, 1)), /a trend needs at least 2/);
+});
+
+test('soak with 4 cameras: every frame of the run is sampled, the cameras batched across (a smoke run, not the 100 000)', async () => {
+  const tiny = fileURLToPath(new URL('../../../test/fixtures/models/tiny-inp/', import.meta.url));
+  const seen: SoakSample[] = [];
+  const samples = await runSoak(tiny, 400, 1, (s) => seen.push(s), 4);
+  assert.equal(samples.length, 50, 'one sample every fiftieth of the run');
+  assert.deepEqual(seen, samples);
+  assert.equal(samples[samples.length - 1]!.frames, 400, 'four cameras of 100 frames each, every one judged');
+  assert.ok(Number.isFinite(soakTrend(samples).rssMiBPer100k));
 });

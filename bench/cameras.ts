@@ -64,6 +64,10 @@ export interface PeerRun {
   /** Per-frame time, preprocess to regions, ms. */
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** Median ms per frame in Pillow + numpy, session.run, and scipy + the verdict. */
+  readonly preprocessMs: number;
+  readonly runMs: number;
+  readonly postMs: number;
 }
 
 export interface CamerasRow {
@@ -175,7 +179,15 @@ function medianRun(runs: readonly StationRun[]): StationRun {
 }
 
 function medianPeer(runs: readonly PeerReport[]): PeerRun {
-  return { fps: median(runs.map((p) => p.fps)), p50Ms: median(runs.map((p) => p.p50Ms)), p99Ms: median(runs.map((p) => p.p99Ms)) };
+  const m = (f: (p: PeerReport) => number | undefined): number => median(runs.map((p) => f(p) ?? Number.NaN));
+  return {
+    fps: m((p) => p.fps),
+    p50Ms: m((p) => p.p50Ms),
+    p99Ms: m((p) => p.p99Ms),
+    preprocessMs: m((p) => p.stagesMsP50?.preprocess),
+    runMs: m((p) => p.stagesMsP50?.run),
+    postMs: m((p) => p.stagesMsP50?.post),
+  };
 }
 
 /**
@@ -292,13 +304,14 @@ export function formatPeerRows(r: CamerasReport): string[] {
   const v = r.peer.versions;
   const lines = [
     `  Python peer (bench/peer/loop.py: Pillow ${v['pillow'] ?? '?'} resize/crop, onnxruntime ${v['onnxruntime'] ?? '?'} session.run, scipy ${v['scipy'] ?? '?'} ndimage.label; ${r.peer.loop}), same frames, bundle and threads:`,
-    `    cams | peer f/s  per frame p50 / p99 ms | batched ÷ peer | unbatched ÷ peer`,
+    `    cams | peer f/s  per frame p50 / p99 ms  (Pillow + run + scipy, p50 ms) | batched ÷ peer | unbatched ÷ peer`,
   ];
   for (const row of r.rows) {
     const p = row.peer;
     if (p === null) continue;
     lines.push(
-      `    ${String(row.cameras).padStart(4)} | ${f(p.fps).padStart(8)}  ${f(p.p50Ms).padStart(15)} / ${f(p.p99Ms).padEnd(6)} |` +
+      `    ${String(row.cameras).padStart(4)} | ${f(p.fps).padStart(8)}  ${f(p.p50Ms).padStart(15)} / ${f(p.p99Ms).padEnd(6)}` +
+        ` ${`(${f(p.preprocessMs)} + ${f(p.runMs)} + ${f(p.postMs)})`.padStart(35)} |` +
         ` ${f(row.batched.saturated.fps / p.fps, 3).padStart(13)} | ${f(row.unbatched.saturated.fps / p.fps, 3).padStart(16)}`,
     );
   }

@@ -30,6 +30,8 @@ export interface PeerReport {
   /** Per-frame time (preprocess + run + post-processing), ms. */
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** Median ms of each stage: preprocess (Pillow, numpy), run (session.run), post (scipy, verdict). */
+  readonly stagesMsP50?: { readonly preprocess: number; readonly run: number; readonly post: number };
   readonly rejects: number;
   /** Raw scores of the first frames (with --scores K). */
   readonly scores: readonly { name: string; camera: number; score: number; normScore: number; defects: number }[];

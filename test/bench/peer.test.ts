@@ -54,11 +54,11 @@ test('formatPeerRows: the peer beside the station for each N, or why it was left
     paceFps: 5,
     batched: { saturated: run(n === 1 ? 30 : 33), paced: run(5) },
     unbatched: { saturated: run(30), paced: run(5) },
-    peer: { fps: 30, p50Ms: 33, p99Ms: 36 },
+    peer: { fps: 30, p50Ms: 33, p99Ms: 36, preprocessMs: 0.4, runMs: 31.9, postMs: 0.7 },
   }));
   const text = formatPeerRows({ ...base, rows, peer: { loop: 'N cameras in turn, batch 1, one process', versions: report.versions } }).join('\n');
   assert.match(text, /onnxruntime 1\.23\.2 session\.run/);
-  assert.match(text, /^ +4 \| +30\.0 +33\.0 \/ 36\.0 +\| +1\.100 \| +1\.000$/m);
+  assert.match(text, /^ +4 \| +30\.0 +33\.0 \/ 36\.0 +\(0\.4 \+ 31\.9 \+ 0\.7\) \| +1\.100 \| +1\.000$/m);
   assert.match(text, /1 camera\(s\): 1\.000 × peer \(≥ 1\.0: met\)/);
   assert.match(text, /4 camera\(s\): 1\.100 × peer \(> 1\.0: met\)/);
   const skipped = formatPeerRows({ ...base, rows: rows.map((r) => ({ ...r, peer: null })), peer: { skipped: 'trainer/.venv/bin/python is missing' } });
@@ -79,6 +79,8 @@ test('the Python peer scores each frame of tiny-inp as the linewatch runtime doe
   assert.equal(peer.cameras, 2);
   assert.match(peer.loop, /^2 camera\(s\) in turn, batch 1/);
   assert.ok(peer.fps > 0 && peer.p50Ms <= peer.p99Ms);
+  const st = peer.stagesMsP50!;
+  assert.ok(st.preprocess > 0 && st.run > 0 && st.post > 0, `stages ${JSON.stringify(st)}`);
   // Cameras in turn: each file comes once from camera 0, then from camera 1.
   assert.deepEqual(peer.scores.map((s) => `${s.name}/${s.camera}`), ['defect-0/0', 'defect-0/1', 'defect-1/0', 'defect-1/1', 'good-0/0', 'good-0/1', 'good-1/0', 'good-1/1']);
 

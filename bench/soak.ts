@@ -84,6 +84,8 @@ export async function runSoak(
   intraOpThreads: number | undefined,
   onSample: (s: SoakSample) => void,
   cameras = 1,
+  /** Called once at the end with the frames per model call (the batches across cameras). */
+  onMeanBatch: (framesPerRun: number) => void = () => {},
 ): Promise<SoakSample[]> {
   const perCamera = Math.ceil(frames / cameras);
   const config = parseConfig(
@@ -115,6 +117,8 @@ export async function runSoak(
   await station.ended();
   await station.stop();
   sub.unsubscribe();
+  const b = station.batching();
+  onMeanBatch(b.batches > 0 ? b.batchedFrames / b.batches : Number.NaN);
   return samples;
 }
 

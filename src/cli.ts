@@ -187,7 +187,9 @@ export function buildProgram(): Command {
           const n = cams[0]!;
           const how = n > 1 ? `, ${n} synthetic cameras batched across cameras` : '';
           process.stdout.write(`linewatch soak: ${opts.frames} frames of ${opts.model}${how}\n`);
-          const samples = await runSoak(opts.model, opts.frames, opts.threads, (s) => process.stdout.write(`${formatSoakSample(s)}\n`), n);
+          const samples = await runSoak(opts.model, opts.frames, opts.threads, (s) => process.stdout.write(`${formatSoakSample(s)}\n`), n, (b) => {
+            process.stdout.write(`  frames per model call: ${b.toFixed(2)} (mean)\n`);
+          });
           const first = samples[0];
           const last = samples[samples.length - 1];
           if (first !== undefined && last !== undefined) {

@@ -34,9 +34,11 @@ test('soak trend: memory that only wanders is flat, and the report says met', ()
 test('soak with 4 cameras: every frame of the run is sampled, the cameras batched across (a smoke run, not the 100 000)', async () => {
   const tiny = fileURLToPath(new URL('../../../test/fixtures/models/tiny-inp/', import.meta.url));
   const seen: SoakSample[] = [];
-  const samples = await runSoak(tiny, 400, 1, (s) => seen.push(s), 4);
+  let meanBatch = 0;
+  const samples = await runSoak(tiny, 400, 1, (s) => seen.push(s), 4, (b) => (meanBatch = b));
   assert.equal(samples.length, 50, 'one sample every fiftieth of the run');
   assert.deepEqual(seen, samples);
   assert.equal(samples[samples.length - 1]!.frames, 400, 'four cameras of 100 frames each, every one judged');
   assert.ok(Number.isFinite(soakTrend(samples).rssMiBPer100k));
+  assert.ok(meanBatch > 1 && meanBatch <= 4, `frames per model call ${meanBatch}: batched across the cameras, one frame of each at most`);
 });

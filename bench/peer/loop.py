@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -132,7 +133,7 @@ def main() -> None:
     t_start = 0.0
     k = 0
     for i in range(per_camera):
-        for _camera in range(args.cameras):
+        for camera in range(args.cameras):
             if k == warm:
                 t_start = time.perf_counter()
             t0 = time.perf_counter()
@@ -185,13 +186,13 @@ def main() -> None:
             for stage, ms in (("preprocess", t1 - t0), ("run", t2 - t1), ("post", t3 - t2)):
                 stages[stage].append(ms * 1000)
             if k < args.scores:
-                scores.append({"name": name, "camera": _camera, "score": score, "normScore": norm_score, "defects": len(defects)})
+                scores.append({"name": name, "camera": camera, "score": score, "normScore": norm_score, "defects": len(defects)})
             k += 1
     elapsed = time.perf_counter() - t_start
     measured = sorted(times[warm:])
     pick = lambda p: measured[min(len(measured) - 1, max(0, math.ceil(p / 100 * len(measured)) - 1))]  # noqa: E731
     report = {
-        "loop": f"{args.cameras} camera(s) in turn, batch 1, one process (python {'.'.join(map(str, __import__('sys').version_info[:3]))})",
+        "loop": f"{args.cameras} camera(s) in turn, batch 1, one process (python {'.'.join(map(str, sys.version_info[:3]))})",
         "versions": {"onnxruntime": ort.__version__, "pillow": PIL.__version__, "scipy": scipy.__version__, "numpy": np.__version__},
         "cameras": args.cameras,
         "threads": args.threads,

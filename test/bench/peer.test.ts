@@ -8,8 +8,6 @@ import { parseConfig } from '../../src/config/load.js';
 import { Station } from '../../src/pipeline/station.js';
 import { haveTool } from '../helpers/tools.js';
 
-const TINY = fileURLToPath(new URL('../../../test/fixtures/models/tiny-inp/', import.meta.url));
-const SAMPLES = `${TINY}samples`;
 
 const report = {
   loop: '4 camera(s) in turn, batch 1, one process (python 3.11.2)',
@@ -72,9 +70,18 @@ test('missingPeer: names the interpreter and how to install it', () => {
 
 // The peer does the same work as the runtime: the same frame gives the same image score (the
 // runtime resizes bit-exactly as Pillow; both run the same graph), and the same number of frames.
-test('the Python peer scores each frame of tiny-inp as the linewatch runtime does (within 1e-4)', async (t) => {
-  if (!haveTool(t, missingPeer())) return;
-  const peer = await runPeer({ modelDir: TINY, framesFrom: SAMPLES, frames: 8, cameras: 2, intraOpThreads: 1, scores: 8 });
+// tiny-inp finishes its map in the graph; tiny-inp-raw leaves the two resizes, the blur and the
+// score to the runtime (and so to the peer's numpy and scipy); tiny-inp-b2 takes a fixed batch of 2.
+for (const fixture of ['tiny-inp', 'tiny-inp-raw', 'tiny-inp-b2']) {
+  test(`the Python peer scores each frame of ${fixture} as the linewatch runtime does (within 1e-4)`, async (t) => {
+    if (!haveTool(t, missingPeer())) return;
+    await sameScores(fileURLToPath(new URL(`../../../test/fixtures/models/${fixture}/`, import.meta.url)));
+  });
+}
+
+async function sameScores(model: string): Promise<void> {
+  const samples = `${model}samples`;
+  const peer = await runPeer({ modelDir: model, framesFrom: samples, frames: 8, cameras: 2, intraOpThreads: 1, scores: 8 });
   assert.equal(peer.frames, 8);
   assert.equal(peer.cameras, 2);
   assert.match(peer.loop, /^2 camera\(s\) in turn, batch 1/);
@@ -85,7 +92,7 @@ test('the Python peer scores each frame of tiny-inp as the linewatch runtime doe
   assert.deepEqual(peer.scores.map((s) => `${s.name}/${s.camera}`), ['defect-0/0', 'defect-0/1', 'defect-1/0', 'defect-1/1', 'good-0/0', 'good-0/1', 'good-1/0', 'good-1/1']);
 
   const config = parseConfig(
-    { version: 'peer-test', model: { bundle: TINY, intraOpThreads: 1, executionProviders: ['cpu'] }, cameras: [{ id: 'c0', source: { type: 'folder', path: SAMPLES, preload: true } }] },
+    { version: 'peer-test', model: { bundle: model, intraOpThreads: 1, executionProviders: ['cpu'] }, cameras: [{ id: 'c0', source: { type: 'folder', path: samples, preload: true } }] },
     'peer test',
   );
   const station = await Station.start(config, { logger: { info: () => {}, warn: () => {}, error: () => {} } });
@@ -104,4 +111,4 @@ test('the Python peer scores each frame of tiny-inp as the linewatch runtime doe
       assert.equal(p.defects, v.defects.length, `${v.partId}: defect regions`);
     }
   }
-});
+}

@@ -14,8 +14,8 @@ import type { Manifest } from '../models/manifest.js';
 import type { DecideConfig } from '../config/sections.js';
 import { REASON } from '../pipeline/decide.js';
 import { captureTimeNow, type Frame } from '../pipeline/frame.js';
-import { Inspector, assertNeedsMet, createModelSlot, type ExtrasServer, type FrameContext, type JudgedFrame, type ModelSlot } from '../pipeline/inspect/index.js';
-import { PromptCache, productOf } from '../pipeline/products/index.js';
+import { Inspector, assertNeedsMet, createModelSlot, type FrameContext, type JudgedFrame, type ModelSlot } from '../pipeline/inspect/index.js';
+import { PromptCache, promptServer } from '../pipeline/products/index.js';
 import { DEFAULT_MAX_FRAME_PIXELS, preparePixels, type PreparedPixels } from '../pipeline/preprocess/index.js';
 import type { Defect, Reason } from '../pipeline/verdict.js';
 import type { EvalDataset, EvalSample } from './dataset.js';
@@ -86,15 +86,8 @@ function fileFrame(seq: number, data: Buffer, sample: EvalSample): Frame {
   };
 }
 
-/** Serves each frame the prompt of its category, prepared once per category like a station's recipe. */
-function promptServer(prompts: PromptCache): ExtrasServer {
-  return (frame, model) => {
-    const product = productOf(frame);
-    // Never: fileFrame stamps every frame. Still an error verdict, not another category's prompt.
-    if (product === undefined) return Promise.reject(new LinewatchError('LW_ERR_PRODUCT_UNKNOWN', `eval image ${String(frame.meta.file)} has no category`));
-    return prompts.extras(model.bundle.manifest, product);
-  };
-}
+/** Never: fileFrame stamps every frame with its category. Still an error verdict, not another category's prompt. */
+const noCategory = (frame: Frame): Error => new LinewatchError('LW_ERR_PRODUCT_UNKNOWN', `eval image ${String(frame.meta.file)} has no category`);
 
 /** Runs images through one bundle's production path; keeps per-model state between images. */
 export class ProductionPath {
@@ -110,7 +103,7 @@ export class ProductionPath {
   constructor(bundle: Bundle, engine: InferenceEngine, rules: DecideConfig, prompts: PromptCache | null = null) {
     this.slot = createModelSlot(bundle, engine);
     // Eval images are whole files: no ROI.
-    const context: FrameContext = { roi: undefined, maxFramePixels: DEFAULT_MAX_FRAME_PIXELS, extras: prompts === null ? null : promptServer(prompts) };
+    const context: FrameContext = { roi: undefined, maxFramePixels: DEFAULT_MAX_FRAME_PIXELS, extras: prompts === null ? null : promptServer(() => prompts, noCategory) };
     this.masks = maskManifest(bundle.manifest);
     const ruleSet = { decide: rules, configVersion: 'eval' };
     this.pixels = null;

@@ -3,7 +3,7 @@ import { resolvePaths } from '../config/load.js';
 import { hasClass, planReload, type ReloadPlan } from '../config/reload.js';
 import type { CameraConfig, Config } from '../config/schema.js';
 import { LinewatchError, errorMessage } from '../errors.js';
-import { adapterFor, needsExtras, type FrameExtras, type ModelAdapter } from '../models/adapters/index.js';
+import { adapterFor, needsExtras, type ModelAdapter } from '../models/adapters/index.js';
 import { loadBundle } from '../models/bundle.js';
 import type { Manifest } from '../models/manifest.js';
 import { InferenceEngine, type EngineLogger } from '../models/engine.js';
@@ -34,7 +34,7 @@ import type { FrameSource, LossReason, LossVisibility, LostFrame, SourceHealth }
 import { attachTriggers, type Trigger, type TriggerCounts } from './triggers.js';
 import { createSource } from './sources/index.js';
 import type { Verdict } from './verdict.js';
-import { Changeover, PromptCache, productOf, readRecipes, type ProductOrigin, type RunningProduct } from './products/index.js';
+import { Changeover, PromptCache, promptServer, readRecipes, type ProductOrigin, type RunningProduct } from './products/index.js';
 
 /**
  * One inspection station: one RxJS pipeline per camera into one inference engine, the verdicts of
@@ -262,12 +262,8 @@ export class Station {
     this.batchCounts = new BatchingCounters();
     this.prompts = prompts;
     this.changeover = new Changeover(config.cameras);
-    this.serve = (frame: Frame, model: ModelSlot): Promise<FrameExtras> => {
-      const product = productOf(frame);
-      if (product === undefined) return Promise.reject(noProduct(frame.cameraId));
-      // Read at judging time: a frame judged after a `products` change gets the new recipe of its own product.
-      return this.prompts.extras(model.bundle.manifest, product);
-    };
+    // Read at judging time: a frame judged after a `products` change gets the new recipe of its own product.
+    this.serve = promptServer(() => this.prompts, (frame) => noProduct(frame.cameraId));
   }
 
   /**

@@ -1,7 +1,9 @@
 import { LinewatchError, errorMessage } from '../../errors.js';
 import type { FrameExtras } from '../../models/adapters/index.js';
+import type { ExtrasServer } from '../inspect/index.js';
 import type { Manifest } from '../../models/manifest.js';
-import { captureTimeNow } from '../frame.js';
+import { captureTimeNow, type Frame } from '../frame.js';
+import { productOf } from './changeover.js';
 import { preparePixels, type PreparedPixels } from '../preprocess/index.js';
 import type { Recipe, Recipes } from './recipes.js';
 
@@ -78,4 +80,17 @@ export class PromptCache {
   async prepareAll(manifest: Manifest): Promise<void> {
     for (const product of this.recipes.keys()) await this.extras(manifest, product);
   }
+}
+
+/**
+ * Serves each frame the prompt of the product stamped on it, from the cache `prompts()` gives at
+ * judging time (a station swaps its cache when `products` changes). A frame without a product gets
+ * `missing(frame)` as its error — never another product's prompt.
+ */
+export function promptServer(prompts: () => PromptCache, missing: (frame: Frame) => Error): ExtrasServer {
+  return (frame, model) => {
+    const product = productOf(frame);
+    if (product === undefined) return Promise.reject(missing(frame));
+    return prompts().extras(model.bundle.manifest, product);
+  };
 }

@@ -194,3 +194,28 @@ def test_export_zero_shot_needs_good_images_of_the_new_product(tiny_data: Path, 
                                             "--map", "raw"])
     with pytest.raises(ValueError, match="contradict"):
         export_cli.main(bad)
+
+
+def test_pp_int8_quantizes_encoder_decoder_and_head_and_keeps_the_recon_map(tmp_path, pp) -> None:
+    """``export --int8`` on an INP-Former++: the network (encoder, decoder, residual head) in int8,
+    the fusion recipe float, the recon map still an extra output, golden.json = the int8 graph."""
+    from trainer.quantize import Int8Options, ort_runner
+
+    model, cfg = pp
+    calib = np.random.default_rng(11).integers(0, 256, (12, 56, 56, 3), dtype=np.uint8)
+    out = tmp_path / "b8"
+    export_bundle(model, cfg, out, calib_images=calib, calib_source="test", progress=False,
+                  int8=Int8Options(margin_pt=100.0))
+    import onnx
+
+    nodes = onnx.load(str(out / "model.onnx")).graph.node
+    quantized_heads = [n.name for n in nodes if n.op_type == "DequantizeLinear" and "/head/" in n.name]
+    assert quantized_heads, "the residual head's convolutions run in int8"
+    m = read_manifest(out)
+    assert m["outputs"]["extra"] == ["recon_map"]
+    assert m["metrics"]["exportParity"]["int8"]["check"]["passed"] is True
+    run8 = ort_runner(1)
+    for case in json.loads((out / "golden.json").read_text())["cases"]:
+        got = run8(out / "model.onnx", {"image": decode_array(case["inputs"]["image"])})
+        for name in ("score", "recon_map"):
+            assert np.abs(got[name] - decode_array(case["outputs"][name])).max() <= 1e-6, name

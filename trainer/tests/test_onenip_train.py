@@ -147,6 +147,14 @@ def test_train_eval_export_on_two_categories(two_categories: tuple[Path, Path], 
     got = ort_outputs(tmp_path / "b" / "model.onnx", {"image": images, "prompt": pool[picked]})
     assert np.abs(got["anomaly_map"] - ref_map.numpy()).max() <= 1e-4
     assert np.abs(got["score"] - ref_score.numpy()).max() <= 1e-4
+    # --int8: the network's products quantized, the prompt input and the pool's embedding graph kept.
+    good = next(surface.rglob("train/good"))
+    assert cli_main(["export", "--run", str(run_dir), "--out", str(tmp_path / "b8"), "--int8", "--int8-margin", "100",
+                     "--calib-data", str(good), "--eval-data", "none", "--threads", "1"]) == 0
+    m8 = json.loads((tmp_path / "b8" / "model.json").read_text())
+    assert m8["metrics"]["exportParity"]["int8"]["quantized"]["MatMul"] > 0 and m8["training"]["int8"] is True
+    assert m8["input"] == m["input"] and m8["prompt"] == m["prompt"]
+    assert (tmp_path / "b8" / "embed.onnx").read_bytes() == (tmp_path / "b" / "embed.onnx").read_bytes()
     with pytest.raises(ValueError, match="onenip: map mode 'raw' not supported"):
         get("onenip").export_spec(run.model, run.config, "raw")
 

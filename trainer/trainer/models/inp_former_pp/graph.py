@@ -59,6 +59,11 @@ def export_spec(model: InpFormerPP, config: RunConfig, map_mode: str) -> ExportS
         output_names=(MAP_NAME, SCORE_NAME, RECON_NAME),
         outputs=outputs,
         finish=lambda o: (o[MAP_NAME], o[SCORE_NAME]),
+        # The encoder and decoder trace under ``/model/``, the residual head under ``/head/`` (it is
+        # called through ``head_map``, not ``self.model``); the fusion recipe (normalisation, blur,
+        # top-k) is outside both and stays float. Only the head's last 3×3 convolution is a weighted
+        # op the quantizer takes: its transposed convolutions stay float.
+        int8_scope=("/model/", "/head/"),
         model_record={**inp_graph.model_record(config), "headChannels": config.model.head_channels,
                       "fusion": {"reconTerms": recipe.recon_terms, "headWeight": recipe.head_weight,
                                  "normalise": recipe.normalise, "stats": recipe.stats}},

@@ -155,4 +155,8 @@ def export_spec(model: OneNip, config: RunConfig, map_mode: str) -> ExportSpec:
         inputs_for=inputs_for,
         prompt=prompt_block(config),
         aux=(AuxGraph(EMBED_FILE, EmbedGraph(model), ("image",), (EMBED_OUTPUT,)),),
+        # Backbone, projections, transformer and refiner trace under ``/model/``; the fusion of the
+        # two maps and the score's pooling are outside it and stay float. The embedding graph
+        # (prompt choice) is written in float either way.
+        int8_scope=("/model/",),
     )

@@ -11,11 +11,10 @@
  * `--data` names one category folder, or a folder holding several. Only test/ is read: the model
  * has seen train/good, so its scores there are optimistic and would set thresholds too low.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { basename, extname, join, relative } from 'node:path';
 import { LinewatchError } from '../errors.js';
-
-const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp']);
+import { IMAGE_EXTENSIONS, folderEntries, isImageName } from './entries.js';
 
 interface SampleBase {
   readonly category: string;
@@ -62,19 +61,11 @@ async function isDir(path: string): Promise<boolean> {
 }
 
 export async function listImages(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  return entries
-    .filter((e) => e.isFile() && IMAGE_EXTENSIONS.has(extname(e.name).toLowerCase()))
-    .map((e) => e.name)
-    .sort();
+  return (await folderEntries(dir)).filter((e) => e.kind === 'file' && isImageName(e.name)).map((e) => e.name);
 }
 
 async function subdirs(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  return entries
-    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
-    .map((e) => e.name)
-    .sort();
+  return (await folderEntries(dir)).filter((e) => e.kind === 'dir' && !e.name.startsWith('.')).map((e) => e.name);
 }
 
 async function findMask(gtDir: string, defect: string, file: string): Promise<string | null> {

@@ -4,12 +4,11 @@
  * MVTec layout, no masks. Sub-folders are read too (a folder per day, or per defect type: its name
  * becomes the defect type).
  */
-import { readdir, stat } from 'node:fs/promises';
-import { basename, extname, join, relative, resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { basename, join, relative, resolve } from 'node:path';
 import { LinewatchError } from '../errors.js';
 import type { EvalDataset, EvalSample } from './dataset.js';
-
-const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp']);
+import { IMAGE_EXTENSIONS, folderEntries, isImageName } from './entries.js';
 
 async function imagesUnder(dir: string): Promise<string[]> {
   let info;
@@ -21,12 +20,11 @@ async function imagesUnder(dir: string): Promise<string[]> {
   if (!info.isDirectory()) throw new LinewatchError('LW_ERR_DATASET_LAYOUT', `${dir}: not a folder`);
   const out: string[] = [];
   const walk = async (d: string): Promise<void> => {
-    const entries = (await readdir(d, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const e of entries) {
+    for (const e of await folderEntries(d)) {
       if (e.name.startsWith('.')) continue;
       const p = join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else if (e.isFile() && IMAGE_EXTENSIONS.has(extname(e.name).toLowerCase())) out.push(p);
+      if (e.kind === 'dir') await walk(p);
+      else if (isImageName(e.name)) out.push(p);
     }
   };
   await walk(dir);

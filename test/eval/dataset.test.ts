@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, unlink } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm, symlink, unlink } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { discoverDataset } from '../../src/eval/dataset.js';
@@ -79,4 +81,20 @@ test('the real MVTec bottle set is discovered completely', { skip: !existsSync(b
   assert.equal(cat?.name, 'mvtec-bottle-448');
   assert.equal(cat?.samples.length, 83);
   assert.equal(cat?.samples.filter((s) => s.label === 0).length, 20);
+});
+
+test('a set made of links (scripts/split-defects.sh) counts every linked image and mask; a dangling link is refused', async (t) => {
+  const set = await makeMvtecSet({ good: 3, bad: 4 });
+  t.after(() => rm(set.root, { recursive: true, force: true }));
+  const out = join(set.root, 'split');
+  await promisify(execFile)('bash', ['scripts/split-defects.sh', set.categoryDir, '2', out]);
+  const rest = await discoverDataset(join(out, 'rest'));
+  const cat = rest.categories[0];
+  assert.ok(cat);
+  assert.equal(cat.samples.filter((s) => s.label === 0).length, 3, 'test/good is a link to the folder');
+  const bad = cat.samples.filter((s) => s.label === 1);
+  assert.deepEqual(bad.map((s) => s.name.split('/').pop()), ['002.png', '003.png'], 'the two held out are not evaluated');
+  assert.ok(bad.every((s) => s.maskPath?.endsWith('_mask.png')));
+  await symlink(join(set.root, 'nowhere.png'), join(out, 'rest', 'test', 'blob', '009.png'));
+  await assert.rejects(discoverDataset(join(out, 'rest')), layoutError(/blob\/009\.png: a link to nothing/));
 });

@@ -200,3 +200,17 @@ def test_fp16_keeps_layernorm_fp32(tmp_path, model_and_config, images) -> None:
     got = ort_outputs(tmp_path / "h" / "model.onnx", images[:2])
     ref = reference_outputs(model, cfg, images[:2], "full")
     assert np.abs(got["score"] - ref["score"]).max() < 5e-2
+
+
+def test_parity_bound_is_absolute_on_unit_maps_and_relative_beyond() -> None:
+    """1e-4 absolute for outputs within ±1; 1e-4 of the largest magnitude for larger ones (a z-scored
+    INP-Former++ map reaching ~48 differed by 1.24e-4 in float32 and was refused for nothing)."""
+    from trainer.export import parity_failures, parity_scales
+
+    refs = [{"anomaly_map": np.array([0.2, -48.0, 3.0], np.float32), "score": np.array([0.4], np.float32)},
+            {"anomaly_map": np.array([12.0], np.float32), "score": np.array([0.9], np.float32)}]
+    scales = parity_scales(refs)
+    assert scales == {"anomaly_map": 48.0, "score": 1.0}
+    assert parity_failures({"anomaly_map": 1.24e-4, "score": 9e-5}, scales, 1e-4) == {}
+    assert parity_failures({"anomaly_map": 4.9e-3, "score": 1.1e-4}, scales, 1e-4) == {"anomaly_map": 4.9e-3,
+                                                                                   "score": 1.1e-4}

@@ -291,7 +291,7 @@ lw_need() {
       lw_ok disk "$((free / 1024 / 1024)) GiB free at $path (>= $gib)"
       ;;
     gstreamer)
-      if ! command -v gst-inspect-1.0 >/dev/null || ! gst-inspect-1.0 --exists nvvidconv; then
+      if ! command -v gst-inspect-1.0 >/dev/null || ! gst-inspect-1.0 --exists --atleast-version=0.0.0 nvvidconv; then
         lw_missing gstreamer "GStreamer with NVIDIA's elements (nvvidconv) not found -> sudo deploy/jetson/prepare-board.sh (nvidia-l4t-gstreamer)"
         return 1
       fi

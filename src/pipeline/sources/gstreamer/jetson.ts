@@ -140,7 +140,9 @@ export function probeGstElements(names: readonly string[] = GST_PROBE_ELEMENTS, 
   const found = new Set<string>();
   for (const name of names) {
     try {
-      execFileSync('gst-inspect-1.0', ['--exists', name], { timeout: timeoutMs, stdio: 'ignore' });
+      // --atleast-version=0.0.0: `--exists` alone also asks for a plugin version at least
+      // GStreamer's own (1.22 here), which a plugin versioned on its own fails (aravis, 0.8; NVIDIA's may).
+      execFileSync('gst-inspect-1.0', ['--exists', '--atleast-version=0.0.0', name], { timeout: timeoutMs, stdio: 'ignore' });
       found.add(name);
     } catch {
       // Not installed (or no gst-inspect-1.0 at all): the software element stands in.

@@ -69,8 +69,10 @@ test('software: gst-libav decoders when present, else decodebin; videoconvert/vi
 });
 
 test('on this machine: the probe finds no Jetson elements, and the software fragments run in real GStreamer', () => {
-  const found = probeGstElements([...GST_PROBE_ELEMENTS, 'videoconvert', 'linewatch-no-such-element']);
+  const found = probeGstElements([...GST_PROBE_ELEMENTS, 'videoconvert', 'aravissrc', 'linewatch-no-such-element']);
   assert.ok(found.has('videoconvert'), 'gst-inspect-1.0 finds videoconvert');
+  // aravis's plugin is version 0.8, below GStreamer's own (1.22), as a vendor's plugin may be on a Jetson.
+  assert.ok(found.has('aravissrc'), 'a plugin versioned below GStreamer itself is found');
   assert.ok(!found.has('linewatch-no-such-element'));
   const plan = planGstElements(found);
   if (plan.acceleration === 'jetson') return; // a Jetson CI runner: the hardware path applies there

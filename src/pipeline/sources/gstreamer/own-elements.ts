@@ -42,7 +42,9 @@ export function localAravisElement(timeoutMs = 5000): AravisElement {
   if (aravis === undefined) {
     useOwnPlugins();
     try {
-      execFileSync('gst-inspect-1.0', ['--exists', 'lwaravissrc'], { timeout: timeoutMs, stdio: 'ignore' });
+      // Not `--exists`: without --atleast-version it also asks for a plugin version at least
+      // GStreamer's own (1.22 on Debian 12), which neither lwaravissrc (0.1.0) nor aravissrc has.
+      execFileSync('gst-inspect-1.0', ['lwaravissrc'], { timeout: timeoutMs, stdio: 'ignore' });
       aravis = 'lwaravissrc';
     } catch {
       // Not built here (no compiler or libaravis-dev at install): the stock element, without frame ids.

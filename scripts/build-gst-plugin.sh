@@ -3,12 +3,17 @@
 # src/pipeline/sources/gstreamer/element/lwaravissrc.c) into build/gst/, where the daemon points
 # GST_PLUGIN_PATH. Compiled here, at install and test time, never committed as a binary; rebuilt
 # only when the source (or this script) is newer than the library. Quiet when up to date.
-#   build-gst-plugin.sh           build if needed; fails when a compiler or a -dev package is missing
-#   build-gst-plugin.sh --print   print the library's path and stop
+#   build-gst-plugin.sh             build if needed; fails when a compiler or a -dev package is missing
+#   build-gst-plugin.sh --out DIR   build into DIR instead (the test of this script)
+#   build-gst-plugin.sh --print     print the library's path and stop
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 src="$root/src/pipeline/sources/gstreamer/element/lwaravissrc.c"
 out_dir="$root/build/gst"
+if [ "${1:-}" = --out ]; then
+  out_dir=${2:?"build-gst-plugin.sh: --out needs a folder"}
+  shift 2
+fi
 lib="$out_dir/libgstlwaravis.so"
 if [ "${1:-}" = --print ]; then
   echo "$lib"

@@ -164,7 +164,7 @@ test(`fake GigE camera through ${element}: Bayer demosaiced to RGB in GStreamer;
 }
 
 type StationLine = {
-  verdict?: { seq: number; verdict: string; code: string | null; meta: Record<string, unknown> };
+  verdict?: { seq: number; verdict: string; code: string | null; meta: Record<string, unknown>; frameId: unknown };
   counters?: { received: number; ok: number; reject: number; error: number; dropped: number; inFlight: number; lost: number };
   losses?: unknown;
   error?: string;
@@ -204,7 +204,10 @@ test('fake GigE camera on a lossy network through lwaravissrc → the Station: e
     // Every verdict names its frame by the camera's id, and in seq order the ids follow each
     // other without a gap: a delivered frame's id, or a dropped verdict for each id that never came.
     const ids = verdicts.map((v) => v.meta['sourceOffset']);
-    for (const [i, id] of ids.entries()) assert.equal(typeof id, 'number', `verdict ${i} has no frame id: ${JSON.stringify(verdicts[i])}`);
+    for (const [i, id] of ids.entries()) {
+      assert.equal(typeof id, 'number', `verdict ${i} has no frame id: ${JSON.stringify(verdicts[i])}`);
+      assert.equal(verdicts[i]!.frameId, id, 'the frame id on …/result');
+    }
     for (let i = 1; i < ids.length; i++) {
       assert.equal(ids[i], nextId(ids[i - 1] as number), `frame ids in order: ${ids.slice(Math.max(0, i - 3), i + 3).join(',')}`);
     }

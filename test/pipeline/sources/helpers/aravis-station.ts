@@ -1,11 +1,12 @@
 /**
  * Child process for the frame-id test: runs a Station (the tiny model) on one aravis camera
  * described by argv[2] (JSON), stops it after argv[3] frames, and prints one JSON line per verdict
- * (`{verdict: …}`), then `{counters, losses}`. It runs under `capsh --drop=cap_net_raw` so that
+ * (`{verdict: …}`, with the `frameId` its …/result message carries), then `{counters, losses}`. It runs under `capsh --drop=cap_net_raw` so that
  * aravis receives the fake camera's loopback stream on a plain UDP socket (docs/cameras.md).
  */
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../../../src/config/load.js';
+import { resultPayload } from '../../../../src/io/mqtt/messages.js';
 import { Station } from '../../../../src/pipeline/station.js';
 
 const TINY = fileURLToPath(new URL('../../../../../test/fixtures/models/tiny-inp', import.meta.url));
@@ -20,7 +21,9 @@ const config = parseConfig(
 try {
   const station = await Station.start(config, { logger: quiet, deferCameras: true, maxFramesPerCamera: frames });
   station.verdicts$.subscribe((v) => {
-    const line = { seq: v.seq, verdict: v.verdict, code: v.reasons[0]?.code ?? null, meta: v.meta ?? {} };
+    // frameId as the line reads it on …/result.
+    const { frameId } = JSON.parse(resultPayload(v, 0, false)) as { frameId: unknown };
+    const line = { seq: v.seq, verdict: v.verdict, code: v.reasons[0]?.code ?? null, meta: v.meta ?? {}, frameId };
     process.stdout.write(`${JSON.stringify({ verdict: line })}\n`);
   });
   station.begin();

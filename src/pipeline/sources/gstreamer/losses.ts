@@ -144,8 +144,9 @@ export class RunLosses {
       const w = this.wrapAfter;
       if (w !== null && offset < last && last <= w) {
         const n = w - last + offset - 1;
-        // Within half the range: a wrap; further, a source that started counting again.
-        if (n < w / 2) return n;
+        // A short way round (under 1/16 of the range: 4096 GigE frames) is a wrap; further, a
+        // source that started counting again, whose "gap" would be thousands of dropped verdicts.
+        if (n < w / 16) return n;
       }
       // A smaller offset is a source that started counting again (reconnect): nothing to compare.
       return 0;

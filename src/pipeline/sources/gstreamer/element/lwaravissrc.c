@@ -180,6 +180,14 @@ lw_aravis_src_stop (GstBaseSrc *base)
   return TRUE;
 }
 
+/* A caps field for [min, max]: GStreamer's int ranges must not be empty, so a fixed bound is an int. */
+static void
+set_int_or_range (GstStructure *st, const char *field, gint min, gint max)
+{
+  if (max > min) gst_structure_set (st, field, GST_TYPE_INT_RANGE, min, max, NULL);
+  else gst_structure_set (st, field, G_TYPE_INT, min, NULL);
+}
+
 /* The caps the open camera can give: each pixel format aravis maps to caps, within its bounds. */
 static GstCaps *
 camera_caps (LwAravisSrc *self, GError **error)
@@ -204,8 +212,8 @@ camera_caps (LwAravisSrc *self, GError **error)
     const char *s = arv_pixel_format_to_gst_caps_string ((ArvPixelFormat) formats[i]);
     GstStructure *st;
     if (s == NULL || (st = gst_structure_from_string (s, NULL)) == NULL) continue;
-    gst_structure_set (st, "width", GST_TYPE_INT_RANGE, wmin, MAX (wmin + 1, wmax),
-        "height", GST_TYPE_INT_RANGE, hmin, MAX (hmin + 1, hmax), NULL);
+    set_int_or_range (st, "width", wmin, wmax);
+    set_int_or_range (st, "height", hmin, hmax);
     if (has_rate) {
       gint rn0, rd0, rn1, rd1;
       gst_util_double_to_fraction (rmin, &rn0, &rd0);

@@ -7,8 +7,9 @@
  * - the model's own run time inside those rounds (`timings.inferMs`): the pipeline adds
  *   `capture→verdict − model` (DESIGN target: p99 ≤ model + 5 ms at a sustainable rate).
  *
- * Cameras: videotestsrc (live) and the fake GigE camera (arv-fake-gv-camera-0.8 through
- * aravissrc; run in a child without CAP_NET_RAW when we are root, as the tests do). Rounds
+ * Cameras: videotestsrc (live) and the fake GigE camera (arv-fake-gv-camera-0.8 through the
+ * aravis element this machine runs — lwaravissrc where built, else aravissrc —; run in a child
+ * without CAP_NET_RAW when we are root, as the tests do). Rounds
  * alternate between the camera alone and the Station.
  *
  *   node dist/bench/capture-latency.js [--model DIR] [--frames N] [--rounds R] [--fps F] [--round-seconds S] [--json]
@@ -18,6 +19,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseConfig } from '../src/config/load.js';
 import { REASON } from '../src/pipeline/decide.js';
 import { createGstreamerSource, gstreamerSourceSchema } from '../src/pipeline/sources/gstreamer/index.js';
+import { localAravisElement } from '../src/pipeline/sources/gstreamer/own-elements.js';
 import { Station } from '../src/pipeline/station.js';
 import type { Verdict } from '../src/pipeline/verdict.js';
 
@@ -164,8 +166,9 @@ function gigeChild(o: Options, what: 'arrival' | 'station'): Promise<string> {
  * pipeline in the same process could not take the camera over.
  */
 async function gigeCase(o: Options): Promise<LatencyCase | string> {
-  if (!has('arv-fake-gv-camera-0.8') || !has('capsh') || spawnSync('gst-inspect-1.0', ['aravissrc']).status !== 0) {
-    return 'skipped: aravissrc, arv-fake-gv-camera-0.8 or capsh missing';
+  const element = localAravisElement();
+  if (!has('arv-fake-gv-camera-0.8') || !has('capsh') || spawnSync('gst-inspect-1.0', [element]).status !== 0) {
+    return `skipped: ${element}, arv-fake-gv-camera-0.8 or capsh missing`;
   }
   const camera: ChildProcess = spawn('arv-fake-gv-camera-0.8', ['-i', '127.0.0.1'], { stdio: 'ignore' });
   try {
@@ -180,7 +183,7 @@ async function gigeCase(o: Options): Promise<LatencyCase | string> {
       infer.push(...s.infer);
       lost += s.lost;
     }
-    return summary(`fake GigE (aravissrc) ${o.fps} fps 256×256 RGB`, arrival, total, infer, lost);
+    return summary(`fake GigE (${element}) ${o.fps} fps 256×256 RGB`, arrival, total, infer, lost);
   } finally {
     camera.kill('SIGKILL');
   }

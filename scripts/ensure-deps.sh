@@ -19,7 +19,9 @@ cd "$root"
 
 runtime_debs=(build-essential python3 pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad libaravis-0.8-0
-  mosquitto-clients)
+  libaravis-dev libusb-1.0-0-dev mosquitto-clients)
+# libaravis-dev: scripts/build-gst-plugin.sh compiles linewatch's aravis element (lwaravissrc) against it;
+# libusb-1.0-0-dev: aravis-0.8.pc requires libusb-1.0, which libaravis-dev does not pull in.
 trainer_debs=(python3-torch python3-numpy python3-pil python3-scipy python3-sklearn python3-tqdm python3-venv python3-pip)
 test_debs=(mosquitto openssl python3-skimage python3-pytest python3-yaml
   shellcheck chromium aravis-tools aravis-tools-cli libcap2-bin)
@@ -66,6 +68,11 @@ if [ "$mode" != trainer ] && { [ ! -f node_modules/.package-lock.json ] || [ pac
   # package.json's allowScripts denies that script on npm versions that honour it; this variable,
   # which the script itself reads, covers older npm (10.x, bundled with Node 20 and 22).
   ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# linewatch's own GStreamer element (lwaravissrc: GigE Vision frame ids), compiled here, never committed.
+if [ "$mode" != trainer ]; then
+  bash scripts/build-gst-plugin.sh
 fi
 
 if [ "$mode" != runtime ]; then

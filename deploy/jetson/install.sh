@@ -74,6 +74,8 @@ if [ -f "$node_prefix/include/node/node.h" ]; then export npm_config_nodedir=$no
 export ONNXRUNTIME_NODE_INSTALL=skip
 npm ci --no-audit --no-fund --loglevel=error
 npx tsc -p tsconfig.json
+# linewatch's aravis element (lwaravissrc: GigE frame ids), against prepare-board.sh's libaravis-dev.
+bash scripts/build-gst-plugin.sh
 npm prune --omit=dev --no-audit --no-fund --loglevel=error
 # Replace npm's CPU build by ours. --no-save keeps package.json/lockfile as in git; the unit's
 # ExecStartPre (check-onnxruntime.sh) refuses to start if an `npm ci` has put the CPU build back.

@@ -48,7 +48,7 @@ debs=(ca-certificates curl git build-essential python3 python3-venv pkg-config x
   nvidia-cuda-dev nvidia-cudnn-dev nvidia-tensorrt-dev libnvinfer-dev libnvonnxparsers-dev libcudnn9-dev-cuda-12
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-libav libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev nvidia-l4t-gstreamer
-  libaravis-0.8-0 aravis-tools-cli mosquitto-clients)
+  libaravis-0.8-0 libaravis-dev libusb-1.0-0-dev aravis-tools-cli mosquitto-clients)
 lw_install_debs() {
   local missing=() d
   for d in "${debs[@]}"; do

@@ -20,6 +20,15 @@ function encoderPosOf(v: Verdict): number | undefined {
   return typeof pos === 'number' ? pos : undefined;
 }
 
+/**
+ * The source's own number of the frame (`meta.sourceOffset`): a GigE Vision camera's frame (block)
+ * id through lwaravissrc, a V4L2 driver's sequence, …; null where the source numbers none.
+ */
+function frameIdOf(v: Verdict): number | null {
+  const id = v.meta?.['sourceOffset'];
+  return typeof id === 'number' ? id : null;
+}
+
 /** The reject signal: small, one per rejected part. */
 export function rejectPayload(v: Verdict, deadlineMs: number): string {
   const encoderPos = encoderPosOf(v);
@@ -51,6 +60,7 @@ export function resultPayload(v: Verdict, deadlineMs: number, late: boolean): st
     partId: v.partId ?? null,
     product: v.product ?? null,
     encoderPos: encoderPos ?? null,
+    frameId: frameIdOf(v),
     verdict: v.verdict,
     late,
     score: v.score,

@@ -49,3 +49,13 @@ test('real payloads validate, nested objects included; a wrong nested field is c
   assert.throws(() => conforms(bad, schemas.get(RESULT_SCHEMA)!), /message/, 'a reason without its message is refused (through the $ref)');
   assert.equal((closed({ type: 'object', properties: { a: { type: 'object', properties: {} } } }) as { properties: { a: { additionalProperties: boolean } } }).properties.a.additionalProperties, false);
 });
+
+test('…/result names the frame by the source\'s own number (frameId, from meta.sourceOffset), null where the source numbers none', () => {
+  const schema = docSchemas().get(RESULT_SCHEMA)!;
+  const numbered = JSON.parse(resultPayload({ ...verdict, verdict: 'dropped', meta: { lost: 'upstream', sourceOffset: 65534 } }, 1, false)) as { frameId: unknown };
+  conforms(numbered, schema);
+  assert.equal(numbered.frameId, 65534);
+  const unnumbered = JSON.parse(resultPayload(verdict, 1, false)) as { frameId: unknown };
+  conforms(unnumbered, schema);
+  assert.equal(unnumbered.frameId, null);
+});

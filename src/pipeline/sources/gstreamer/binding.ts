@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { LinewatchError } from '../../../errors.js';
+import { useOwnPlugins } from './own-elements.js';
 
 /**
  * Typed view of gstreamer-superficial (a CommonJS addon without types), limited to what the
@@ -129,6 +130,8 @@ let binding: Binding | null = null;
  */
 export function gstreamer(): Binding {
   if (binding === null) {
+    // Before gst_init (the addon's load): GStreamer reads GST_PLUGIN_PATH once, then.
+    useOwnPlugins();
     const require = createRequire(import.meta.url);
     const loaded = require('gstreamer-superficial') as Binding;
     if ((loaded.linewatchPatch ?? 0) < BINDING_PATCH_VERSION) {

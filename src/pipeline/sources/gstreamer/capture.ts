@@ -6,7 +6,7 @@ import { backoffDelayMs, type BackoffPolicy } from './backoff.js';
 import { gstreamer, type BusMessage, type GstAppSink, type GstPipeline, type SampleCaps, type SampleMeta } from './binding.js';
 import { framePeriodNs, sampleLayout } from './caps.js';
 import type { LaunchPlan } from './launch.js';
-import { RunLosses, type UpstreamEvidence } from './losses.js';
+import { RunLosses, lostOffsets, type UpstreamEvidence } from './losses.js';
 import { after, between, captureTimeOf, clockMapOf, type ClockMap } from './timing.js';
 
 /**
@@ -25,9 +25,10 @@ export interface CaptureHost {
   nextSeq(): number;
   /**
    * Frames lost, in the order they were taken, each with its estimated capture time (`captures`,
-   * one per frame) and, where known, the source offset of the first: each takes the next seq.
+   * one per frame) and, where known, its source offset (`offsets`, one per frame): each takes the
+   * next seq.
    */
-  lost(reason: LossReason, captures: readonly CaptureTime[], firstOffset: number | null): void;
+  lost(reason: LossReason, captures: readonly CaptureTime[], offsets: readonly number[] | null): void;
   /** What tells this camera's losses before the appsink (status). */
   setEvidence(e: UpstreamEvidence): void;
   setHealth(h: SourceHealth): void;
@@ -324,7 +325,7 @@ export class Capture {
     const n = gap.appsink + gap.upstream;
     if (n === 0) return;
     const times = between(run.lastCapture ?? capturedAt, capturedAt, n);
-    if (gap.upstream > 0) this.host.lost('upstream', times.slice(0, gap.upstream), gap.firstOffset);
+    if (gap.upstream > 0) this.host.lost('upstream', times.slice(0, gap.upstream), lostOffsets(gap, run.plan.upstream.offsetsWrapAfter));
     if (gap.appsink > 0) this.host.lost('appsink-overflow', times.slice(gap.upstream), null);
   }
 

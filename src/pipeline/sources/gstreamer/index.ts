@@ -6,6 +6,7 @@ import { Capture, openPipeline, type CaptureHost } from './capture.js';
 import { localElementPlan, type GstElementPlan } from './jetson.js';
 import { buildLaunch, type LaunchPlan } from './launch.js';
 import { plannedEvidence, type UpstreamEvidence } from './losses.js';
+import { chooseAravisElement, type AravisElement } from './own-elements.js';
 import type { GstreamerSourceConfig } from './schema.js';
 
 export { gstreamerSourceSchema, type GstreamerSourceConfig, type GstreamerSourceInput } from './schema.js';
@@ -18,6 +19,8 @@ export interface GstreamerSourceOptions {
   readonly random?: () => number;
   /** Hardware or software elements for convert/decode. Default: probed on this machine (Jetson elements when present). */
   readonly elements?: GstElementPlan;
+  /** The aravis camera element. Default: the configuration's `element`, else the best this machine has (own-elements.ts). */
+  readonly aravisElement?: AravisElement;
 }
 
 /**
@@ -37,6 +40,8 @@ export class GstreamerSource implements FrameSource {
   private readonly config: GstreamerSourceConfig;
   private readonly options: GstreamerSourceOptions;
   private readonly elements: GstElementPlan;
+  /** Probed only for aravis cameras; the others never name it. */
+  private readonly aravisElement: AravisElement;
   private readonly health: BehaviorSubject<SourceHealth>;
   private seq = 0;
   private lost = 0;
@@ -48,18 +53,20 @@ export class GstreamerSource implements FrameSource {
     this.config = config;
     this.options = options;
     this.elements = options.elements ?? localElementPlan();
+    const input = config.input;
+    this.aravisElement = options.aravisElement ?? (input.preset === 'aravis' ? chooseAravisElement(input.element) : 'lwaravissrc');
     this.health = new BehaviorSubject<SourceHealth>({ state: 'starting' });
     this.health$ = this.health.pipe(distinctUntilChanged(sameHealth));
     this.lostFrames = () => this.lost;
     this.losses$ = this.lossSubject.asObservable();
     // Until a run's samples show offsets, what its configuration allows.
-    this.evidence = plannedEvidence(buildLaunch(config, { elements: this.elements }).upstream);
+    this.evidence = plannedEvidence(buildLaunch(config, this.launchOptions()).upstream);
     this.lossVisibility = () => ({ dropped: 'per-frame', upstream: this.evidence });
   }
 
   /** The launch description this source runs (for logs and `config validate`). */
   describe(): string {
-    return buildLaunch(this.config, { elements: this.elements }).description;
+    return buildLaunch(this.config, this.launchOptions()).description;
   }
 
   /**
@@ -70,8 +77,12 @@ export class GstreamerSource implements FrameSource {
     const input = this.config.input;
     // aravissrc opens (and keeps) the camera as soon as camera-name is set: parse without it.
     const probe = input.preset === 'aravis' ? { ...this.config, input: { ...input, camera: undefined } } : this.config;
-    const { pipeline } = openPipeline(buildLaunch(probe, { elements: this.elements }), this.config.maxBuffers);
+    const { pipeline } = openPipeline(buildLaunch(probe, this.launchOptions()), this.config.maxBuffers);
     pipeline.stop();
+  }
+
+  private launchOptions(): { elements: GstElementPlan; aravisElement: AravisElement } {
+    return { elements: this.elements, aravisElement: this.aravisElement };
   }
 
   frames(): Observable<Frame> {
@@ -89,12 +100,13 @@ export class GstreamerSource implements FrameSource {
       backoff,
       maxBuffers: this.config.maxBuffers,
       plan: (imagesStartIndex?: number): LaunchPlan =>
-        buildLaunch(this.config, imagesStartIndex === undefined ? { elements: this.elements } : { imagesStartIndex, elements: this.elements }),
+        buildLaunch(this.config, imagesStartIndex === undefined ? this.launchOptions() : { ...this.launchOptions(), imagesStartIndex }),
       nextSeq: () => this.seq++,
-      lost: (reason: LossReason, captures: readonly CaptureTime[], firstOffset: number | null) => {
+      lost: (reason: LossReason, captures: readonly CaptureTime[], offsets: readonly number[] | null) => {
         for (let i = 0; i < captures.length; i++) {
           this.lost++;
-          const meta = firstOffset === null ? { lost: reason } : { lost: reason, sourceOffset: firstOffset + i };
+          const offset = offsets?.[i];
+          const meta = offset === undefined ? { lost: reason } : { lost: reason, sourceOffset: offset };
           this.lossSubject.next({ kind: 'lost', seq: this.seq++, cameraId: this.cameraId, reason, capturedAt: captures[i]!, meta });
         }
       },

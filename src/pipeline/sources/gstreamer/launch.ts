@@ -1,6 +1,7 @@
 import { LinewatchError } from '../../../errors.js';
 import { SOFTWARE_PLAN, convertFragment, decodeFragment, jpegConverterInput, type ConverterInput, type GstElementPlan } from './jetson.js';
 import type { UpstreamLossPlan } from './losses.js';
+import type { AravisElement } from './own-elements.js';
 import { nvargusWhiteBalanceModes, type GstreamerInput, type GstreamerSourceConfig } from './schema.js';
 
 /**
@@ -12,7 +13,7 @@ import { nvargusWhiteBalanceModes, type GstreamerInput, type GstreamerSourceConf
 /** Name of the appsink the presets end in. */
 export const PRESET_SINK_NAME = 'lwsink';
 
-/** Name of the aravissrc element in the aravis preset. */
+/** Name of the camera element (lwaravissrc or aravissrc) in the aravis preset. */
 const CAMERA_ELEMENT = 'lwcam';
 
 /** How a built pipeline behaves, decided once at configuration time. */
@@ -51,13 +52,24 @@ const NUMBERED: UpstreamLossPlan = { numbersFrames: true, timestampPeriodNs: nul
 /** Sources that flag lost data with DISCONT (rtp depayloaders do; a custom pipeline may). */
 const FLAGS_DISCONT: UpstreamLossPlan = { numbersFrames: false, timestampPeriodNs: null, flagsDiscont: true };
 
+/** GigE Vision 1.x block ids are 16 bits and skip 0: 65535 is followed by 1. */
+const GVSP_V1_LAST_ID = 65535;
+
+/**
+ * lwaravissrc (linewatch's own element) sets each buffer's offset to the camera's frame id and
+ * flags DISCONT after a gap; frames the stream delivered incomplete are not pushed, so their ids
+ * are the gap.
+ */
+const CAMERA_FRAME_IDS: UpstreamLossPlan = { numbersFrames: true, timestampPeriodNs: null, flagsDiscont: true, offsetsWrapAfter: GVSP_V1_LAST_ID };
+
 /**
  * aravissrc stamps each buffer with the camera's own timestamp (the first frame anchored at its
  * arrival, each next one by the camera's clock) but sets neither offsets nor DISCONT, and skips
  * incomplete frames silently: a free-running camera at a set rate shows a lost frame as a gap of
  * two periods between timestamps; a triggered one cannot show it.
  */
-function aravisUpstream(input: Extract<GstreamerInput, { preset: 'aravis' }>): UpstreamLossPlan {
+function aravisUpstream(input: Extract<GstreamerInput, { preset: 'aravis' }>, element: AravisElement): UpstreamLossPlan {
+  if (element === 'lwaravissrc') return CAMERA_FRAME_IDS;
   if (input.trigger !== 'off' || input.fps === undefined) return OFFSETS_ONLY;
   return { numbersFrames: false, timestampPeriodNs: BigInt(Math.round(1e9 / input.fps)), flagsDiscont: false };
 }
@@ -141,12 +153,18 @@ function aravisFeatures(input: Extract<GstreamerInput, { preset: 'aravis' }>): s
   return features;
 }
 
-function aravisHead(input: Extract<GstreamerInput, { preset: 'aravis' }>): { head: string; bayer: boolean } {
-  let src = `aravissrc name=${CAMERA_ELEMENT}`;
+/**
+ * The camera element with the preset's settings. lwaravissrc takes aravissrc's property names;
+ * it switches auto exposure/gain off by itself when a value is set and has no auto-packet-size.
+ */
+function aravisHead(input: Extract<GstreamerInput, { preset: 'aravis' }>, element: AravisElement): { head: string; bayer: boolean } {
+  const own = element === 'lwaravissrc';
+  let src = `${element} name=${CAMERA_ELEMENT}`;
   if (input.camera !== undefined) src += ` camera-name=${quoteLaunchValue(input.camera)}`;
-  if (input.exposureUs !== undefined) src += ` exposure-auto=off exposure=${input.exposureUs}`;
-  if (input.gainDb !== undefined) src += ` gain-auto=off gain=${input.gainDb}`;
-  if (input.packetSizeBytes !== undefined) src += ` auto-packet-size=false packet-size=${input.packetSizeBytes}`;
+  if (input.exposureUs !== undefined) src += own ? ` exposure=${input.exposureUs}` : ` exposure-auto=off exposure=${input.exposureUs}`;
+  if (input.gainDb !== undefined) src += own ? ` gain=${input.gainDb}` : ` gain-auto=off gain=${input.gainDb}`;
+  if (input.packetSizeBytes !== undefined) src += own ? ` packet-size=${input.packetSizeBytes}` : ` auto-packet-size=false packet-size=${input.packetSizeBytes}`;
+  if (own && !input.packetResend) src += ' packet-resend=false';
   src += ` features=${quoteLaunchValue(aravisFeatures(input).join(' '))}`;
   const bayer = BAYER_CAPS[input.pixelFormat];
   const rest = sizeCaps(input.width, input.height, input.fps);
@@ -167,17 +185,21 @@ function aravisHead(input: Extract<GstreamerInput, { preset: 'aravis' }>): { hea
  */
 export function buildLaunch(
   config: GstreamerSourceConfig,
-  options: { imagesStartIndex?: number; elements?: GstElementPlan } = {},
+  options: { imagesStartIndex?: number; elements?: GstElementPlan; aravisElement?: AravisElement } = {},
 ): LaunchPlan {
   const input = config.input;
   const plan = options.elements ?? SOFTWARE_PLAN;
+  // linewatch's own element unless told otherwise (GstreamerSource passes what this machine has).
+  const aravisElement = options.aravisElement ?? 'lwaravissrc';
   const base = { sinkCaps: null, stallTimeoutMs: config.stallTimeoutMs, retryOnError: true, startIndex: null, reopen: null, upstream: OFFSETS_ONLY };
   switch (input.preset) {
     case 'aravis': {
-      const { head, bayer } = aravisHead(input);
+      const { head, bayer } = aravisHead(input, aravisElement);
       const description = head + convertTail(config, bayer, plan) + appsink(config.maxBuffers, true, false);
-      const reopen = input.camera === undefined ? null : { element: CAMERA_ELEMENT, property: 'camera-name', value: input.camera };
-      return { ...base, description, sinkName: PRESET_SINK_NAME, live: true, restartOnEos: true, reopen, upstream: aravisUpstream(input) };
+      // lwaravissrc opens the camera at each start and closes it at each stop: nothing to redo.
+      const reopen =
+        input.camera === undefined || aravisElement === 'lwaravissrc' ? null : { element: CAMERA_ELEMENT, property: 'camera-name', value: input.camera };
+      return { ...base, description, sinkName: PRESET_SINK_NAME, live: true, restartOnEos: true, reopen, upstream: aravisUpstream(input, aravisElement) };
     }
     case 'v4l2': {
       const caps = sizeCaps(input.width, input.height, input.fps);

@@ -28,6 +28,12 @@ export interface UpstreamLossPlan {
   readonly timestampPeriodNs: bigint | null;
   /** The source marks lost data with DISCONT (rtsp, a custom launch line); aravissrc, for one, does not. */
   readonly flagsDiscont: boolean;
+  /**
+   * The source's frame numbers start again at 1 after this one (GigE Vision 1.x block ids: 16 bits,
+   * 0 never used, so 65535 → 1); null where they never wrap. A smaller offset within a run is then
+   * a wrap, not a source that started counting again.
+   */
+  readonly offsetsWrapAfter?: number | null;
 }
 
 /** Frames missing right before a delivered sample. */
@@ -36,8 +42,27 @@ export interface Gap {
   readonly appsink: number;
   /** Lost before the appsink. */
   readonly upstream: number;
-  /** Source offsets (frame numbers) of the missing frames when all of them were lost before the appsink. */
+  /**
+   * Source offset (frame number) of the first missing frame when all of them were lost before the
+   * appsink; the next ones follow it ({@link lostOffsets}: across a wrap, from 1 again).
+   */
   readonly firstOffset: number | null;
+}
+
+/**
+ * The source offsets of a gap's frames lost before the appsink, or null when they are not known.
+ *
+ * @example
+ * lostOffsets({ appsink: 0, upstream: 3, firstOffset: 65534 }, 65535) // [65534, 65535, 1]
+ */
+export function lostOffsets(gap: Gap, wrapAfter: number | null | undefined): number[] | null {
+  if (gap.firstOffset === null) return null;
+  const out: number[] = [];
+  for (let i = 0; i < gap.upstream; i++) {
+    const o = gap.firstOffset + i;
+    out.push(wrapAfter !== null && wrapAfter !== undefined && o > wrapAfter ? o - wrapAfter : o);
+  }
+  return out;
 }
 
 const NO_GAP: Gap = Object.freeze({ appsink: 0, upstream: 0, firstOffset: null });
@@ -60,6 +85,7 @@ export class RunLosses {
   /** Whether the run's samples carried frame numbers; null before the first sample. */
   private offsetsSeen: boolean | null = null;
   private readonly numbersFrames: boolean;
+  private readonly wrapAfter: number | null;
 
   /** @param arrivalsAtStart the appsink's arrival count before the run played (its numbers go on across runs) */
   constructor(arrivalsAtStart: number, plan: UpstreamLossPlan) {
@@ -67,6 +93,7 @@ export class RunLosses {
     this.periodNs = plan.timestampPeriodNs;
     this.flagsDiscont = plan.flagsDiscont;
     this.numbersFrames = plan.numbersFrames;
+    this.wrapAfter = plan.offsetsWrapAfter ?? null;
   }
 
   /** What can tell this run's losses before the appsink, as far as its samples showed so far. */
@@ -89,8 +116,14 @@ export class RunLosses {
     else this.lastOffset = null;
     if (meta.pts !== null) this.lastPts = meta.pts;
     if (appsink === 0 && upstream === 0) return NO_GAP;
-    const firstOffset = appsink === 0 && this.evidence === 'offsets' && meta.offset !== null ? meta.offset - upstream : null;
+    const firstOffset = appsink === 0 && this.evidence === 'offsets' && meta.offset !== null ? this.unwrapBack(meta.offset, upstream) : null;
     return { appsink, upstream, firstOffset };
+  }
+
+  /** The offset `n` frames before `offset`, counted back across a wrap (`offset - n` when there is none). */
+  private unwrapBack(offset: number, n: number): number {
+    const o = offset - n;
+    return this.wrapAfter !== null && o < 1 && offset <= this.wrapAfter ? o + this.wrapAfter : o;
   }
 
   /** Buffers that reached the appsink after the last delivered sample, given its count now (end of the run). */
@@ -105,8 +138,18 @@ export class RunLosses {
     this.offsetsSeen = offset !== null && meta.offsetEnd === offset + 1;
     if (offset !== null && this.offsetsSeen) {
       const last = this.lastOffset;
+      if (last === null) return 0;
+      if (offset > last + 1) return offset - last - 1;
+      // Past the wrap: the frames after `last` up to the wrap, and those from 1 before `offset`.
+      const w = this.wrapAfter;
+      if (w !== null && offset < last && last <= w) {
+        const n = w - last + offset - 1;
+        // A short way round (under 1/16 of the range: 4096 GigE frames) is a wrap; further, a
+        // source that started counting again, whose "gap" would be thousands of dropped verdicts.
+        if (n < w / 16) return n;
+      }
       // A smaller offset is a source that started counting again (reconnect): nothing to compare.
-      return last !== null && offset > last + 1 ? offset - last - 1 : 0;
+      return 0;
     }
     if (this.periodNs !== null) {
       return pts !== null && this.lastPts !== null ? framesBetween(this.lastPts, pts, this.periodNs) : 0;

@@ -10,6 +10,13 @@ export const cameraPixelFormats = ['Mono8', 'BayerRG8', 'BayerBG8', 'BayerGR8', 
 
 const aravisInput = z.strictObject({
   preset: z.literal('aravis'),
+  /**
+   * The GStreamer element: `lwaravissrc`, linewatch's own (built at install by
+   * scripts/build-gst-plugin.sh; the camera's frame ids reach the verdicts and lost frames become
+   * `dropped` verdicts), or Debian's `aravissrc` (neither). Absent = lwaravissrc where it is built,
+   * else aravissrc.
+   */
+  element: z.enum(['lwaravissrc', 'aravissrc']).optional(),
   /** Camera name as aravis lists it (`arv-tool-0.8`), e.g. `Basler-21234567` or its serial; absent = the first camera found. */
   camera: z.string().min(1).max(256).optional(),
   /** GenICam pixel format. Bayer formats are demosaiced in GStreamer (bayer2rgb). Default Mono8. */
@@ -24,6 +31,12 @@ const aravisInput = z.strictObject({
   trigger: z.enum(['off', 'software', 'line1', 'line2', 'line3', 'line4']).default('off'),
   /** GigE Vision packet size in bytes (jumbo frames: 8000–9000); absent = negotiated by aravis. */
   packetSizeBytes: z.number().int().min(576).max(16384).optional(),
+  /**
+   * Ask the camera to resend missing GigE Vision packets (lwaravissrc only). Off: a frame with a
+   * missing packet is lost at once (a `dropped` verdict with its frame id) instead of arriving
+   * late. Default true.
+   */
+  packetResend: z.boolean().default(true),
   /** Image size in pixels (ROI on the sensor), absent = full sensor. */
   width: z.number().int().min(1).max(65_535).optional(),
   height: z.number().int().min(1).max(65_535).optional(),

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BUFFER_FLAG_DISCONT, type SampleMeta } from '../../../../src/pipeline/sources/gstreamer/binding.js';
-import { RunLosses, type UpstreamLossPlan } from '../../../../src/pipeline/sources/gstreamer/losses.js';
+import { RunLosses, lostOffsets, type UpstreamLossPlan } from '../../../../src/pipeline/sources/gstreamer/losses.js';
 
 /** RunLosses: which frames went missing before each delivered sample (pure, reference cases). */
 
@@ -30,6 +30,30 @@ test('frame-number offsets: a gap is everything missing; what the appsink droppe
   // Offsets that start again (a reconnected camera) count nothing.
   assert.deepEqual(r.next(meta({ arrival: 5, offset: 0, offsetEnd: 1 })), { appsink: 0, upstream: 0, firstOffset: null });
   assert.equal(r.evidence, 'offsets');
+});
+
+test('GigE Vision 1.x frame ids wrap after 65535 to 1: a gap across the wrap is counted, with the ids it lost; a far jump back is a restart', () => {
+  const plan: UpstreamLossPlan = { numbersFrames: true, timestampPeriodNs: null, flagsDiscont: true, offsetsWrapAfter: 65535 };
+  const r = new RunLosses(0, plan);
+  r.next(meta({ arrival: 1, offset: 65533, offsetEnd: 65534 }));
+  // 65534, 65535 and 1 missing.
+  const gap = r.next(meta({ arrival: 2, offset: 2, offsetEnd: 3 }));
+  assert.deepEqual(gap, { appsink: 0, upstream: 3, firstOffset: 65534 });
+  assert.deepEqual(lostOffsets(gap, plan.offsetsWrapAfter), [65534, 65535, 1]);
+  // Right at the wrap: nothing missing.
+  const s = new RunLosses(0, plan);
+  s.next(meta({ arrival: 1, offset: 65535, offsetEnd: 65536 }));
+  assert.deepEqual(s.next(meta({ arrival: 2, offset: 1, offsetEnd: 2 })), { appsink: 0, upstream: 0, firstOffset: null });
+  // Only 1 lost, right after the wrap.
+  const one = s.next(meta({ arrival: 3, offset: 3, offsetEnd: 4 }));
+  assert.deepEqual(lostOffsets(one, 65535), [2]);
+  // Back from 40000 to 5: the way round would be 25 539 lost frames (over 1/16 of the id range),
+  // so the camera started counting again: nothing counted, rather than a flood of dropped verdicts.
+  const t = new RunLosses(0, plan);
+  t.next(meta({ arrival: 1, offset: 40_000, offsetEnd: 40_001 }));
+  assert.deepEqual(t.next(meta({ arrival: 2, offset: 5, offsetEnd: 6 })), { appsink: 0, upstream: 0, firstOffset: null });
+  // Without a wrap in the plan, ids past 65535 are ordinary numbers (GVSP 2.x: 64-bit ids).
+  assert.deepEqual(lostOffsets({ appsink: 0, upstream: 2, firstOffset: 65535 }, null), [65535, 65536]);
 });
 
 test('offsets that are not frame numbers (byte offsets: offset_end ≠ offset + 1) are not read as gaps', () => {

@@ -73,7 +73,12 @@ export interface PushMeta {
 }
 
 export interface GstAppSink {
-  /** Calls back once with the next sample, or with null at end of stream or when stopped. */
+  /**
+   * Calls back once with the next sample, or with null at end of stream or when stopped. From
+   * patch 3 the Buffer owns its bytes until GC collects it ({@link HeldFrames}); its ArrayBuffer
+   * is untransferable (Node's external memory): post it to a worker by cloning, not in a transfer
+   * list (Node 20 ignores it there, Node 24 throws DataCloneError).
+   */
   pull(cb: (buf: Buffer | null, caps: SampleCaps, meta: SampleMeta | null) => void): void;
   /** Buffers that reached this appsink so far (the last {@link SampleMeta.arrival} given). */
   arrivals(): number;

@@ -6,16 +6,20 @@
  *    5 MP, GRAY8 and RGB, against `gst-launch-1.0 … ! fakesink` on the same videotestsrc source
  *    (its own PLAYING→EOS time): the ratio, and the ms per frame, are what Node adds. Node's side
  *    is timed from the first frame to the last (start-up excluded). Rounds alternate; medians,
- *    p99 of the frame-to-frame interval in Node.
+ *    p99 of the frame-to-frame interval in Node. Each row says how the binding handed the frames
+ *    over (patch 3: wrapped, or copied off the main thread; before it, copied on the main thread).
  * 2. Tiler throughput in lines/s for a 4096-pixel strip (stitch, cut 256×256 tiles with 32 px
  *    overlap both ways, merge maps, stream regions), the model left out; per-buffer p99.
  * 3. With `--latency`: capture→verdict through the Station from the buffers' own timestamps, on
  *    videotestsrc and the fake GigE camera (bench/capture-latency.ts, which also runs alone).
  *
- *   node dist/bench/gstreamer.js [--frames N] [--rounds R] [--json] [--latency [--model DIR] [--fps F]]
+ *   node dist/bench/gstreamer.js [--frames N] [--rounds R] [--only TEXT] [--json] [--latency [--model DIR] [--fps F]]
+ *
+ * `--only TEXT` keeps the cases whose name contains TEXT (e.g. `--only "5 MP"`).
  */
 import { execFileSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
+import { gstreamer } from '../src/pipeline/sources/gstreamer/binding.js';
 import { createGstreamerSource, gstreamerSourceSchema, type GstreamerSource } from '../src/pipeline/sources/gstreamer/index.js';
 import { LineScanTiler } from '../src/pipeline/tiler/index.js';
 import { formatCaptureLatency, runCaptureLatencyBench } from './capture-latency.js';
@@ -95,6 +99,22 @@ export interface GstCaseReport {
   readonly addedMsPerFrame: number;
   readonly frameMsMedian: number;
   readonly frameMsP99: number;
+  /** How the binding handed this case's frames to Node: 'wrapped', 'copied' (off the main thread), or both. */
+  readonly handover: string;
+}
+
+/** Frames the binding has wrapped and copied so far (patch 3). */
+function handedOver(): { wrapped: number; copied: number } {
+  const h = gstreamer().linewatchHeld?.();
+  return { wrapped: h?.wrapped ?? 0, copied: h?.copied ?? 0 };
+}
+
+function handoverOf(before: { wrapped: number; copied: number }): string {
+  const now = handedOver();
+  const w = now.wrapped - before.wrapped;
+  const c = now.copied - before.copied;
+  if (w > 0 && c > 0) return `wrapped ${w}, copied ${c}`;
+  return w > 0 ? 'wrapped' : c > 0 ? 'copied' : 'not counted';
 }
 
 export interface TilerReport {
@@ -105,13 +125,14 @@ export interface TilerReport {
   readonly bufferMsP99: number;
 }
 
-export async function runGstreamerBench(frames: number, rounds: number): Promise<{ cases: GstCaseReport[]; tiler: TilerReport }> {
+export async function runGstreamerBench(frames: number, rounds: number, only = ''): Promise<{ cases: GstCaseReport[]; tiler: TilerReport }> {
   const cases: GstCaseReport[] = [];
-  for (const c of CASES) {
+  for (const c of CASES.filter((x) => x.name.includes(only))) {
     const n = c.width * c.height > 2_000_000 ? Math.max(20, Math.round(frames / 3)) : frames;
     const gst: number[] = [];
     const node: number[] = [];
     const intervals: number[] = [];
+    const before = handedOver();
     for (let r = 0; r < rounds; r++) {
       gst.push(n / (gstLaunchMs(c, n) / 1000));
       const iv = await nodeIntervals(c, n);
@@ -128,6 +149,7 @@ export async function runGstreamerBench(frames: number, rounds: number): Promise
       addedMsPerFrame: 1000 / nodeFps - 1000 / gstFps,
       frameMsMedian: median(intervals),
       frameMsP99: percentile(intervals, 99),
+      handover: handoverOf(before),
     });
   }
   return { cases, tiler: tilerBench(rounds) };
@@ -172,10 +194,14 @@ function tilerBench(rounds: number): TilerReport {
 }
 
 export function formatGstreamerBench(r: { cases: GstCaseReport[]; tiler: TilerReport }): string {
-  const lines = ['videotestsrc → appsink → Node   gst-launch fps   Node fps   ratio   +ms/frame   frame ms median / p99'];
+  const lines = [
+    `gstreamer-superficial with linewatch patch ${gstreamer().linewatchPatch ?? 'none'}`,
+    'videotestsrc → appsink → Node   gst-launch fps   Node fps   ratio   +ms/frame   frame ms median / p99   hand-over',
+  ];
   for (const c of r.cases) {
+    const interval = `${c.frameMsMedian.toFixed(2)} / ${c.frameMsP99.toFixed(2)}`;
     lines.push(
-      `${c.name.padEnd(30)} ${c.gstFps.toFixed(0).padStart(14)} ${c.nodeFps.toFixed(0).padStart(10)} ${c.ratio.toFixed(3).padStart(7)} ${c.addedMsPerFrame.toFixed(2).padStart(11)}   ${c.frameMsMedian.toFixed(2)} / ${c.frameMsP99.toFixed(2)}`,
+      `${c.name.padEnd(30)} ${c.gstFps.toFixed(0).padStart(14)} ${c.nodeFps.toFixed(0).padStart(10)} ${c.ratio.toFixed(3).padStart(7)} ${c.addedMsPerFrame.toFixed(2).padStart(11)}   ${interval.padEnd(21)}   ${c.handover}`,
     );
   }
   const t = r.tiler;
@@ -197,7 +223,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     const latency = await runCaptureLatencyBench({ modelDir, frames: arg('--frames', 100), rounds: arg('--rounds', 3), fps: arg('--fps', 10), roundSeconds: arg('--round-seconds', 30) });
     process.stdout.write(process.argv.includes('--json') ? `${JSON.stringify(latency)}\n` : `${formatCaptureLatency(latency)}\n`);
   } else {
-    const report = await runGstreamerBench(arg('--frames', 200), arg('--rounds', 3));
+    const i = process.argv.indexOf('--only');
+    const report = await runGstreamerBench(arg('--frames', 200), arg('--rounds', 3), i >= 0 ? (process.argv[i + 1] ?? '') : '');
     process.stdout.write(process.argv.includes('--json') ? `${JSON.stringify(report)}\n` : `${formatGstreamerBench(report)}\n`);
   }
 }

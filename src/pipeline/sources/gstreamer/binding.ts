@@ -74,7 +74,12 @@ export interface PushMeta {
 }
 
 export interface GstAppSink {
-  /** Calls back once with the next sample, or with null at end of stream or when stopped. */
+  /**
+   * Calls back once with the next sample, or with null at end of stream or when stopped. From
+   * patch 3 the Buffer owns its bytes until GC collects it ({@link HeldFrames}); its ArrayBuffer
+   * is untransferable (Node's external memory): post it to a worker by cloning, not in a transfer
+   * list (Node 20 ignores it there, Node 24 throws DataCloneError).
+   */
   pull(cb: (buf: Buffer | null, caps: SampleCaps, meta: SampleMeta | null) => void): void;
   /** Buffers that reached this appsink so far (the last {@link SampleMeta.arrival} given). */
   arrivals(): number;
@@ -107,19 +112,38 @@ export interface GstAppSrc {
   [property: string]: unknown;
 }
 
+/**
+ * Frames the binding has handed to Node that are not yet collected (patch 3). A pulled frame's
+ * Buffer owns its bytes: GStreamer's own buffer, kept referenced and mapped (`wrapped`: from a pool
+ * that grows on demand), or a copy made on the pull's pool thread (`copied`: any other buffer,
+ * which its source may need back). Either is released when GC collects the Buffer.
+ */
+export interface HeldFrames {
+  /** Frame Buffers alive in Node now, and their bytes. */
+  readonly frames: number;
+  readonly bytes: number;
+  /** Frames handed over by each path since the addon loaded. */
+  readonly wrapped: number;
+  readonly copied: number;
+}
+
 interface Binding {
   Pipeline: new (description: string) => GstPipeline;
   /** Version of linewatch's patch compiled into the addon; undefined when it was built unpatched. */
   linewatchPatch?: number;
+  /** From patch 3 on. */
+  linewatchHeld?: () => HeldFrames;
 }
 
 /**
  * The patch version this code reads (patches/gstreamer-superficial+1.7.4.patch): 1, sample
  * timing, flags and arrival numbers; 2, `auto-flush-bus` that reaches GStreamer on Node 24 and a
  * bus poll that ends once its pipeline is stopped (without both, a stopped pipeline could leave a
- * poll waiting for ever on Node 24, and `linewatch run` never exited).
+ * poll waiting for ever on Node 24, and `linewatch run` never exited); 3, pulled frames handed
+ * over without a copy on the main thread ({@link HeldFrames}; upstream's copy cost ~10 ms per
+ * 5 MP RGB frame there, mostly faulting in fresh pages).
  */
-export const BINDING_PATCH_VERSION = 2;
+export const BINDING_PATCH_VERSION = 3;
 
 let binding: Binding | null = null;
 

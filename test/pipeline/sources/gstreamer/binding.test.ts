@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import {
   BINDING_PATCH_VERSION,
@@ -53,6 +54,13 @@ function pull(description: string, n: number, feed?: (src: GstAppSrc) => void): 
 
 test('the binding carries linewatch patch version it is read with', () => {
   assert.equal(gstreamer().linewatchPatch, BINDING_PATCH_VERSION);
+});
+
+test('the patch changes the addon\'s sources only: no build output, which no fresh install could apply', () => {
+  const patch = readFileSync(new URL('../../../../../patches/gstreamer-superficial+1.7.4.patch', import.meta.url), 'utf8');
+  const files = [...patch.matchAll(/^diff --git a\/node_modules\/gstreamer-superficial\/(\S+)/gm)].map((m) => m[1]!);
+  assert.ok(files.length > 0, 'the patch names its files');
+  assert.deepEqual(files.filter((f) => !/^[A-Za-z]+\.(cpp|h)$/.test(f)), [], 'only top-level .cpp and .h files');
 });
 
 test('videotestsrc with do-timestamp: PTS, duration, offsets, DISCONT on the first buffer, arrival numbers and a clock reading arrive with each sample', async () => {

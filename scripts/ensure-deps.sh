@@ -60,8 +60,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-# node_modules is current when npm's own record of it is newer than the lockfile.
-if [ "$mode" != trainer ] && { [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; }; then
+# node_modules is current when npm's own record of it is newer than the lockfile and than the
+# patches patch-package applies at install (a changed binding patch needs a clean reinstall: a
+# patch cannot be applied over its previous version).
+stale_modules() {
+  [ ! -f node_modules/.package-lock.json ] && return 0
+  [ package-lock.json -nt node_modules/.package-lock.json ] && return 0
+  local p
+  for p in patches/*.patch; do
+    [ -e "$p" ] && [ "$p" -nt node_modules/.package-lock.json ] && return 0
+  done
+  return 1
+}
+if [ "$mode" != trainer ] && stale_modules; then
   echo "linewatch: npm ci" >&2
   # onnxruntime-node's install script would fetch its CUDA providers from NuGet (an unhandled rejection
   # fails the whole npm ci where that host is unreachable); the CPU build linewatch uses ships in it.

@@ -32,8 +32,9 @@ try {
   const created = await createSessionWithFallback(ort, setup.path, emb.sha256, setup.providers, { intraOpNumThreads: setup.intraOpThreads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
   const session = created.session;
   // A zero image checks the graph against the manifest (its input, output and dim) before anything relies on it.
-  const zeros = inp.dtype === 'uint8' ? new Uint8Array(inp.height * inp.width * inp.channels) : new Float32Array(inp.height * inp.width * inp.channels);
-  await run(session, 1, zeros);
+  const warm = inp.batch === 'dynamic' ? 1 : inp.batch;
+  const zeros = inp.dtype === 'uint8' ? new Uint8Array(warm * inp.height * inp.width * inp.channels) : new Float32Array(warm * inp.height * inp.width * inp.channels);
+  await run(session, warm, zeros);
   port.postMessage({ type: 'ready', provider: created.provider } satisfies EmbedFromWorker);
   let chain: Promise<void> = Promise.resolve();
   port.on('message', (msg: EmbedToWorker) => {

@@ -66,6 +66,9 @@ export class EmbeddingEngine implements Embedder {
   private readonly worker: Worker;
   private readonly manifest: Manifest;
   private readonly normalized: boolean;
+  /** Images per run at most: the graph's fixed batch (trainer/ traces embed.onnx with the model's batch rule), else MAX_RUN. */
+  private readonly maxRun: number;
+  private readonly fixedBatch: number | null;
   private readonly queue: Pending[];
   private inFlight: { readonly id: number; readonly parts: readonly Pending[] } | null;
   private nextId: number;
@@ -76,6 +79,8 @@ export class EmbeddingEngine implements Embedder {
     this.manifest = manifest;
     this.dim = embedding.dim;
     this.normalized = embedding.normalized;
+    this.fixedBatch = manifest.input.batch === 'dynamic' ? null : manifest.input.batch;
+    this.maxRun = this.fixedBatch ?? MAX_RUN;
     this.provider = provider;
     this.queue = [];
     this.inFlight = null;
@@ -121,6 +126,12 @@ export class EmbeddingEngine implements Embedder {
   embed(images: readonly PreparedPixels[]): Promise<Float32Array[]> {
     if (this.closed) return Promise.reject(new LinewatchError('LW_ERR_SESSION_RUN', 'the embedding engine is closed'));
     if (images.length === 0) return Promise.resolve([]);
+    if (images.length > this.maxRun) {
+      // A pool larger than one run: in runs, rows back in order.
+      const parts: Promise<Float32Array[]>[] = [];
+      for (let s = 0; s < images.length; s += this.maxRun) parts.push(this.embed(images.slice(s, s + this.maxRun)));
+      return Promise.all(parts).then((rows) => rows.flat());
+    }
     const data = allocateBatch(this.manifest, images.length);
     for (let i = 0; i < images.length; i++) writeTensor(images[i]!, this.manifest, data, i);
     return new Promise((resolve, reject) => {
@@ -144,7 +155,7 @@ export class EmbeddingEngine implements Embedder {
     if (this.inFlight !== null || this.queue.length === 0) return;
     const parts: Pending[] = [this.queue.shift()!];
     let n = parts[0]!.n;
-    while (this.queue.length > 0 && n + this.queue[0]!.n <= MAX_RUN) {
+    while (this.queue.length > 0 && n + this.queue[0]!.n <= this.maxRun) {
       const p = this.queue.shift()!;
       parts.push(p);
       n += p.n;
@@ -159,9 +170,16 @@ export class EmbeddingEngine implements Embedder {
         off += p.data.length;
       }
     }
+    // A fixed-batch graph gets exactly its batch: zero images after the real ones, their rows unread.
+    const sent = this.fixedBatch ?? n;
+    if (sent > n) {
+      const padded = data instanceof Uint8Array ? new Uint8Array((data.length / n) * sent) : new Float32Array((data.length / n) * sent);
+      padded.set(data as never);
+      data = padded;
+    }
     const id = this.nextId++;
     this.inFlight = { id, parts };
-    this.worker.postMessage({ type: 'run', id, n, data } satisfies EmbedToWorker, [data.buffer as ArrayBuffer]);
+    this.worker.postMessage({ type: 'run', id, n: sent, data } satisfies EmbedToWorker, [data.buffer as ArrayBuffer]);
   }
 
   private onMessage(msg: EmbedFromWorker): void {

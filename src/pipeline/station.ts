@@ -437,7 +437,11 @@ export class Station {
     if (plan.changes.some((c) => c.path === 'products' || c.path.startsWith('products.'))) {
       try {
         prompts = new PromptCache(await readRecipes(next.products));
-        if (!modelChanged) await prompts.prepareAll({ manifest: this.slot.bundle.manifest, embedder: this.slot.embedder });
+        if (!modelChanged) {
+          // A pool the running model cannot serve is refused by name before anything is prepared.
+          assertNeedsMet(this.slot.bundle, this.slot.adapter, promptSuppliers(next, this.slot.adapter));
+          await prompts.prepareAll({ manifest: this.slot.bundle.manifest, embedder: this.slot.embedder });
+        }
       } catch (err) {
         this.logger.warn({ err: errorMessage(err) }, 'new products refused; the running configuration stays');
         return refuse([errorMessage(err)]);

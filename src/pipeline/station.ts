@@ -162,15 +162,18 @@ const UNKNOWN_CAMERA: FrameContext = { roi: undefined, maxFramePixels: 0, extras
  */
 function promptSuppliers(config: Config, adapter: ModelAdapter): { name: string; cannotServe: string | null }[] {
   const need = adapter.needs.prompt;
-  const cameras = config.cameras.map((cam) => ({
-    name: `camera ${cam.id}`,
-    cannotServe:
-      cam.lineScan !== undefined
-        ? "a line-scan camera's tiles are not given prompts yet"
-        : cam.product === undefined
+  const cameras = config.cameras.map((cam) => {
+    const product = cam.product === undefined ? undefined : config.products[cam.product];
+    return {
+      name: `camera ${cam.id}`,
+      cannotServe:
+        cam.product === undefined
           ? 'no product is set for it (cameras[].product, a key of products)'
-          : null,
-  }));
+          : cam.lineScan !== undefined && product !== undefined && isPoolProduct(product)
+            ? `it is a line-scan camera and its product ${cam.product} names a pool: a line-scan camera takes one good image of the web per product (products.${cam.product}.prompt), each tile judged against the good tile at its place`
+            : null,
+    };
+  });
   if (need === null || need.selection === 'cosine-pool') return cameras;
   const pools = Object.entries(config.products).filter(([, p]) => isPoolProduct(p));
   return [
@@ -709,7 +712,11 @@ export class Station {
           this.logger.warn({ camera: cam.id, bufferSeq: lost.seq, reason: lost.reason }, 'line-scan buffer lost');
         }) ?? null;
       const items$ = source.losses$ === undefined ? bounded : interleave(bounded, source.losses$);
+      const changeover = this.changeover;
       judged$ = items$.pipe(
+        // Each buffer takes the camera's product when received, as an area-scan frame does: a
+        // prompted model judges a band's tiles as the product of the buffer that completed it.
+        map((item) => changeover.stamp(item)),
         pairTriggers,
         lineScanVerdicts(inspector, {
           cameraId: cam.id,

@@ -164,6 +164,9 @@ export function segmentVerdict(
     endMm: s.endMm,
     lineDefects: s.defects.map(lineDefectMeta),
   };
+  // The product of the buffer that ended the segment (stamped when received), as for a frame.
+  const product = productOf(last.meta);
+  if (product !== undefined) meta['product'] = product;
   let kind: VerdictKind = s.verdict;
   if (lost !== undefined && lost.runs.length > 0) {
     // Web under this segment was never seen: its `ok` would be a claim nobody checked.

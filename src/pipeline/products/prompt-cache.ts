@@ -8,6 +8,7 @@ import { productOf } from './changeover.js';
 import { preparePixels, type PreparedPixels } from '../preprocess/index.js';
 import { nearestRow } from './nearest.js';
 import { promptFileName, type ProductPrompts, type Recipe, type Recipes } from './recipes.js';
+import { prepareStripTile, stripTileOf, type StripLayout } from './strip-prompts.js';
 
 /** Decodes and prepares one prompt image for a model (its geometry, dtype, normalisation): the frames' own code. */
 export type PreparePrompt = (recipe: Recipe, manifest: Manifest) => Promise<PreparedPixels>;
@@ -43,11 +44,35 @@ export class PromptCache {
   readonly recipes: Recipes;
   private readonly prepare: PreparePrompt;
   private readonly byModel: WeakMap<Manifest, Map<string, Promise<PreparedProduct>>>;
+  /** Line-scan: per model, per product, strip layout and place across, the good tile. */
+  private readonly tilesByModel: WeakMap<Manifest, Map<string, Promise<FrameExtras>>>;
 
   constructor(recipes: Recipes, prepare: PreparePrompt = preparePrompt) {
     this.recipes = recipes;
     this.prepare = prepare;
     this.byModel = new WeakMap();
+    this.tilesByModel = new WeakMap();
+  }
+
+  /**
+   * A line-scan tile's extras: the good tile of `product`'s strip image at `x` across (strip-prompts.ts),
+   * prepared once per model, product, layout and place. Rejects like extras().
+   */
+  stripTile(model: PromptModel, product: string, layout: StripLayout, x: number): Promise<FrameExtras> {
+    let tiles = this.tilesByModel.get(model.manifest);
+    if (tiles === undefined) {
+      tiles = new Map();
+      this.tilesByModel.set(model.manifest, tiles);
+    }
+    const key = `${product}|${layout.width}|${layout.tileWidth}x${layout.tileHeight}|${x}`;
+    const hit = tiles.get(key);
+    if (hit !== undefined) return hit;
+    const prompts = this.recipes.get(product);
+    if (prompts === undefined) return Promise.reject(this.unknown(product));
+    const made = prepareStripTile(prompts, model.manifest, layout, x);
+    made.catch(() => {});
+    tiles.set(key, made);
+    return made;
   }
 
   /** Whether `product` has a recipe or a pool here. */
@@ -96,18 +121,18 @@ export class PromptCache {
     const hit = models.get(product);
     if (hit !== undefined) return hit;
     const prompts = this.recipes.get(product);
-    if (prompts === undefined) {
-      const known = [...this.recipes.keys()];
-      // Not cached: a later configuration may describe it (it is then a new cache anyway).
-      return Promise.reject(
-        new LinewatchError('LW_ERR_PRODUCT_UNKNOWN', `product "${product}" has no recipe (no products.${product}.prompt or .pool; ${known.length > 0 ? `known: ${known.join(', ')}` : 'no product is configured'})`),
-      );
-    }
+    // Not cached: a later configuration may describe it (it is then a new cache anyway).
+    if (prompts === undefined) return Promise.reject(this.unknown(product));
     const made = this.make(model, prompts);
     // The same bytes fail the same way: the failure is cached too (no decode per frame of a bad recipe).
     made.catch(() => {});
     models.set(product, made);
     return made;
+  }
+
+  private unknown(product: string): LinewatchError {
+    const known = [...this.recipes.keys()];
+    return new LinewatchError('LW_ERR_PRODUCT_UNKNOWN', `product "${product}" has no recipe (no products.${product}.prompt or .pool; ${known.length > 0 ? `known: ${known.join(', ')}` : 'no product is configured'})`);
   }
 
   private async make(model: PromptModel, prompts: ProductPrompts): Promise<PreparedProduct> {
@@ -151,6 +176,10 @@ export function promptServer(prompts: () => PromptCache, missing: (frame: Frame)
   return (frame, model, prepared) => {
     const product = productOf(frame);
     if (product === undefined) return Promise.reject(missing(frame));
-    return prompts().extras({ manifest: model.bundle.manifest, embedder: model.embedder }, product, prepared);
+    const m = { manifest: model.bundle.manifest, embedder: model.embedder };
+    // A line-scan tile is judged against the good tile at its own place across the web.
+    const tile = stripTileOf(frame.meta);
+    if (tile !== undefined) return prompts().stripTile(m, product, tile.layout, tile.x);
+    return prompts().extras(m, product, prepared);
   };
 }

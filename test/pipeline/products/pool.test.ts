@@ -231,3 +231,22 @@ test('configuration: a product is a recipe xor a pool; both or neither is refuse
   const ok = parseConfig({ ...base, products: { a: { pool: 'goods/a' }, b: { pool: ['1.png', '2.png'] }, c: { prompt: 'c.png' } } }, 'ok');
   assert.deepEqual(Object.keys(ok.products), ['a', 'b', 'c']);
 });
+
+test('configs/onenip-pool.yaml runs: every part of a judged against the nearest of a\'s pool, named on its verdict', async () => {
+  const { loadConfig } = await import('../../../src/config/load.js');
+  const { fileURLToPath } = await import('node:url');
+  const file = fileURLToPath(new URL('../../../../configs/onenip-pool.yaml', import.meta.url));
+  const config = await loadConfig(file);
+  const station = await Station.start({ ...config, sinks: { ...config.sinks, console: { ...config.sinks.console, enabled: false } } }, { logger: quiet, baseDir: join(file, '..'), maxFramesPerCamera: 8 });
+  const verdicts: Verdict[] = [];
+  station.verdicts$.subscribe((v) => verdicts.push(v));
+  try {
+    await station.ended();
+  } finally {
+    await station.stop();
+  }
+  assert.equal(verdicts.length, 8);
+  assert.ok(verdicts.every((v) => v.product === 'a' && (v.prompt === 'prompt-a.png' || v.prompt === 'pool-a.png')), JSON.stringify(verdicts.map((v) => [v.product, v.prompt, v.verdict])));
+  const good = verdicts.find((v) => v.meta?.['file'] !== undefined && String(v.meta['file']).endsWith('good-a.png')) ?? verdicts.find((v) => v.partId === 'good-a');
+  assert.equal(good?.verdict, 'ok');
+});

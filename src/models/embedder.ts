@@ -7,7 +7,7 @@
  * one batch, which ask one by one as their pixels are prepared, share a session run.
  */
 import type { Worker } from 'node:worker_threads';
-import { LinewatchError } from '../errors.js';
+import { LinewatchError, errorMessage } from '../errors.js';
 import { allocateBatch, writeTensor, type PreparedPixels } from '../pipeline/preprocess/index.js';
 import type { Bundle } from './bundle.js';
 import { startWorker } from './engine.js';
@@ -60,10 +60,41 @@ const WORKER_URL = new URL('./embed-worker.js', import.meta.url);
 /** At most this many images per run: a burst after a stall is split rather than run as one huge batch. */
 const MAX_RUN = 32;
 
+/** One embedding worker up to 'ready' (session loaded, checked on a zero image), or its error. */
+async function spawn(setup: EmbedWorkerSetup): Promise<{ worker: Worker; provider: string }> {
+  const worker = startWorker(setup, WORKER_URL);
+  let cleanup = (): void => {};
+  const provider = await new Promise<string>((resolve, reject) => {
+    const onMessage = (msg: EmbedFromWorker): void => {
+      if (msg.type === 'ready') resolve(msg.provider);
+      else reject(new LinewatchError('LW_ERR_SESSION_CREATE', msg.type === 'failed' ? msg.message : `${setup.path}: unexpected ${msg.type} before ready`));
+    };
+    const onError = (err: Error): void => reject(new LinewatchError('LW_ERR_SESSION_CREATE', `${setup.path}: embedding worker failed to start: ${err.message}`, { cause: err }));
+    const onExit = (code: number): void => reject(new LinewatchError('LW_ERR_SESSION_CREATE', `${setup.path}: embedding worker exited with code ${code} before it was ready`));
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+    // Only these: Node's own listeners on a Worker start its message port.
+    cleanup = () => {
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+    };
+  }).catch(async (err: unknown) => {
+    cleanup();
+    await worker.terminate();
+    throw err;
+  });
+  cleanup();
+  return { worker, provider };
+}
+
 export class EmbeddingEngine implements Embedder {
   readonly dim: number;
   readonly provider: string;
-  private readonly worker: Worker;
+  private readonly setup: EmbedWorkerSetup;
+  /** null while a replacement starts (the one before died): requests wait in the queue. */
+  private worker: Worker | null;
   private readonly manifest: Manifest;
   private readonly normalized: boolean;
   /** Images per run at most: the graph's fixed batch (trainer/ traces embed.onnx with the model's batch rule), else MAX_RUN. */
@@ -73,22 +104,24 @@ export class EmbeddingEngine implements Embedder {
   private inFlight: { readonly id: number; readonly parts: readonly Pending[] } | null;
   private nextId: number;
   private closed: boolean;
+  /** Why no worker can run any more (a replacement failed to start): every request is refused with it. */
+  private broken: string | null;
 
-  private constructor(worker: Worker, manifest: Manifest, embedding: Embedding, provider: string) {
-    this.worker = worker;
-    this.manifest = manifest;
-    this.dim = embedding.dim;
-    this.normalized = embedding.normalized;
-    this.fixedBatch = manifest.input.batch === 'dynamic' ? null : manifest.input.batch;
+  private constructor(setup: EmbedWorkerSetup, worker: Worker, provider: string) {
+    this.setup = setup;
+    this.manifest = setup.manifest;
+    this.dim = setup.embedding.dim;
+    this.normalized = setup.embedding.normalized;
+    this.fixedBatch = setup.manifest.input.batch === 'dynamic' ? null : setup.manifest.input.batch;
     this.maxRun = this.fixedBatch ?? MAX_RUN;
     this.provider = provider;
     this.queue = [];
     this.inFlight = null;
     this.nextId = 1;
     this.closed = false;
-    worker.on('message', (msg: EmbedFromWorker) => this.onMessage(msg));
-    worker.on('exit', () => this.failAll(`the embedding worker of ${manifest.version} exited`));
-    worker.on('error', (err) => this.failAll(`the embedding worker of ${manifest.version} failed: ${err.message}`));
+    this.broken = null;
+    this.worker = null;
+    this.attach(worker);
   }
 
   /**
@@ -109,22 +142,50 @@ export class EmbeddingEngine implements Embedder {
       providers: (opts.executionProviders ?? ['cpu']).map(normalizeProvider),
       intraOpThreads: opts.intraOpThreads ?? 1,
     };
-    const worker = startWorker(setup, WORKER_URL);
-    const provider = await new Promise<string>((resolve, reject) => {
-      worker.once('message', (msg: EmbedFromWorker) => {
-        if (msg.type === 'ready') resolve(msg.provider);
-        else reject(new LinewatchError('LW_ERR_SESSION_CREATE', msg.type === 'failed' ? msg.message : `${setup.path}: unexpected ${msg.type} before ready`));
-      });
-      worker.once('error', (err) => reject(new LinewatchError('LW_ERR_SESSION_CREATE', `${setup.path}: embedding worker failed to start: ${err.message}`, { cause: err })));
-    }).catch(async (err: unknown) => {
-      await worker.terminate();
-      throw err;
+    const { worker, provider } = await spawn(setup);
+    // A replacement goes straight to the provider that worked.
+    const chosen = setup.providers.find((p) => p.name === provider);
+    return new EmbeddingEngine({ ...setup, providers: chosen ? [chosen] : setup.providers }, worker, provider);
+  }
+
+  private attach(worker: Worker): void {
+    this.worker = worker;
+    worker.on('message', (msg: EmbedFromWorker) => this.onMessage(msg));
+    worker.on('exit', (code) => {
+      if (this.worker === worker) this.onExit(`exit code ${code}`);
     });
-    return new EmbeddingEngine(worker, bundle.manifest, embedding, provider);
+    worker.on('error', () => {});
+  }
+
+  /**
+   * The worker died (a crash in the session): the run it held fails — its frames become `error`
+   * verdicts —, the requests waiting go to a replacement, as the model's engine does.
+   */
+  private onExit(why: string): void {
+    this.worker = null;
+    const running = this.inFlight;
+    this.inFlight = null;
+    for (const p of running?.parts ?? []) p.reject(new LinewatchError('LW_ERR_SESSION_RUN', `the embedding worker of ${this.manifest.version} died while running this batch (${why}); it is being replaced`));
+    if (this.closed) return;
+    spawn(this.setup).then(
+      ({ worker }) => {
+        if (this.closed) {
+          void worker.terminate();
+          return;
+        }
+        this.attach(worker);
+        this.dispatch();
+      },
+      (err: unknown) => {
+        this.broken = `the embedding worker of ${this.manifest.version} died and its replacement failed to start: ${errorMessage(err)}`;
+        for (const p of this.queue.splice(0)) p.reject(new LinewatchError('LW_ERR_SESSION_RUN', this.broken));
+      },
+    );
   }
 
   embed(images: readonly PreparedPixels[]): Promise<Float32Array[]> {
     if (this.closed) return Promise.reject(new LinewatchError('LW_ERR_SESSION_RUN', 'the embedding engine is closed'));
+    if (this.broken !== null) return Promise.reject(new LinewatchError('LW_ERR_SESSION_RUN', this.broken));
     if (images.length === 0) return Promise.resolve([]);
     if (images.length > this.maxRun) {
       // A pool larger than one run: in runs, rows back in order.
@@ -143,16 +204,19 @@ export class EmbeddingEngine implements Embedder {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
-    this.worker.postMessage({ type: 'close' } satisfies EmbedToWorker);
-    const timer = setTimeout(() => void this.worker.terminate(), 5000);
+    for (const p of this.queue.splice(0)) p.reject(new LinewatchError('LW_ERR_SESSION_RUN', 'the embedding engine closed before this request ran'));
+    const w = this.worker;
+    if (w === null) return;
+    const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+    w.postMessage({ type: 'close' } satisfies EmbedToWorker);
+    const timer = setTimeout(() => void w.terminate(), 5000);
     await exited;
     clearTimeout(timer);
   }
 
   /** Everything waiting goes as one run (up to MAX_RUN images) as soon as the worker is free. */
   private dispatch(): void {
-    if (this.inFlight !== null || this.queue.length === 0) return;
+    if (this.inFlight !== null || this.queue.length === 0 || this.worker === null) return;
     const parts: Pending[] = [this.queue.shift()!];
     let n = parts[0]!.n;
     while (this.queue.length > 0 && n + this.queue[0]!.n <= this.maxRun) {
@@ -204,12 +268,6 @@ export class EmbeddingEngine implements Embedder {
     this.dispatch();
   }
 
-  private failAll(why: string): void {
-    if (this.closed && this.inFlight === null && this.queue.length === 0) return;
-    const parts = [...(this.inFlight?.parts ?? []), ...this.queue.splice(0)];
-    this.inFlight = null;
-    for (const p of parts) p.reject(new LinewatchError('LW_ERR_SESSION_RUN', why));
-  }
 }
 
 function normalize(v: Float32Array): void {

@@ -32,7 +32,8 @@ export type PrepareFn = (frame: Frame, manifest: Manifest, context: FrameContext
 
 /**
  * Serves what a frame needs besides its pixels (OneNIP: the prompt of the frame's product, or the
- * pool member nearest to the frame's prepared pixels), prepared for `model`. Rejects when it cannot (unknown product, no prompt): that frame is `error`.
+ * pool member nearest to the frame's prepared pixels), prepared for `model`. Rejects when it
+ * cannot (unknown product, no prompt): that frame is `error`.
  */
 export type ExtrasServer = (frame: Frame, model: ModelSlot, prepared: PreparedPixels) => Promise<FrameExtras>;
 

@@ -250,3 +250,17 @@ test('configs/onenip-pool.yaml runs: every part of a judged against the nearest 
   const good = verdicts.find((v) => v.meta?.['file'] !== undefined && String(v.meta['file']).endsWith('good-a.png')) ?? verdicts.find((v) => v.partId === 'good-a');
   assert.equal(good?.verdict, 'ok');
 });
+
+test('the embedding worker, if it dies, is replaced: requests after it are served (the run it held would fail its frames, never hang them)', async () => {
+  const e = await EmbeddingEngine.create(bundle);
+  try {
+    const px = await preparePixels(await frame('good-a', 'a'), bundle.manifest);
+    const [before] = await e.embed([px]);
+    // Stopped while idle (a crash inside session.run would abort onnxruntime-node's whole process).
+    await (e as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    const [after] = await e.embed([px]);
+    assert.deepEqual([...after!], [...before!]);
+  } finally {
+    await e.close();
+  }
+});

@@ -25,7 +25,7 @@ import { createSessionWithFallback, normalizeProvider, type ProviderConfig } fro
 import { allocateBatch, preparePixels, writeTensor } from '../src/pipeline/preprocess/index.js';
 import { createSource } from '../src/pipeline/sources/index.js';
 import { sourceConfigSchema, type SourceConfig } from '../src/pipeline/sources/schema.js';
-import { preparePrompt } from '../src/pipeline/products/index.js';
+import { preparePrompt, type ProductConfig } from '../src/pipeline/products/index.js';
 import { Station } from '../src/pipeline/station.js';
 import { idealLatencies, zeroCostLatencies, type ServedFrame } from './queue.js';
 import type { Verdict } from '../src/pipeline/verdict.js';
@@ -242,7 +242,7 @@ export async function bareLoop(
   return { fps: (runs * opts.batch * 1000) / elapsed, runMs, provider: created.provider };
 }
 
-interface PipelineResult {
+export interface PipelineResult {
   readonly fps: number;
   readonly latencies: number[];
   readonly overheads: number[];
@@ -258,7 +258,11 @@ interface PipelineResult {
   readonly rssEnd: number;
 }
 
-async function pipelineRun(opts: BenchOptions, frames: number, fps: number, prompt: string | null): Promise<PipelineResult> {
+/**
+ * The full pipeline on the bench camera. `prompt`: a prompted model's product `bench` is that one
+ * image (a recipe); `product`, when given, is the product entry itself (a pool: bench/pool.ts).
+ */
+export async function pipelineRun(opts: BenchOptions, frames: number, fps: number, prompt: string | null, product?: ProductConfig): Promise<PipelineResult> {
   const warm = Math.min(200, Math.max(opts.batch * 4, Math.floor(frames / 10)));
   const config = parseConfig(
     {
@@ -269,8 +273,8 @@ async function pipelineRun(opts: BenchOptions, frames: number, fps: number, prom
         executionProviders: opts.executionProviders ?? ['cpu'],
       },
       // A prompted model: one product whose recipe is the prompt, as a line configures it.
-      ...(prompt !== null ? { products: { bench: { prompt } } } : {}),
-      cameras: [{ id: 'bench', source: cameraSource(opts, warm + frames, fps, 5), ...(prompt !== null ? { product: 'bench' } : {}) }],
+      ...(product !== undefined ? { products: { bench: product } } : prompt !== null ? { products: { bench: { prompt } } } : {}),
+      cameras: [{ id: 'bench', source: cameraSource(opts, warm + frames, fps, 5), ...(prompt !== null || product !== undefined ? { product: 'bench' } : {}) }],
       inference: { batchSize: opts.batch, batchWaitMs: 2, maxQueuedFrames: Math.max(8, 2 * opts.batch), preprocessWorkers: opts.preprocessWorkers ?? 1 },
     },
     'bench configuration',

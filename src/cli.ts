@@ -151,12 +151,13 @@ export function buildProgram(): Command {
     .option('--synthetic', 'use the synthetic camera even when the bundle has samples/')
     .option('--preprocess-workers <n>', 'pipeline preprocessing threads (0 = main thread)', nonNegativeInt, 1)
     .option('--prompt <file>', "a prompted model (OneNIP): its prompt for every frame (default: the replayed folder's first prompt* image)")
+    .option('--pool [files]', "a cosine-pool model (OneNIP): the pipeline with a pool (comma-separated files; default the replayed folder's prompt* and pool* images) beside the same bundle with a recipe (the pool's first image): throughput, latency p50/p99, their ratios", (v: string) => v.split(',').filter((x) => x.length > 0))
     .option('--cameras <list>', 'many cameras instead: N cameras (e.g. 1,2,4,8) with and without batching across cameras, beside the bare loop at its best batch', cameraCounts)
     .option('--fps <f>', 'with --cameras: each camera\'s rate in the paced runs (default 80 % of the unbatched saturation, shared)', positiveInt)
     .option('--no-peer', 'with --cameras: leave out the Python peer loop (trainer/.venv: onnxruntime, Pillow, scipy)')
     .option('--soak', 'memory soak instead: the pipeline alone for --frames frames, resident memory every fiftieth and its trend; with --cameras N, N synthetic cameras batched across cameras')
     .option('--json', 'print the figures as one JSON object')
-    .action(async (opts: { model: string; frames: number; batch: number; threads?: number; rounds: number; camera: { width: number; height: number }; preprocessWorkers: number; framesFrom?: string; synthetic?: boolean; prompt?: string; soak?: boolean; json?: boolean; cameras?: number[]; fps?: number; peer: boolean }) => {
+    .action(async (opts: { model: string; frames: number; batch: number; threads?: number; rounds: number; camera: { width: number; height: number }; preprocessWorkers: number; framesFrom?: string; synthetic?: boolean; prompt?: string; pool?: string[] | true; soak?: boolean; json?: boolean; cameras?: number[]; fps?: number; peer: boolean }) => {
       if (opts.cameras !== undefined && opts.soak !== true) {
         const { runCamerasBench, formatCamerasReport } = await import('../bench/cameras.js');
         try {
@@ -196,6 +197,25 @@ export function buildProgram(): Command {
             process.stdout.write(`  resident memory from ${first.frames} to ${last.frames} frames: Δ ${(last.rssMiB - first.rssMiB).toFixed(1)} MiB\n`);
           }
           if (samples.length >= 10) process.stdout.write(`${formatSoakTrend(soakTrend(samples))}\n`);
+        } catch (err) {
+          fail(err);
+        }
+        return;
+      }
+      if (opts.pool !== undefined) {
+        const { runPoolBench, formatPoolBenchReport } = await import('../bench/pool.js');
+        try {
+          const report = await runPoolBench({
+            modelDir: opts.model,
+            frames: opts.frames,
+            batch: opts.batch,
+            rounds: opts.rounds,
+            preprocessWorkers: opts.preprocessWorkers,
+            ...(opts.pool !== true ? { pool: opts.pool } : {}),
+            ...(opts.synthetic === true ? { framesFrom: null } : opts.framesFrom !== undefined ? { framesFrom: opts.framesFrom } : {}),
+            ...(opts.threads !== undefined ? { intraOpThreads: opts.threads } : {}),
+          });
+          process.stdout.write(opts.json === true ? `${JSON.stringify(report)}\n` : `${formatPoolBenchReport(report)}\n`);
         } catch (err) {
           fail(err);
         }

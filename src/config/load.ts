@@ -64,7 +64,9 @@ export function resolvePaths(config: Config, baseDir: string): Config {
     ...config,
     model: { ...config.model, bundle: abs(config.model.bundle) },
     cameras: config.cameras.map((c) => ({ ...c, source: resolveSourcePaths(c.source, abs) })),
-    products: Object.fromEntries(Object.entries(config.products).map(([name, p]) => [name, { ...p, prompt: abs(p.prompt) }])),
+    products: Object.fromEntries(
+      Object.entries(config.products).map(([name, p]) => [name, 'pool' in p ? { pool: typeof p.pool === 'string' ? abs(p.pool) : p.pool.map(abs) } : { prompt: abs(p.prompt) }]),
+    ),
     sinks: { ...config.sinks, ngImages: { ...config.sinks.ngImages, dir: abs(config.sinks.ngImages.dir) } },
     mqtt: resolveMqttPaths(config.mqtt, abs),
   };

@@ -74,10 +74,23 @@ function seedArg(v: string): number {
   return n;
 }
 
-/** --prompt wins over --prompt-seed (a given recipe is what the line would run). */
-function promptRule(opts: { prompt?: string; promptSeed?: number }): PromptRule {
-  return opts.prompt !== undefined ? { kind: 'file', path: opts.prompt } : { kind: 'seed', seed: opts.promptSeed ?? 0 };
+/**
+ * --prompt wins over --pool-size and --prompt-seed (a given recipe is what the line would run);
+ * --pool-size asks for pools (a cosine-pool bundle draws them anyway, of its RUN's pool size).
+ */
+function promptRule(opts: { prompt?: string; promptSeed?: number; poolSize?: number }): PromptRule {
+  if (opts.prompt !== undefined) return { kind: 'file', path: opts.prompt };
+  if (opts.poolSize !== undefined) return { kind: 'pool', size: opts.poolSize };
+  return { kind: 'seed', seed: opts.promptSeed ?? 0 };
 }
+
+function poolSizeArg(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 4096) throw new InvalidArgumentError('expected a whole number from 1 to 4096');
+  return n;
+}
+
+const POOL_SIZE_HELP = "a cosine-pool model: each category's pool is the first N images of its train/good in file-name order (default: the model's RUN pool_size, else 8)";
 
 function report(io: CommandIo, err: unknown): void {
   const code = err instanceof LinewatchError ? `${err.code}: ` : '';
@@ -87,6 +100,7 @@ function report(io: CommandIo, err: unknown): void {
 
 interface EvalOpts {
   prompt?: string;
+  poolSize?: number;
   promptSeed?: number;
   model: string;
   data: string;
@@ -101,6 +115,7 @@ interface EvalOpts {
 
 interface CalibrateOpts {
   prompt?: string;
+  poolSize?: number;
   promptSeed?: number;
   model: string;
   data?: string;
@@ -134,6 +149,7 @@ export function registerEvalCommands(program: Command, io: CommandIo = processIo
     .option('--threads <n>', "ONNX Runtime's threads for the model (default: the machine's cores)", threads)
     .option('--prompt <file>', 'a prompted model (OneNIP): judge every category against this good image (default: one of each category\'s train/good, drawn by --prompt-seed)')
     .option('--prompt-seed <n>', 'a prompted model: the seed that draws each category\'s prompt from its train/good', seedArg, 0)
+    .option('--pool-size <n>', POOL_SIZE_HELP, poolSizeArg)
     .option('--map-output <name>', "judge one of the bundle's extra outputs as its map (e.g. recon_map of an inp-former++ bundle); the thresholds stay the main map's")
     .action(async (opts: EvalOpts) => {
       try {
@@ -175,6 +191,7 @@ export function registerEvalCommands(program: Command, io: CommandIo = processIo
     }, DEFAULT_MARGIN)
     .option('--prompt <file>', 'a prompted model (OneNIP): judge every category against this good image (default: one of each category\'s train/good, drawn by --prompt-seed)')
     .option('--prompt-seed <n>', 'a prompted model: the seed that draws each category\'s prompt from its train/good', seedArg, 0)
+    .option('--pool-size <n>', POOL_SIZE_HELP, poolSizeArg)
     .option('--write', 'write the calibration into model.json (atomically, old file kept as model.json.<time>.bak)')
     .option('--json', 'print the result as JSON')
     .option('--providers <list>', 'execution providers to try, best first', 'cpu')

@@ -19,7 +19,8 @@ import { PromptCache, promptServer } from '../pipeline/products/index.js';
 import { DEFAULT_MAX_FRAME_PIXELS, preparePixels, type PreparedPixels } from '../pipeline/preprocess/index.js';
 import type { Defect, Reason } from '../pipeline/verdict.js';
 import type { EvalDataset, EvalSample } from './dataset.js';
-import { DEFAULT_PROMPT_RULE, choosePrompts, type ChosenPrompt, type PromptRule } from './prompts.js';
+import { DEFAULT_PROMPT_RULE, choosePrompts, ruleForBundle, type ChosenPrompt, type PromptRule } from './prompts.js';
+import { EmbeddingEngine, type Embedder } from '../models/embedder.js';
 
 /** A judged image: what the line would have decided, and the map it decided on. */
 export interface ScoredSample {
@@ -100,8 +101,8 @@ export class ProductionPath {
   private seq: number;
 
   /** `prompts`: each category's prompt, for a model that needs one (null for single-image models). */
-  constructor(bundle: Bundle, engine: InferenceEngine, rules: DecideConfig, prompts: PromptCache | null = null) {
-    this.slot = createModelSlot(bundle, engine);
+  constructor(bundle: Bundle, engine: InferenceEngine, rules: DecideConfig, prompts: PromptCache | null = null, embedder: Embedder | null = null) {
+    this.slot = createModelSlot(bundle, engine, undefined, embedder);
     // Eval images are whole files: no ROI.
     const context: FrameContext = { roi: undefined, maxFramePixels: DEFAULT_MAX_FRAME_PIXELS, extras: prompts === null ? null : promptServer(() => prompts, noCategory) };
     this.masks = maskManifest(bundle.manifest);
@@ -221,20 +222,41 @@ export async function judgeDataset(
   // Refused before any session starts: an unknown architecture (loadBundle already did), a
   // manifest that does not fit its architecture, or a model that needs what eval cannot give.
   const adapter = adapterFor(bundle);
-  const pool = adapter.needs.prompt?.selection === 'cosine-pool';
-  assertNeedsMet(bundle, adapter, [{ name: 'the eval data set', cannotServe: pool ? 'eval does not choose prompts from a pool (cosine-pool) yet' : null }]);
+  const selection = adapter.needs.prompt?.selection ?? 'recipe';
+  const rule = ruleForBundle(opts.prompts ?? DEFAULT_PROMPT_RULE, selection, (bundle.manifest.training['recipe'] as { pool_size?: unknown } | undefined)?.pool_size);
+  assertNeedsMet(bundle, adapter, [
+    {
+      name: 'the eval data set',
+      // As on the line (station.ts promptSuppliers): a recipe bundle was calibrated with one prompt per product.
+      cannotServe: selection === 'recipe' && rule.kind === 'pool' ? "pools are for bundles whose prompt.selection is cosine-pool; this one's is recipe" : null,
+    },
+  ]);
   let prompts: PromptCache | null = null;
   let chosen: ChosenPrompt[] | null = null;
+  let embedder: EmbeddingEngine | null = null;
+  const engineOpts = { workers: 1, ...opts.engine };
   if (needsExtras(adapter.needs)) {
-    const made = await choosePrompts(dataset, opts.prompts ?? DEFAULT_PROMPT_RULE);
+    const made = await choosePrompts(dataset, rule);
     prompts = new PromptCache(made.recipes);
     chosen = made.chosen;
+    if (prompts.needsEmbedding()) embedder = await EmbeddingEngine.create(bundle, engineOpts.executionProviders !== undefined ? { executionProviders: engineOpts.executionProviders } : {});
     // A prompt that cannot be decoded stops here, before any image is judged.
-    await prompts.prepareAll(bundle.manifest);
+    try {
+      await prompts.prepareAll({ manifest: bundle.manifest, embedder });
+    } catch (err) {
+      await embedder?.close();
+      throw err;
+    }
   }
-  const engine = await InferenceEngine.create(bundle, { workers: 1, ...opts.engine });
+  let engine: InferenceEngine;
   try {
-    const path = new ProductionPath(bundle, engine, opts.rules, prompts);
+    engine = await InferenceEngine.create(bundle, engineOpts);
+  } catch (err) {
+    await embedder?.close();
+    throw err;
+  }
+  try {
+    const path = new ProductionPath(bundle, engine, opts.rules, prompts, embedder);
     let total = 0;
     for (const c of dataset.categories) total += c.samples.length;
     let done = 0;
@@ -248,5 +270,6 @@ export async function judgeDataset(
     return { provider: engine.provider, prompts: chosen };
   } finally {
     await engine.close();
+    await embedder?.close();
   }
 }

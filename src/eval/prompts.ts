@@ -1,22 +1,42 @@
 /**
- * Prompts for evaluating a prompted model (OneNIP): each category is judged against one good image
- * of its own, taken from its train/good — the recipe a line would configure for that product.
- * Which one is chosen by a seed (reproducible, and a second seed shows how much the choice moves
- * the figures) or given as one file for every category. The report names each prompt.
+ * Prompts for evaluating a prompted model (OneNIP). A `recipe` bundle: each category is judged
+ * against one good image of its own, taken from its train/good — the recipe a line would configure
+ * for that product; which one is chosen by a seed (reproducible, and a second seed shows how much
+ * the choice moves the figures) or given as one file for every category. A `cosine-pool` bundle:
+ * each category's pool is the first M images of its train/good in file-name order — trainer/'s own
+ * rule for eval and calibration (its RUN's `pool_size`, 8 by default), so both judge alike — and
+ * each image gets the pool member nearest to it. The report names each prompt or pool.
  */
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { LinewatchError, errorMessage } from '../errors.js';
 import { prng } from '../pipeline/sources/synthetic.js';
-import type { Recipes } from '../pipeline/products/index.js';
+import type { ProductPrompts, Recipe, Recipes } from '../pipeline/products/index.js';
 import { listImages, type EvalDataset } from './dataset.js';
 
 /** How each category's prompt is chosen. */
 export type PromptRule =
   /** One image of `<category>/train/good`, drawn with the seeded PRNG the synthetic source uses. */
   | { readonly kind: 'seed'; readonly seed: number }
-  /** The same image for every category (a product's recipe as the line has it). */
-  | { readonly kind: 'file'; readonly path: string };
+  /** The same image for every category (a product's recipe as the line has it; on a pool bundle, a pool of one). */
+  | { readonly kind: 'file'; readonly path: string }
+  /** A cosine-pool bundle: the first `size` images of `<category>/train/good` in file-name order (all when fewer). */
+  | { readonly kind: 'pool'; readonly size: number };
+
+/** trainer/'s default pool size (its RecipeConfig.pool_size), used when the manifest does not repeat it. */
+export const DEFAULT_POOL_SIZE = 8;
+
+/**
+ * The rule that fits the bundle: a `cosine-pool` bundle draws pools (of the manifest's
+ * `training.recipe.pool_size` unless `poolSize` is given); a given file stays a file (a pool of one).
+ */
+export function ruleForBundle(rule: PromptRule, selection: 'recipe' | 'cosine-pool', poolSizeOfRun: unknown, poolSize?: number): PromptRule {
+  if (selection === 'cosine-pool' && rule.kind === 'seed') {
+    const fromRun = typeof poolSizeOfRun === 'number' && Number.isInteger(poolSizeOfRun) && poolSizeOfRun > 0 ? poolSizeOfRun : DEFAULT_POOL_SIZE;
+    return { kind: 'pool', size: poolSize ?? fromRun };
+  }
+  return rule;
+}
 
 export const DEFAULT_PROMPT_RULE: PromptRule = { kind: 'seed', seed: 0 };
 
@@ -25,8 +45,10 @@ export interface ChosenPrompt {
   readonly category: string;
   /** Relative to the data root when it lies inside it. */
   readonly image: string;
-  /** In words: `train/good image 12 of 209, seed 0`, or `given (--prompt)`. */
+  /** In words: `train/good image 12 of 209, seed 0`, or `given (--prompt)`, or how the pool was drawn. */
   readonly rule: string;
+  /** A pool's images (relative to the data root), in pool order; absent for one prompt. */
+  readonly pool?: readonly string[];
 }
 
 /** One line for reports and the calibration method: `a: train/good/003.png (train/good image 3 of 8, seed 0); …`. */
@@ -52,9 +74,28 @@ export function seededIndex(seed: number, n: number): number {
  * const { recipes, chosen } = await choosePrompts(dataset, { kind: 'seed', seed: 0 });
  */
 export async function choosePrompts(dataset: EvalDataset, rule: PromptRule): Promise<{ recipes: Recipes; chosen: ChosenPrompt[] }> {
-  const recipes = new Map<string, { product: string; path: string; bytes: Buffer }>();
+  const recipes = new Map<string, ProductPrompts>();
   const chosen: ChosenPrompt[] = [];
+  const rel = (path: string): string => {
+    const r = relative(dataset.root, path);
+    return r.startsWith('..') ? path : r;
+  };
   for (const c of dataset.categories) {
+    if (rule.kind === 'pool') {
+      const dir = join(c.dir, 'train', 'good');
+      const all = await goodImages(c.name, dir);
+      const files = all.slice(0, rule.size).map((f) => join(dir, f));
+      const images: Recipe[] = [];
+      for (const path of files) images.push({ product: c.name, path, bytes: await readPrompt(c.name, path) });
+      recipes.set(c.name, { kind: 'pool', product: c.name, source: dir, images });
+      chosen.push({
+        category: c.name,
+        image: rel(dir),
+        rule: `pool: the first ${files.length} of ${all.length} train/good images in file-name order, each image judged against the nearest by cosine`,
+        pool: files.map(rel),
+      });
+      continue;
+    }
     let path: string;
     let how: string;
     if (rule.kind === 'file') {
@@ -62,28 +103,35 @@ export async function choosePrompts(dataset: EvalDataset, rule: PromptRule): Pro
       how = 'given (--prompt)';
     } else {
       const dir = join(c.dir, 'train', 'good');
-      let images: string[];
-      try {
-        images = await listImages(dir);
-      } catch (err) {
-        throw new LinewatchError('LW_ERR_DATASET_LAYOUT', `category ${c.name}: the model needs a prompt image and ${dir} cannot be read (${errorMessage(err)}); give one with --prompt FILE`, { cause: err });
-      }
-      if (images.length === 0) {
-        throw new LinewatchError('LW_ERR_DATASET_LAYOUT', `category ${c.name}: the model needs a prompt image and ${dir} holds none; give one with --prompt FILE`);
-      }
+      const images = await goodImages(c.name, dir);
       const k = seededIndex(rule.seed, images.length);
       path = join(dir, images[k]!);
       how = `train/good image ${k + 1} of ${images.length}, seed ${rule.seed}`;
     }
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(path);
-    } catch (err) {
-      throw new LinewatchError('LW_ERR_PRODUCT_PROMPT', `prompt for category ${c.name}: ${path} cannot be read: ${errorMessage(err)}`, { cause: err });
-    }
-    recipes.set(c.name, { product: c.name, path, bytes });
-    const rel = relative(dataset.root, path);
-    chosen.push({ category: c.name, image: rel.startsWith('..') ? path : rel, rule: how });
+    recipes.set(c.name, { kind: 'recipe', product: c.name, images: [{ product: c.name, path, bytes: await readPrompt(c.name, path) }] });
+    chosen.push({ category: c.name, image: rel(path), rule: how });
   }
   return { recipes, chosen };
+}
+
+/** A category's train/good images in file-name order; none, or no folder, is refused naming it. */
+async function goodImages(category: string, dir: string): Promise<string[]> {
+  let images: string[];
+  try {
+    images = await listImages(dir);
+  } catch (err) {
+    throw new LinewatchError('LW_ERR_DATASET_LAYOUT', `category ${category}: the model needs a prompt image and ${dir} cannot be read (${errorMessage(err)}); give one with --prompt FILE`, { cause: err });
+  }
+  if (images.length === 0) {
+    throw new LinewatchError('LW_ERR_DATASET_LAYOUT', `category ${category}: the model needs a prompt image and ${dir} holds none; give one with --prompt FILE`);
+  }
+  return images;
+}
+
+async function readPrompt(category: string, path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    throw new LinewatchError('LW_ERR_PRODUCT_PROMPT', `prompt for category ${category}: ${path} cannot be read: ${errorMessage(err)}`, { cause: err });
+  }
 }

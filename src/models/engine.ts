@@ -98,15 +98,15 @@ function workerExecArgv(): string[] {
  * (`--v8-pool-size=4`, `--secure-heap=0`, …): the flags the refusal names are dropped and the
  * worker started again with the rest.
  */
-function startWorker(workerData: WorkerSetup): Worker {
+export function startWorker(workerData: unknown, url: URL = WORKER_URL): Worker {
   const execArgv = workerExecArgv();
   try {
-    return new Worker(WORKER_URL, { workerData, execArgv });
+    return new Worker(url, { workerData, execArgv });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
     // "Initiated Worker with invalid execArgv flags: --a=1, --b"
     const refused = new Set((err as Error).message.replace(/^[^:]*:\s*/, '').split(', '));
-    return new Worker(WORKER_URL, { workerData, execArgv: execArgv.filter((a) => !refused.has(a)) });
+    return new Worker(url, { workerData, execArgv: execArgv.filter((a) => !refused.has(a)) });
   }
 }
 

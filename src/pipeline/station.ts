@@ -7,6 +7,7 @@ import { adapterFor, needsExtras, type ModelAdapter } from '../models/adapters/i
 import { loadBundle } from '../models/bundle.js';
 import type { Manifest } from '../models/manifest.js';
 import { InferenceEngine, type EngineLogger } from '../models/engine.js';
+import { EmbeddingEngine } from '../models/embedder.js';
 import { tensorrtEngineCache } from '../models/providers.js';
 import type { EngineCacheState } from '../models/tensorrt-options.js';
 import { Counters, type CounterSnapshot } from './counters.js';
@@ -34,7 +35,7 @@ import type { FrameSource, LossReason, LossVisibility, LostFrame, SourceHealth }
 import { attachTriggers, type Trigger, type TriggerCounts } from './triggers.js';
 import { createSource } from './sources/index.js';
 import type { Verdict } from './verdict.js';
-import { Changeover, PromptCache, promptServer, readRecipes, type ProductOrigin, type RunningProduct } from './products/index.js';
+import { Changeover, PromptCache, isPoolProduct, promptServer, readRecipes, type ProductOrigin, type RunningProduct } from './products/index.js';
 
 /**
  * One inspection station: one RxJS pipeline per camera into one inference engine, the verdicts of
@@ -152,44 +153,73 @@ const UNKNOWN_CAMERA: FrameContext = { roi: undefined, maxFramePixels: 0, extras
 
 /**
  * Whether each camera can give a prompted model its prompts: it needs a product at start (the PLC
- * may change it later, but a camera that starts on none would judge nothing), and the prompt
- * selection must be one the runtime serves.
+ * may change it later, but a camera that starts on none would judge nothing). And whether each
+ * product's prompts fit the bundle's rule: a pool is served only by a `cosine-pool` bundle. A
+ * recipe on a pool bundle is served as a pool of one (its frames are judged against their one good
+ * image, which is never nearer than the nearest of a pool: calibrated on pools, it errs towards
+ * rejecting); a pool on a recipe bundle is refused (the nearest of a pool scores lower than the one
+ * prompt the bundle was calibrated with: it would err towards passing, unseen).
  */
 function promptSuppliers(config: Config, adapter: ModelAdapter): { name: string; cannotServe: string | null }[] {
-  const pool = adapter.needs.prompt?.selection === 'cosine-pool';
-  return config.cameras.map((cam) => ({
-    name: `camera ${cam.id}`,
-    cannotServe: pool
-      ? 'prompt selection cosine-pool (the nearest of a pool of good images) is not served by this runtime yet; export the bundle with selection recipe'
-      : cam.lineScan !== undefined
-        ? "a line-scan camera's tiles are not given prompts yet"
-        : cam.product === undefined
+  const need = adapter.needs.prompt;
+  const cameras = config.cameras.map((cam) => {
+    const product = cam.product === undefined ? undefined : config.products[cam.product];
+    return {
+      name: `camera ${cam.id}`,
+      cannotServe:
+        cam.product === undefined
           ? 'no product is set for it (cameras[].product, a key of products)'
-          : null,
-  }));
+          : cam.lineScan !== undefined && product !== undefined && isPoolProduct(product)
+            ? `it is a line-scan camera and its product ${cam.product} names a pool: a line-scan camera takes one good image of the web per product (products.${cam.product}.prompt), each tile judged against the good tile at its place`
+            : null,
+    };
+  });
+  if (need === null || need.selection === 'cosine-pool') return cameras;
+  const pools = Object.entries(config.products).filter(([, p]) => isPoolProduct(p));
+  return [
+    ...cameras,
+    ...pools.map(([name]) => ({
+      name: `products.${name}`,
+      cannotServe: `it names a pool, and this bundle's prompt.selection is recipe (calibrated with one prompt per product: the nearest of a pool would be judged against thresholds made for another rule); give products.${name}.prompt FILE, or a bundle exported with selection cosine-pool`,
+    })),
+  ];
 }
 
 /**
- * Loads the bundle, checks the cameras can serve what it needs, prepares every product's prompt
- * for it (a prompt that cannot be decoded refuses the model and the configuration before any
- * session starts), then starts the engine.
+ * Loads the bundle, checks the cameras and products can serve what it needs, starts its embedding
+ * graph when it chooses prompts from pools, prepares every product's prompts for it (an image that
+ * cannot be decoded refuses the model and the configuration before the model's sessions start),
+ * then starts the engine.
  */
 async function buildEngine(config: Config, logger: StationLogger, prompts: PromptCache): Promise<ModelSlot> {
   const bundle = await loadBundle(config.model.bundle);
   const adapter = adapterFor(bundle);
   assertNeedsMet(bundle, adapter, promptSuppliers(config, adapter));
-  await prompts.prepareAll(bundle.manifest);
-  const cache = tensorrtEngineCache(config.model.executionProviders, bundle.manifest.sha256);
-  if (cache?.state === 'build-needed') {
-    logger.warn({ dir: cache.dir }, `model ${bundle.manifest.version}: no TensorRT engine cached; building one now (minutes on a Jetson), reused afterwards`);
+  // Started for every pool bundle, pools configured or not: a hot products update may bring one.
+  const embedder = adapter.needs.prompt?.selection === 'cosine-pool' ? await EmbeddingEngine.create(bundle, { executionProviders: config.model.executionProviders }) : null;
+  try {
+    await prompts.prepareAll({ manifest: bundle.manifest, embedder });
+    const cache = tensorrtEngineCache(config.model.executionProviders, bundle.manifest.sha256);
+    if (cache?.state === 'build-needed') {
+      logger.warn({ dir: cache.dir }, `model ${bundle.manifest.version}: no TensorRT engine cached; building one now (minutes on a Jetson), reused afterwards`);
+    }
+    const engine = await InferenceEngine.create(bundle, {
+      workers: config.model.workers,
+      executionProviders: config.model.executionProviders,
+      logger,
+      ...(config.model.intraOpThreads !== undefined ? { intraOpThreads: config.model.intraOpThreads } : {}),
+    });
+    return createModelSlot(bundle, engine, adapter, embedder);
+  } catch (err) {
+    await embedder?.close();
+    throw err;
   }
-  const engine = await InferenceEngine.create(bundle, {
-    workers: config.model.workers,
-    executionProviders: config.model.executionProviders,
-    logger,
-    ...(config.model.intraOpThreads !== undefined ? { intraOpThreads: config.model.intraOpThreads } : {}),
-  });
-  return createModelSlot(bundle, engine, adapter);
+}
+
+/** Closes a slot's engine and its embedding graph. */
+async function closeSlot(slot: ModelSlot): Promise<void> {
+  await slot.engine.close();
+  await slot.embedder?.close();
 }
 
 function trtCacheOrDisabled(config: Config, modelSha256: string): EngineCacheState {
@@ -410,7 +440,11 @@ export class Station {
     if (plan.changes.some((c) => c.path === 'products' || c.path.startsWith('products.'))) {
       try {
         prompts = new PromptCache(await readRecipes(next.products));
-        if (!modelChanged) await prompts.prepareAll(this.slot.bundle.manifest);
+        if (!modelChanged) {
+          // A pool the running model cannot serve is refused by name before anything is prepared.
+          assertNeedsMet(this.slot.bundle, this.slot.adapter, promptSuppliers(next, this.slot.adapter));
+          await prompts.prepareAll({ manifest: this.slot.bundle.manifest, embedder: this.slot.embedder });
+        }
       } catch (err) {
         this.logger.warn({ err: errorMessage(err) }, 'new products refused; the running configuration stays');
         return refuse([errorMessage(err)]);
@@ -440,7 +474,7 @@ export class Station {
       try {
         ({ sources, gates } = await buildSources(next.cameras));
       } catch (err) {
-        if (fresh !== null) await fresh.engine.close();
+        if (fresh !== null) await closeSlot(fresh);
         this.logger.warn({ err: errorMessage(err) }, 'new cameras refused; the running ones stay');
         return { ok: false, level: plan.level, changes: plan.changes, reasons: [`cameras: ${errorMessage(err)}`] };
       }
@@ -505,7 +539,7 @@ export class Station {
   /** Closes an engine once the batches that started on it are done. */
   private async retire(slot: ModelSlot): Promise<void> {
     while (slot.inFlight > 0) await new Promise((resolve) => setTimeout(resolve, 1));
-    await slot.engine.close();
+    await closeSlot(slot);
     this.batchCounts.retireEngine(slot.engine.batchCounts());
   }
 
@@ -526,7 +560,7 @@ export class Station {
       if (this.state !== 'running') return;
       this.state = 'stopping';
       await this.stopCameras();
-      await this.slot.engine.close();
+      await closeSlot(this.slot);
       this.batchCounts.retireEngine(this.slot.engine.batchCounts());
       await this.pool.close();
       this.state = 'stopped';
@@ -678,7 +712,11 @@ export class Station {
           this.logger.warn({ camera: cam.id, bufferSeq: lost.seq, reason: lost.reason }, 'line-scan buffer lost');
         }) ?? null;
       const items$ = source.losses$ === undefined ? bounded : interleave(bounded, source.losses$);
+      const changeover = this.changeover;
       judged$ = items$.pipe(
+        // Each buffer takes the camera's product when received, as an area-scan frame does: a
+        // prompted model judges a band's tiles as the product of the buffer that completed it.
+        map((item) => changeover.stamp(item)),
         pairTriggers,
         lineScanVerdicts(inspector, {
           cameraId: cam.id,

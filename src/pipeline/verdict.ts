@@ -38,6 +38,8 @@ export interface Verdict {
   readonly partId?: string;
   /** The product the frame was of (camera's product when received, or its trigger's); absent when none runs. */
   readonly product?: string;
+  /** The good image the frame was judged against (its file name: the recipe, or the pool member nearest to the frame); absent for models without prompts and unjudged frames. */
+  readonly prompt?: string;
   readonly verdict: VerdictKind;
   /** Raw image score from the model; null when the frame was never scored (error, dropped). */
   readonly score: number | null;

@@ -61,3 +61,17 @@ test('bench on a prompted bundle (the tiny OneNIP): the same prompt for every fr
   const inp = await runPipelineBench({ modelDir: TINY, frames: 20, batch: 1, rounds: 1, intraOpThreads: 1 });
   assert.equal(inp.prompt, null);
 });
+
+test('bench --pool on a cosine-pool bundle: the pipeline with the pool beside the same bundle with a recipe, both judging every frame; ratios side by side; a recipe bundle is refused', async () => {
+  const { formatPoolBenchReport, runPoolBench } = await import('../../bench/pool.js');
+  const POOL = fileURLToPath(new URL('../../../test/fixtures/models/tiny-onenip-pool/', import.meta.url));
+  const r = await runPoolBench({ modelDir: POOL, frames: 60, batch: 1, rounds: 1, intraOpThreads: 1 });
+  assert.deepEqual(r.pool.map((p) => p.split('/').pop()), ['pool-a.png', 'pool-b.png', 'prompt-a.png', 'prompt-b.png'], "the samples' prompt* and pool* images");
+  assert.equal(r.recipe, r.pool[0]);
+  // Error verdicts carry no latency: finite percentiles mean every side judged its frames.
+  for (const s of [r.poolSide, r.recipeSide]) for (const [k, v] of Object.entries(s)) assert.ok(Number.isFinite(v) && v > 0, `${k} = ${v} in ${JSON.stringify(r)}`);
+  assert.ok(Number.isFinite(r.fpsRatio) && Number.isFinite(r.latencyP99Ratio));
+  assert.match(formatPoolBenchReport(r), /ratio pool\/recipe +throughput \d\.\d{3} +latency p50 \d\.\d{3} +p99 \d\.\d{3}/);
+  const ONENIP = fileURLToPath(new URL('../../../test/fixtures/models/tiny-onenip/', import.meta.url));
+  await assert.rejects(runPoolBench({ modelDir: ONENIP, frames: 10, batch: 1, rounds: 1 }), /does not choose prompts from a pool/);
+});

@@ -108,3 +108,40 @@ test('seededIndex: the same seed picks the same image on every run, always one o
   assert.equal(picks.size, 7, 'every image can be drawn');
   assert.equal(seededIndex(5, 1), 0);
 });
+
+const POOL = join(models, 'tiny-onenip-pool');
+
+test("eval and calibrate on a cosine-pool bundle: each category's pool is the first M of its train/good in file-name order (the RUN's pool_size by default, --pool-size M), named in the text, JSON and HTML reports and the calibration method", async (t) => {
+  const data = await productSet(t);
+  const poolSamples = join(POOL, 'samples');
+  for (const p of ['a', 'b']) {
+    await copyFile(join(poolSamples, `pool-${p}.png`), join(data, p, 'train', 'good', `pool-${p}.png`));
+    await copyFile(join(poolSamples, `good-${p}.png`), join(data, p, 'train', 'good', `zz-extra-${p}.png`));
+  }
+  const r = await evalJson(['--model', POOL, '--data', data]);
+  const rule = 'pool: the first 2 of 3 train/good images in file-name order, each image judged against the nearest by cosine';
+  assert.deepEqual(r.prompts, [
+    { category: 'a', image: join('a', 'train', 'good'), rule, pool: [join('a', 'train', 'good', 'pool-a.png'), join('a', 'train', 'good', 'prompt-a.png')] },
+    { category: 'b', image: join('b', 'train', 'good'), rule, pool: [join('b', 'train', 'good', 'pool-b.png'), join('b', 'train', 'good', 'prompt-b.png')] },
+  ]);
+  for (const c of r.categories) {
+    assert.equal(c.metrics.iAuroc, 1, `${c.name}: the defect scores above the good part`);
+    assert.equal(c.confusion.falseRejects, 0, `${c.name}: its good part passes against the nearest of its pool`);
+  }
+  const all = await evalJson(['--model', POOL, '--data', data, '--pool-size', '3']);
+  assert.match(all.prompts![0]!.rule, /^pool: the first 3 of 3 /);
+  const html = join(data, 'report.html');
+  const text = await runEvalCli(['eval', '--model', POOL, '--data', data, '--threads', '1', '--report', html]);
+  assert.equal(text.exitCode, 0, text.stderr);
+  assert.match(text.stdout, /prompts: a: a\/train\/good \(pool: the first 2 of 3 train\/good images in file-name order/);
+  const { readFile } = await import('node:fs/promises');
+  assert.match(await readFile(html, 'utf8'), /a: a\/train\/good \(pool: the first 2 of 3 train\/good images/);
+  const cal = await runEvalCli(['calibrate', '--model', POOL, '--data', data, '--json', '--threads', '1']);
+  assert.equal(cal.exitCode, 0, cal.stderr);
+  const c = JSON.parse(cal.stdout) as { calibration: { method: string } };
+  assert.match(c.calibration.method, /prompts: a: a\/train\/good \(pool: the first 2 of 3 train\/good images in file-name order, each image judged against the nearest by cosine\); b: /);
+  // A pool on the recipe bundle is refused, as on the line.
+  const refused = await runEvalCli(['eval', '--model', ONENIP, '--data', data, '--pool-size', '2', '--threads', '1']);
+  assert.equal(refused.exitCode, 1);
+  assert.match(refused.stderr, /LW_ERR_MODEL_NEEDS_UNMET: .*the eval data set cannot give one: pools are for bundles whose prompt\.selection is cosine-pool/);
+});

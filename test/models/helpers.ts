@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 export const MODELS_DIR = process.env['LW_TEST_MODELS_DIR'] ?? fileURLToPath(new URL('../../../test/fixtures/models', import.meta.url));
 
 export type FixtureName =
-  | 'tiny-inp' | 'tiny-inp-raw' | 'tiny-inp-b2' | 'tiny-prompted' | 'tiny-onenip' | 'tiny-inp-long' | 'tiny-inp-tiles'
+  | 'tiny-inp' | 'tiny-inp-raw' | 'tiny-inp-b2' | 'tiny-prompted' | 'tiny-onenip'
+  | 'tiny-onenip-pool' | 'tiny-inp-long' | 'tiny-inp-tiles'
   | 'tiny-inp-zeroshot' | 'tiny-inppp';
 
 export function fixture(name: FixtureName): string {

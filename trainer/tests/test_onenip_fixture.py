@@ -73,3 +73,31 @@ def test_regeneration_is_deterministic(tmp_path) -> None:
     a = json.loads((tmp_path / fixture.NAME / "model.json").read_text())
     b = json.loads((D / "model.json").read_text())
     assert a["sha256"] == b["sha256"] and a["prompt"]["embedding"]["sha256"] == b["prompt"]["embedding"]["sha256"]
+    c = json.loads((tmp_path / fixture.POOL_NAME / "model.json").read_text())
+    assert c["sha256"] == b["sha256"] and c["prompt"]["selection"] == "cosine-pool"
+
+
+POOL = D.parent / fixture.POOL_NAME
+
+
+def test_the_pool_bundle_is_the_same_model_with_selection_cosine_pool() -> None:
+    m = read_manifest(POOL)  # schema mirror, both sha256
+    r = read_manifest(D)
+    assert m["prompt"]["selection"] == "cosine-pool" and m["training"]["recipe"]["pool_size"] == 2
+    assert (m["sha256"], m["prompt"]["embedding"]["sha256"]) == (r["sha256"], r["prompt"]["embedding"]["sha256"])
+    assert (POOL / "model.onnx").read_bytes() == (D / "model.onnx").read_bytes()
+    g = json.loads((POOL / "golden.json").read_text())
+    for case in g["cases"]:
+        inputs = {k: decode_array(v) for k, v in case["inputs"].items()}
+        got = ort_outputs(POOL / "model.onnx", inputs)
+        for k, v in case["outputs"].items():
+            assert np.abs(got[k] - decode_array(v)).max() <= g["tolerance"], (case["name"], k)
+
+
+def test_in_the_pool_bundle_each_good_sample_is_nearest_to_its_own_products_pool() -> None:
+    names = ["prompt-a", "pool-a", "prompt-b", "pool-b"]
+    pool = np.concatenate([np.asarray(Image.open(POOL / "samples" / f"{n}.png").convert("RGB"))[None] for n in names])
+    feats = ort_outputs(POOL / "embed.onnx", {"image": pool})["global_feature"]
+    for p in ("a", "b"):
+        f = ort_outputs(POOL / "embed.onnx", {"image": _sample(f"good-{p}")})["global_feature"][0]
+        assert names[int(np.argmax(feats @ f))].endswith(p)

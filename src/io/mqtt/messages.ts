@@ -59,6 +59,7 @@ export function resultPayload(v: Verdict, deadlineMs: number, late: boolean): st
     cameraId: v.cameraId,
     partId: v.partId ?? null,
     product: v.product ?? null,
+    prompt: v.prompt ?? null,
     encoderPos: encoderPos ?? null,
     frameId: frameIdOf(v),
     verdict: v.verdict,

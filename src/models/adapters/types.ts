@@ -29,6 +29,8 @@ export interface ModelNeeds {
  */
 export interface FrameExtras {
   readonly prompt: PreparedPixels | null;
+  /** The prompt's file name, as the verdict names it (which good image the frame was judged against). */
+  readonly promptName?: string;
 }
 
 export interface ModelAdapter {

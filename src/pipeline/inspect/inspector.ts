@@ -31,10 +31,11 @@ import { errorVerdict, judgedVerdict, type RuleSet, type RunTimes } from './verd
 export type PrepareFn = (frame: Frame, manifest: Manifest, context: FrameContext) => Promise<PreparedPixels>;
 
 /**
- * Serves what a frame needs besides its pixels (OneNIP: the prompt of the frame's product),
- * prepared for `model`. Rejects when it cannot (unknown product, no prompt): that frame is `error`.
+ * Serves what a frame needs besides its pixels (OneNIP: the prompt of the frame's product, or the
+ * pool member nearest to the frame's prepared pixels), prepared for `model`. Rejects when it
+ * cannot (unknown product, no prompt): that frame is `error`.
  */
-export type ExtrasServer = (frame: Frame, model: ModelSlot) => Promise<FrameExtras>;
+export type ExtrasServer = (frame: Frame, model: ModelSlot, prepared: PreparedPixels) => Promise<FrameExtras>;
 
 /** Per frame: what its camera (and product) contribute to judging it. */
 export interface FrameContext {
@@ -75,6 +76,8 @@ export interface MappedBatch extends RunTimes {
   readonly mapped: readonly number[];
   /** Their geometries (how the camera image became the model input), in map order. */
   readonly geometry: readonly FrameGeometry[];
+  /** The prompt each mapped frame was judged against (its file name), in map order; null when the model takes none. */
+  readonly prompts: readonly (string | undefined)[] | null;
   /** n = mapped.length final maps and raw scores; null when no frame reached the model. */
   readonly maps: FinishedMaps | null;
 }
@@ -96,7 +99,7 @@ function prepareSettled(prepare: PrepareFn, frame: Frame, manifest: Manifest, fc
   }
 }
 
-function extrasSettled(fc: FrameContext, frame: Frame, slot: ModelSlot): Promise<FrameExtras | MapFailure> {
+function extrasSettled(fc: FrameContext, frame: Frame, slot: ModelSlot, prepared: PreparedPixels): Promise<FrameExtras | MapFailure> {
   const serve = fc.extras;
   if (serve === null) {
     const a = slot.adapter;
@@ -104,7 +107,7 @@ function extrasSettled(fc: FrameContext, frame: Frame, slot: ModelSlot): Promise
     return Promise.resolve(new MapFailure(err, 'extras'));
   }
   try {
-    return serve(frame, slot).then(undefined, extrasFailed);
+    return serve(frame, slot, prepared).then(undefined, extrasFailed);
   } catch (err) {
     return Promise.resolve(new MapFailure(err, 'extras'));
   }
@@ -149,8 +152,10 @@ export class Inspector {
     for (let i = 0; i < n; i++) {
       const frame = frames[i]!;
       const fc = contextOf(frame);
-      pending.push(prepareSettled(this.deps.prepare, frame, manifest, fc));
-      if (pendingExtras !== null) pendingExtras.push(extrasSettled(fc, frame, slot));
+      const p = prepareSettled(this.deps.prepare, frame, manifest, fc);
+      pending.push(p);
+      // Served once the frame is prepared: a pool's choice is made on the frame's model-input pixels.
+      if (pendingExtras !== null) pendingExtras.push(p.then((px) => (px instanceof MapFailure ? px : extrasSettled(fc, frame, slot, px))));
     }
     const prepared = await Promise.all(pending);
     const extras = pendingExtras === null ? null : await Promise.all(pendingExtras);
@@ -171,8 +176,9 @@ export class Inspector {
         if (readyExtras !== null) readyExtras.push(e!);
       }
     }
-    if (mapped.length === 0) return { model: slot, failures, mapped, geometry, maps: null, inferAt: 0n, inferMs: 0, postAt: 0n };
-    if (slot.tiling !== null) return mapTiles(slot, slot.tiling, ready, readyExtras, failures, mapped, geometry);
+    const prompts = readyExtras === null ? null : readyExtras.map((e) => e.promptName);
+    if (mapped.length === 0) return { model: slot, failures, mapped, geometry, prompts, maps: null, inferAt: 0n, inferMs: 0, postAt: 0n };
+    if (slot.tiling !== null) return mapTiles(slot, slot.tiling, ready, readyExtras, failures, mapped, geometry, prompts);
     const inferAt = process.hrtime.bigint();
     let out: ModelOutput;
     try {
@@ -187,7 +193,7 @@ export class Inspector {
     } catch (err) {
       return failAll(slot, failures, mapped, new MapFailure(new LinewatchError('LW_ERR_SESSION_RUN', errorMessage(err)), 'model'), inferAt);
     }
-    return { model: slot, failures, mapped, geometry, maps, inferAt, inferMs: out.inferMs, postAt };
+    return { model: slot, failures, mapped, geometry, prompts, maps, inferAt, inferMs: out.inferMs, postAt };
   }
 
   /**
@@ -225,7 +231,7 @@ export class Inspector {
       const defects: Defect[] = [];
       for (let r = 0; r < regions.length; r++) defects.push(regionToCamera(regions[r]!, geometry, height, width));
       const decision = decide(rules.decide, { score, normScore, defects });
-      const verdict = judgedVerdict(frame, batch, score, normScore, decision, rules, modelVersion);
+      const verdict = judgedVerdict(frame, batch, score, normScore, decision, rules, modelVersion, batch.prompts?.[k]);
       out[i] = verdict;
       if (hook !== null) hook({ frame, verdict, map: maps.slice(k * plane, (k + 1) * plane), mapHeight: height, mapWidth: width, geometry });
     }
@@ -246,6 +252,7 @@ async function mapTiles(
   failures: (MapFailure | null)[],
   mapped: readonly number[],
   geometry: readonly FrameGeometry[],
+  prompts: readonly (string | undefined)[] | null,
 ): Promise<MappedBatch> {
   const tiles: PreparedPixels[] = [];
   const tileExtras: FrameExtras[] | null = readyExtras === null ? null : [];
@@ -272,7 +279,7 @@ async function mapTiles(
       return failAll(slot, failures, mapped, new MapFailure(e, 'model'), inferAt);
     }
   }
-  return { model: slot, failures, mapped, geometry, maps: merged, inferAt, inferMs, postAt: process.hrtime.bigint() };
+  return { model: slot, failures, mapped, geometry, prompts, maps: merged, inferAt, inferMs, postAt: process.hrtime.bigint() };
 }
 
 /** The model call (or its finishing) failed: every frame that went in has that failure. */
@@ -284,5 +291,5 @@ function failAll(
   inferAt: bigint,
 ): MappedBatch {
   for (let k = 0; k < mapped.length; k++) failures[mapped[k]!] = failure;
-  return { model: slot, failures, mapped: [], geometry: [], maps: null, inferAt, inferMs: 0, postAt: inferAt };
+  return { model: slot, failures, mapped: [], geometry: [], prompts: null, maps: null, inferAt, inferMs: 0, postAt: inferAt };
 }

@@ -67,6 +67,7 @@ function assemble(
   rules: RuleSet,
   capturedAtMs: number,
   meta: Meta,
+  prompt?: string,
 ): Verdict {
   // The product rides on the frame's meta from the moment it is received (products/changeover.ts).
   const product = productOf(meta);
@@ -75,6 +76,7 @@ function assemble(
     cameraId,
     ...(partId !== undefined ? { partId } : {}),
     ...(product !== undefined ? { product } : {}),
+    ...(prompt !== undefined ? { prompt } : {}),
     verdict,
     score,
     normScore,
@@ -92,7 +94,7 @@ function assemble(
  * A frame the model judged: its decision, with the largest defects reported (all of them
  * decided), and its timings from capture through inference and post-processing to now.
  */
-export function judgedVerdict(frame: Frame, run: RunTimes, score: number, normScore: number, decision: Decision, rules: RuleSet, modelVersion: string): Verdict {
+export function judgedVerdict(frame: Frame, run: RunTimes, score: number, normScore: number, decision: Decision, rules: RuleSet, modelVersion: string, prompt?: string): Verdict {
   let reported = decision.defects;
   if (reported.length > MAX_REPORTED_DEFECTS) reported = reported.sort((a, b) => b.area - a.area).slice(0, MAX_REPORTED_DEFECTS);
   const now = process.hrtime.bigint();
@@ -104,7 +106,7 @@ export function judgedVerdict(frame: Frame, run: RunTimes, score: number, normSc
     totalMs: msSince(captured, now),
   };
   const reasons = withTriggerNote(decision.reasons, frame);
-  return assemble(frame.seq, frame.cameraId, partIdOf(frame), decision.verdict, score, normScore, reported, reasons, timings, modelVersion, rules, frame.capturedAt.wallMs, frame.meta);
+  return assemble(frame.seq, frame.cameraId, partIdOf(frame), decision.verdict, score, normScore, reported, reasons, timings, modelVersion, rules, frame.capturedAt.wallMs, frame.meta, prompt);
 }
 
 /** A frame that was not judged: its cause first, then what failSafe tells the line. */
@@ -162,6 +164,9 @@ export function segmentVerdict(
     endMm: s.endMm,
     lineDefects: s.defects.map(lineDefectMeta),
   };
+  // The product of the buffer that ended the segment (stamped when received), as for a frame.
+  const product = productOf(last.meta);
+  if (product !== undefined) meta['product'] = product;
   let kind: VerdictKind = s.verdict;
   if (lost !== undefined && lost.runs.length > 0) {
     // Web under this segment was never seen: its `ok` would be a claim nobody checked.

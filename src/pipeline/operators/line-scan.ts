@@ -7,6 +7,7 @@ import { errorVerdict, linesLost, lostFrameVerdict, segmentVerdict, type FrameCo
 import type { LossReason, LostFrame } from '../source.js';
 import { LineScanTiler, type Band, type DefectCrop, type MapsResult, type SegmentDecision } from '../tiler/index.js';
 import { PartMap, pitchPartId } from '../tiler/parts.js';
+import { productOf } from '../products/changeover.js';
 import type { LineScanConfig } from '../tiler/schema.js';
 import type { Verdict } from '../verdict.js';
 import type { RoomGate } from './bounded-batch.js';
@@ -102,6 +103,8 @@ export class LineScanJudge {
   private channels: 1 | 3 = 1;
   private format: PixelFormat = 'GRAY8';
   private tileWidth = 0;
+  /** The strip's width (pixels across), set by the first buffer: a line-scan prompt must be as wide. */
+  private stripWidth = 0;
   private tileHeight = 0;
   private lut: Int32Array | null = null;
   private seq = 0;
@@ -193,6 +196,7 @@ export class LineScanJudge {
       this.channels = ch;
       this.format = img.format;
       this.tileWidth = c.tileWidth ?? m.input.width;
+      this.stripWidth = img.width;
       this.tileHeight = c.tileHeight ?? m.input.height;
       this.tiler = new LineScanTiler({
         width: img.width,
@@ -263,6 +267,10 @@ export class LineScanJudge {
     try {
       const n = band.tiles.length;
       const tiles: Frame[] = [];
+      // A prompted model: each tile is of the product of the buffer that completed its band, and
+      // is judged against the good tile at its own place across (products/strip-prompts.ts).
+      const product = this.last === null ? undefined : productOf(this.last);
+      const layout = { width: this.stripWidth, tileWidth: this.tileWidth, tileHeight: this.tileHeight };
       for (let i = 0; i < n; i++) {
         const t = band.tiles[i]!;
         tiles.push({
@@ -271,7 +279,7 @@ export class LineScanJudge {
           capturedAt: this.last!.capturedAt,
           // A view of the strip, rows strideBytes apart: preprocess reads it where it lies (sent to a worker, its rows are copied once).
           image: { kind: 'raw', format: this.format, width: this.tileWidth, height: this.tileHeight, strideBytes: t.strideBytes, data: Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength) },
-          meta: {},
+          meta: product === undefined ? {} : { product, stripTile: { layout, x: t.x } },
         });
       }
       const batch = await this.inspector.map(slot, tiles, this.tileContextOf);

@@ -1,4 +1,6 @@
 export { Changeover, productOf, type ProductOrigin, type RunningProduct } from './changeover.js';
-export { PromptCache, preparePrompt, promptServer, type PreparePrompt } from './prompt-cache.js';
-export { readRecipes, type Recipe, type Recipes } from './recipes.js';
-export { productConfigSchema, productNameSchema, productsSchema, type ProductConfig, type ProductsConfig } from './schema.js';
+export { nearestRow } from './nearest.js';
+export { PromptCache, preparePrompt, promptServer, type PreparePrompt, type PromptModel } from './prompt-cache.js';
+export { promptFileName, readRecipes, type ProductPrompts, type Recipe, type Recipes } from './recipes.js';
+export { isPoolProduct, productConfigSchema, productNameSchema, productsSchema, type ProductConfig, type ProductsConfig } from './schema.js';
+export { prepareStripTile, stripTileOf, type StripLayout, type StripTile } from './strip-prompts.js';

@@ -3,7 +3,8 @@
  * retained `<root>/<camera>/product` (set before linewatch starts, then changed) decides which
  * prompt each frame is judged with; `…/result` and `…/reject` name the product; an unknown one
  * makes error verdicts and `…/status` says so; a remote update whose prompt file is missing is
- * refused on `…/config/ack`, the running configuration staying.
+ * refused on `…/config/ack`, the running configuration staying, and so is one naming a pool
+ * (this bundle's selection is recipe).
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -94,6 +95,13 @@ test('the PLC changes a camera\'s product with the retained <root>/<camera>/prod
     const ack = acks().find((a) => a.requestId === 'c')!;
     assert.equal(ack.accepted, false);
     assert.ok(ack.reasons.some((r) => r.includes(`products.c.prompt ${missing}`)), JSON.stringify(ack.reasons));
+    assert.deepEqual(Object.keys(daemon.station.activeConfig().products), ['a', 'b'], 'the running configuration stays');
+    // A pool on this recipe bundle, remotely: refused naming the product, the running products unchanged.
+    await obs.client.publishAsync(`${topic}/config/set`, JSON.stringify({ version: 2, baseVersion: 1, requestId: 'p', patch: { products: { c: { pool: [sample('prompt-a'), sample('good-a')] } } } }), { qos: 1 });
+    await obs.until(() => acks().some((a) => a.requestId === 'p'), 'the pool ack', 20_000);
+    const poolAck = acks().find((a) => a.requestId === 'p')!;
+    assert.equal(poolAck.accepted, false);
+    assert.ok(poolAck.reasons.some((r) => /products\.c cannot give one: it names a pool, and this bundle's prompt\.selection is recipe/.test(r)), JSON.stringify(poolAck.reasons));
     assert.deepEqual(Object.keys(daemon.station.activeConfig().products), ['a', 'b'], 'the running configuration stays');
 
     // Cleared by the PLC: back to the configured product.

@@ -49,7 +49,7 @@ test('recipes: read once; a missing or empty prompt file is LW_ERR_PRODUCT_PROMP
   const dir = await mkdtemp(join(tmpdir(), 'lw-recipes-'));
   try {
     const recipes = await readRecipes({ a: { prompt: prompt('prompt-a') } });
-    assert.equal(recipes.get('a')!.path, prompt('prompt-a'));
+    assert.equal(recipes.get('a')!.images[0].path, prompt('prompt-a'));
     const missing = join(dir, 'nowhere.png');
     await assert.rejects(readRecipes({ a: { prompt: prompt('prompt-a') }, b: { prompt: missing } }), (err: unknown) => {
       assert.ok(err instanceof LinewatchError);
@@ -77,22 +77,22 @@ test('the prompt cache prepares each product once per model, however many frames
     return preparePrompt(r, m);
   };
   const cache = new PromptCache(recipes, counting);
-  const model = (await loadBundle(ONENIP)).manifest;
+  const model = { manifest: (await loadBundle(ONENIP)).manifest, embedder: null };
   const seen = new Set<unknown>();
   for (let i = 0; i < 200; i++) {
-    const e = await cache.extras(model, i % 3 === 0 ? 'b' : 'a');
+    const e = await cache.extras(model, i % 3 === 0 ? 'b' : 'a', null);
     seen.add(e.prompt);
   }
   assert.deepEqual(prepared.sort(), ['a@fixture-onenip-1', 'b@fixture-onenip-1'], 'once per product for 200 frames');
   assert.equal(seen.size, 2, 'every frame of a product shares its prompt');
-  const a = (await cache.extras(model, 'a')).prompt!;
+  const a = (await cache.extras(model, 'a', null)).prompt!;
   // Prepared as a frame is: the bundle's geometry (64×64, no crop) and dtype.
-  assert.deepEqual([a.geometry.crop.width, a.geometry.crop.height, a.channels], [model.input.width, model.input.height, model.input.channels]);
+  assert.deepEqual([a.geometry.crop.width, a.geometry.crop.height, a.channels], [model.manifest.input.width, model.manifest.input.height, model.manifest.input.channels]);
   // A model swap (a new manifest, here the same bundle loaded again) prepares its own prompts.
-  const swapped = (await loadBundle(ONENIP)).manifest;
+  const swapped = { manifest: (await loadBundle(ONENIP)).manifest, embedder: null };
   await cache.prepareAll(swapped);
   assert.equal(prepared.length, 4);
-  await cache.extras(swapped, 'a');
+  await cache.extras(swapped, 'a', null);
   assert.equal(prepared.length, 4);
 });
 
@@ -101,12 +101,12 @@ test('the prompt cache: an unknown product is LW_ERR_PRODUCT_UNKNOWN naming it; 
   try {
     const junk = join(dir, 'junk.png');
     await writeFile(junk, 'not a png at all');
-    const model = (await loadBundle(ONENIP)).manifest;
+    const model = { manifest: (await loadBundle(ONENIP)).manifest, embedder: null };
     const cache = new PromptCache(await readRecipes({ a: { prompt: prompt('prompt-a') }, junk: { prompt: junk } }));
-    await assert.rejects(cache.extras(model, 'c'), (err: unknown) => {
+    await assert.rejects(cache.extras(model, 'c', null), (err: unknown) => {
       assert.ok(err instanceof LinewatchError);
       assert.equal(err.code, 'LW_ERR_PRODUCT_UNKNOWN');
-      assert.match(err.message, /product "c" has no recipe \(no products\.c\.prompt; known: a, junk\)/);
+      assert.match(err.message, /product "c" has no recipe \(no products\.c\.prompt or \.pool; known: a, junk\)/);
       return true;
     });
     await assert.rejects(cache.prepareAll(model), (err: unknown) => {

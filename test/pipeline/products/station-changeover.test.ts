@@ -47,7 +47,7 @@ before(async () => {
         model: () => slot,
         rules: () => ({ decide: decideConfigSchema.parse(undefined), configVersion: 'ref' }),
         prepare: (f, m) => preparePixels(f, m),
-        frameContext: () => ({ roi: undefined, maxFramePixels: 1e8, extras: (_f, s) => prompts.extras(s.bundle.manifest, product) }),
+        frameContext: () => ({ roi: undefined, maxFramePixels: 1e8, extras: (_f, s) => prompts.extras({ manifest: s.bundle.manifest, embedder: null }, product, null) }),
         judged: () => null,
       });
       const [v] = await inspector.judge([{ seq: 0, cameraId: 'ref', capturedAt: captureTimeNow(), image: { kind: 'encoded', data }, meta: {} }]);
@@ -129,7 +129,7 @@ test('changeover between two frames: frames received before it are judged with t
         assert.equal(v.verdict, 'error');
         assert.equal(v.score, null);
         assert.equal(v.reasons[0]!.code, 'LW_ERR_PRODUCT_UNKNOWN');
-        assert.match(v.reasons[0]!.message, /product "zz" has no recipe \(no products\.zz\.prompt; known: a, b\)/);
+        assert.match(v.reasons[0]!.message, /product "zz" has no recipe \(no products\.zz\.prompt or \.pool; known: a, b\)/);
         assert.equal(v.reasons[1]!.code, 'FAILSAFE_REJECT', 'judged by failSafe like any error');
         continue;
       }

@@ -13,6 +13,11 @@ The bundle: ``model.onnx`` (inputs ``image`` and ``prompt``, uint8 NHWC [N,64,64
 and ``defect-a``/``defect-b`` (a bright blob). A frame scores below the threshold with its own
 product's prompt when good, above it when defective, and a good frame of ``a`` judged against
 ``b``'s prompt scores far above it: the prompt is what decides.
+
+``tiny-onenip-pool``: the same trained model exported again with ``prompt.selection: cosine-pool``
+(calibrated by pairing each calibration image with the nearest of a pool of two good images per
+product: ``samples/prompt-<p>.png`` and ``samples/pool-<p>.png``). Same graphs, other manifest: the
+runtime's pool tests judge a frame against the nearest pool member and compare with the recipe run.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from .synthetic import SyntheticOptions
 from .train import Sampler, TrainOptions, cache_features, measure_fusion_scale, train_steps
 
 NAME = "tiny-onenip"
+POOL_NAME = "tiny-onenip-pool"
 SEED = 20251203
 SIZE = 64
 GEOMETRY = Geometry(SIZE, SIZE, SIZE, SIZE)
@@ -103,7 +109,7 @@ def train_tiny(train: np.ndarray, category_of: np.ndarray, steps: int, progress:
 
 
 def generate(out: str | Path, steps: int = STEPS, progress: bool = False) -> dict[str, Any]:
-    """Write ``out/tiny-onenip``; returns a summary (threshold, sample scores, parity)."""
+    """Write ``out/tiny-onenip`` and ``out/tiny-onenip-pool``; returns a summary (threshold, sample scores, parity)."""
     t0 = time.time()
     out = Path(out)
     train = np.concatenate([images(p, SEED + 1, N_TRAIN) for p in PRODUCTS])
@@ -112,6 +118,7 @@ def generate(out: str | Path, steps: int = STEPS, progress: bool = False) -> dic
     prompt = {p: images(p, SEED + 3, 1)[0] for p in PRODUCTS}
     good = {p: images(p, SEED + 4, 1)[0] for p in PRODUCTS}
     bad = {p: images(p, SEED + 5, 1, defective=True)[0] for p in PRODUCTS}
+    second = {p: images(p, SEED + 6, 1)[0] for p in PRODUCTS}
     model = train_tiny(train, category_of, steps, progress)
     samples = {f"samples/{kind}-{p}.png": _png(src[p]) for kind, src in
                (("prompt", prompt), ("good", good), ("defect", bad)) for p in PRODUCTS}
@@ -148,6 +155,48 @@ def generate(out: str | Path, steps: int = STEPS, progress: bool = False) -> dic
     with torch.no_grad():
         wrong = model(to_model_input(good["a"][None]), to_model_input(prompt["b"][None]))
         wrong_score = float(image_score(fuse(wrong.rec_map, wrong.ref_logit, recipe), recipe.score_kernel))
+    pool = _export_pool(model, recipe.fusion_scale, out, steps, calib, prompt, second, good, bad, samples)
     return {"imageThreshold": manifest["calibration"]["image"]["threshold"], "fusionScale": recipe.fusion_scale,
             "goodAWithPromptB": wrong_score, "parity": manifest["metrics"]["exportParity"],
+            POOL_NAME: {"imageThreshold": pool["calibration"]["image"]["threshold"], "parity": pool["metrics"]["exportParity"]},
             "seconds": round(time.time() - t0, 1)}
+
+
+def _export_pool(model: OneNip, fusion_scale: float, out: Path, steps: int, calib: np.ndarray,
+                 prompt: dict[str, np.ndarray], second: dict[str, np.ndarray], good: dict[str, np.ndarray],
+                 bad: dict[str, np.ndarray], samples: dict[str, bytes]) -> dict[str, Any]:
+    """The same model as ``tiny-onenip``, exported with ``selection: cosine-pool`` and a pool of two per product."""
+    pool_samples = {**samples, **{f"samples/pool-{p}.png": _png(second[p]) for p in PRODUCTS}}
+    with tempfile.TemporaryDirectory(prefix="lw-onenip-pool-fixture-") as td:
+        pools: dict[str, list[str]] = {}
+        for p in PRODUCTS:
+            pools[p] = []
+            for name in (f"prompt-{p}.png", f"pool-{p}.png"):
+                path = Path(td) / name
+                path.write_bytes(pool_samples[f"samples/{name}"])
+                pools[p].append(str(path))
+        recipe = RecipeConfig(prompt_selection="cosine-pool", pool_size=2)
+        recipe.fusion_scale = fusion_scale
+        config = RunConfig(
+            model=CONFIG, geometry=GEOMETRY, recipe=recipe,
+            data={"train": f"onenip.fixture.images(seed={SEED + 1}, n={N_TRAIN}) per product",
+                  "categories": list(PRODUCTS),
+                  "prompts": {p: {"recipe": pools[p][0], "pool": pools[p]} for p in PRODUCTS}},
+            training={"steps": steps, "seed": SEED, "loss": "MSE + 0.5 Dice", "optimizer": "AdamW 2e-3"},
+            architecture="onenip", version="fixture-onenip-pool-1",
+        )
+        # Pool order as the RUN records it: a's two, then b's two.
+        chooser = PromptChooser(model, np.stack([prompt["a"], second["a"], prompt["b"], second["b"]]))
+        if [int(i) // 2 for i in chooser.indices(np.stack([good[p] for p in PRODUCTS]))] != [0, 1]:
+            msg = "fixture: the pool's embedding does not tell the two products apart"
+            raise RuntimeError(msg)
+        cases = [
+            GoldenCase("good-a", good["a"][None], [0]),
+            GoldenCase("defect-b", bad["b"][None], [1]),
+        ]
+        return export_bundle(
+            model, config, out / POOL_NAME, calib_images=calib,
+            calib_source=f"{len(calib)} held-out good images of both products, each with the nearest of its pool",
+            golden=cases, training={"fixture": True, "regenerate": COMMAND, "run": config.training},
+            extra_files=pool_samples, progress=False,
+        )

@@ -152,6 +152,7 @@ export function segmentVerdict(
   rules: RuleSet,
   modelVersion: string,
   lost?: SegmentLoss,
+  unjudged?: string,
 ): Verdict {
   const total = Number(process.hrtime.bigint() - last.capturedAt.monoNs) / 1e6;
   const defects: Defect[] = [];
@@ -177,6 +178,17 @@ export function segmentVerdict(
       reasons = failSafeReasons('dropped', rules.decide.failSafe, l.reason);
     }
     Object.assign(meta, l.meta);
+  }
+  if (unjudged !== undefined) {
+    // Lines under this segment went through no model (their band failed; its own `error` verdict
+    // says why): an `ok` would pass web nobody judged, so the segment is an error, by failSafe.
+    const cause: Reason = { code: REASON.ERROR, message: `segment ${s.index} (${s.startMm}–${s.endMm} mm): ${unjudged}` };
+    if (kind === 'reject') reasons.push(cause);
+    else if (kind === 'ok') {
+      kind = 'error';
+      reasons = failSafeReasons('error', rules.decide.failSafe, cause);
+    }
+    meta['unjudged'] = true;
   }
   const normScore = s.maxScore === null ? null : normalizeScore(s.maxScore, pixelCal);
   const timings: VerdictTimings = { captureToInferMs: 0, inferMs: 0, postMs: 0, totalMs: total };

@@ -246,7 +246,9 @@ export class LineScanJudge {
         // The strip goes on with an empty map for this band (its lines cannot be judged): one
         // `error` verdict says which lines, and failSafe decides what the line does with them.
         out.push(this.error(this.last!, err, { band: band.index, fromLine: band.line, toLine: band.line + this.tileHeight }));
-        r = this.tiler!.addMaps(band, this.zeroMaps(band.tiles.length));
+        const t = this.tiler!;
+        this.unjudged.push({ fromMm: t.mmAt(band.line), toMm: t.mmAt(band.line + this.tileHeight), band: band.index });
+        r = t.addMaps(band, this.zeroMaps(band.tiles.length));
       }
       for (const s of r.segments) out.push(this.segmentVerdict(s));
     }
@@ -329,12 +331,24 @@ export class LineScanJudge {
     return { runs: taken.flatMap((g) => g.runs), why: [...why].join('; ') };
   }
 
+  /** Bands that went through no model, as web positions, until every segment over them is decided. */
+  private unjudged: Array<{ readonly fromMm: number; readonly toMm: number; readonly band: number }> = [];
+
+  /** The failed bands under `s` (for its verdict's reason), forgetting those that end inside it. */
+  private unjudgedIn(s: SegmentDecision, lastOfWeb: boolean): string | undefined {
+    const over = this.unjudged.filter((u) => u.fromMm < s.endMm && u.toMm > s.startMm);
+    this.unjudged = lastOfWeb ? [] : this.unjudged.filter((u) => u.toMm > s.endMm);
+    if (over.length === 0) return undefined;
+    return `band(s) ${over.map((u) => u.band).join(', ')} could not be judged (see their error verdicts), their lines not inspected`;
+  }
+
   private segmentVerdict(s: SegmentDecision, lastOfWeb = false): Verdict {
     const seq = this.seq++;
     this.o.onSegment(seq);
     const deps = this.inspector.deps;
     const m = deps.model().bundle.manifest;
     const lost = this.lostIn(s.endMm, lastOfWeb);
+    const unjudged = this.unjudgedIn(s, lastOfWeb);
     const verdict = segmentVerdict(
       this.o.cameraId,
       seq,
@@ -345,6 +359,7 @@ export class LineScanJudge {
       deps.rules(),
       m.version,
       lost === undefined ? undefined : { ...lost, bufferLines: this.o.config.bufferLines },
+      unjudged,
     );
     if (s.crops !== undefined) this.offerCrops(verdict, s, s.crops);
     return verdict;

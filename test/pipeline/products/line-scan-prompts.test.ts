@@ -91,8 +91,15 @@ test('line-scan with a prompted model: each tile is judged against the good tile
     // A good image of the wrong width: each band is an error verdict naming the product and the sizes
     // (a band that cannot be judged, as line-scan reports any: its own verdict, judged by failSafe).
     const narrow = sample('prompt-a');
-    const wrong = (await run(web, { ab: { prompt: narrow } })).filter((v) => v.verdict === 'error');
-    assert.equal(wrong.length, ROWS, 'one error verdict per band');
+    const all = await run(web, { ab: { prompt: narrow } });
+    const bandErrors = all.filter((v) => v.verdict === 'error' && v.meta?.['band'] !== undefined);
+    assert.equal(bandErrors.length, ROWS, 'one error verdict per band');
+    // The segments over those bands were judged by no model: never `ok` (web nobody saw passing).
+    const segments = all.filter((v) => v.meta?.['segment'] !== undefined);
+    assert.equal(segments.length, ROWS, 'one verdict per segment still');
+    assert.ok(segments.every((v) => v.verdict === 'error' && v.meta?.['unjudged'] === true && /could not be judged/.test(v.reasons[0]!.message)),
+      JSON.stringify(segments.map((v) => [v.verdict, v.reasons])));
+    const wrong = bandErrors;
     assert.match(wrong[0]!.reasons[0]!.message, new RegExp(`products\\.ab\\.prompt ${narrow}: a line-scan camera's good image must be as wide as its strip \\(128 px\\).*it is 64x64`));
     await assert.rejects(Station.start(config(web, { ab: { pool: [narrow, narrow] } }), { logger: quiet, deferCameras: true }), (err: unknown) => {
       assert.ok(err instanceof LinewatchError && err.code === 'LW_ERR_MODEL_NEEDS_UNMET', String(err));

@@ -14,7 +14,7 @@
 import { stat } from 'node:fs/promises';
 import { basename, extname, join, relative } from 'node:path';
 import { LinewatchError } from '../errors.js';
-import { IMAGE_EXTENSIONS, folderEntries, isImageName } from './entries.js';
+import { IMAGE_EXTENSIONS, folderEntries, listImages } from './entries.js';
 
 interface SampleBase {
   readonly category: string;
@@ -60,9 +60,7 @@ async function isDir(path: string): Promise<boolean> {
   }
 }
 
-export async function listImages(dir: string): Promise<string[]> {
-  return (await folderEntries(dir)).filter((e) => e.kind === 'file' && isImageName(e.name)).map((e) => e.name);
-}
+export { listImages };
 
 async function subdirs(dir: string): Promise<string[]> {
   return (await folderEntries(dir)).filter((e) => e.kind === 'dir' && !e.name.startsWith('.')).map((e) => e.name);

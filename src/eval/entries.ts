@@ -40,3 +40,8 @@ export async function folderEntries(dir: string): Promise<FolderEntry[]> {
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
+
+/** The image files directly in `dir` (links followed), by name in file-name order. */
+export async function listImages(dir: string): Promise<string[]> {
+  return (await folderEntries(dir)).filter((e) => e.kind === 'file' && isImageName(e.name)).map((e) => e.name);
+}

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { LinewatchError, errorMessage } from '../../errors.js';
-import { folderEntries, isImageName } from '../../eval/entries.js';
+import { listImages } from '../../eval/entries.js';
 import { isPoolProduct, type ProductsConfig } from './schema.js';
 
 /** One good image of a product: its bytes, read once when the configuration is taken. */
@@ -44,12 +44,12 @@ async function readImage(product: string, field: string, path: string): Promise<
 async function poolFiles(product: string, dir: string): Promise<string[]> {
   let names: string[];
   try {
-    names = (await folderEntries(dir)).filter((e) => e.kind === 'file' && isImageName(e.name)).map((e) => e.name);
+    names = await listImages(dir);
   } catch (err) {
     throw new LinewatchError('LW_ERR_PRODUCT_PROMPT', `products.${product}.pool ${dir}: cannot be read as a folder of images: ${errorMessage(err)}`, { cause: err });
   }
   if (names.length === 0) throw new LinewatchError('LW_ERR_PRODUCT_PROMPT', `products.${product}.pool ${dir}: holds no image file`);
-  return names.sort().map((n) => join(dir, n));
+  return names.map((n) => join(dir, n));
 }
 
 /**

@@ -224,22 +224,16 @@ export class EmbeddingEngine implements Embedder {
       parts.push(p);
       n += p.n;
     }
-    let data: Uint8Array | Float32Array;
-    if (parts.length === 1) data = parts[0]!.data;
-    else {
-      data = parts[0]!.data instanceof Uint8Array ? new Uint8Array(n * (parts[0]!.data.length / parts[0]!.n)) : new Float32Array(n * (parts[0]!.data.length / parts[0]!.n));
+    // A fixed-batch graph gets exactly its batch: zero images after the real ones, their rows unread.
+    const sent = this.fixedBatch ?? n;
+    let data = parts[0]!.data;
+    if (parts.length > 1 || sent > n) {
+      data = allocateBatch(this.manifest, sent) as Uint8Array | Float32Array;
       let off = 0;
       for (const p of parts) {
         data.set(p.data as never, off);
         off += p.data.length;
       }
-    }
-    // A fixed-batch graph gets exactly its batch: zero images after the real ones, their rows unread.
-    const sent = this.fixedBatch ?? n;
-    if (sent > n) {
-      const padded = data instanceof Uint8Array ? new Uint8Array((data.length / n) * sent) : new Float32Array((data.length / n) * sent);
-      padded.set(data as never);
-      data = padded;
     }
     const id = this.nextId++;
     this.inFlight = { id, parts };

@@ -23,7 +23,8 @@ import { sourceConfigSchema } from '../src/pipeline/sources/schema.js';
 import { Station } from '../src/pipeline/station.js';
 import type { Verdict } from '../src/pipeline/verdict.js';
 import { formatPeerRatio, missingPeer, runPeer, type PeerReport } from './peer.js';
-import { bareLoop, framesFolder, median, percentile, sampleBatch, type BenchOptions } from './pipeline.js';
+import { bareLoop, framesFolder, sampleBatch, type BenchOptions } from './pipeline.js';
+import { median, percentile } from './stats.js';
 
 export interface CamerasBenchOptions {
   readonly modelDir: string;
@@ -56,6 +57,9 @@ export interface StationRun {
   readonly dropped: number;
   /** Frames per batch in front of the model, and session.run calls per frame. */
   readonly meanBatch: number;
+  /** The station's batch size at most, and where it came from (the batch probe: `measured`). */
+  readonly batchSize: number;
+  readonly batchSizeBy: string;
 }
 
 /** The Python peer loop for N cameras, medians over rounds. */
@@ -116,6 +120,7 @@ async function stationRun(opts: CamerasBenchOptions, folder: string, n: number, 
     'bench configuration',
   );
   const station = await Station.start(config, { logger: quiet, maxFramesPerCamera: perCamera });
+  const batchSize = station.health().model.batch;
   const all = firstValueFrom(station.verdicts$.pipe(toArray()));
   const at: number[] = [];
   const sub = station.verdicts$.subscribe(() => at.push(performance.now()));
@@ -140,7 +145,11 @@ async function stationRun(opts: CamerasBenchOptions, folder: string, n: number, 
       break;
     }
   }
-  const start = Math.max(warm, running);
+  // A model call's verdicts arrive together: a window edge inside such a burst would count part
+  // of a call against the whole call's time (eight cameras at batch 8 read ~5 % slow over 20
+  // calls). Both edges are moved to the end of their burst.
+  const start = running < 0 ? -1 : burstEnd(at, Math.max(warm, running) - 1) + 1;
+  end = burstEnd(at, end - 1) + 1;
   if (running < 0 || end - start < 2 * n) {
     throw new Error(`bench --cameras: ${n} cameras of ${perCamera} frames each overlapped for ${Math.max(0, end - start)} verdicts only (cameras start as they finish decoding their folder); give more --frames`);
   }
@@ -156,6 +165,8 @@ async function stationRun(opts: CamerasBenchOptions, folder: string, n: number, 
   const seconds = (at[end - 1]! - at[start - 1]!) / 1000;
   const b = station.batching();
   return {
+    batchSize: batchSize.size,
+    batchSizeBy: batchSize.by,
     fps: window.length / seconds,
     minShare: Math.min(...perCam.values()) / (window.length / n),
     latencyMsP50: percentile(latencies, 50),
@@ -163,6 +174,15 @@ async function stationRun(opts: CamerasBenchOptions, folder: string, n: number, 
     dropped,
     meanBatch: b.batches > 0 ? b.batchedFrames / b.batches : Number.NaN,
   };
+}
+
+/** Verdicts closer than this came out of one model call. */
+const BURST_GAP_MS = 1;
+
+/** The last index of the burst of arrivals that index `i` belongs to. */
+function burstEnd(at: readonly number[], i: number): number {
+  while (i + 1 < at.length && at[i + 1]! - at[i]! < BURST_GAP_MS) i++;
+  return i;
 }
 
 /** Each figure of a side's rounds, median over rounds. */
@@ -175,6 +195,9 @@ function medianRun(runs: readonly StationRun[]): StationRun {
     latencyMsP99: m((r) => r.latencyMsP99),
     dropped: m((r) => r.dropped),
     meanBatch: m((r) => r.meanBatch),
+    // The probe may choose differently round to round: the median size, and how it was set.
+    batchSize: m((r) => r.batchSize),
+    batchSizeBy: runs[0]!.batchSizeBy,
   };
 }
 
@@ -268,16 +291,18 @@ export function formatCamerasReport(r: CamerasReport): string {
     `  provider cpu, ${r.threads} intra-op thread(s) on every side, ${r.frames} frames per station run, medians of ${r.rounds} alternating rounds, cameras ${r.camera}`,
     `  bare session.run loop: ${r.bare.map((b) => `batch ${b.batch} ${f(b.fps)}`).join(', ')} frames/s; best: batch ${r.bestBatch}, ${f(r.bestBareFps)} frames/s`,
     `  saturated (cameras wait for room):`,
-    `    cams | batched f/s  ×bare  batch  min share | unbatched f/s  ×bare  min share | batched/unbatched`,
+    `    cams | batched f/s  ×bare  batch mean/max  min share | unbatched f/s  ×bare  min share | batched/unbatched`,
   ];
   for (const row of r.rows) {
     const b = row.batched.saturated;
     const u = row.unbatched.saturated;
     lines.push(
-      `    ${String(row.cameras).padStart(4)} | ${f(b.fps).padStart(11)}  ${f(b.fps / r.bestBareFps, 2).padStart(5)}  ${f(b.meanBatch, 2).padStart(5)}  ${f(b.minShare, 2).padStart(9)} |` +
+      `    ${String(row.cameras).padStart(4)} | ${f(b.fps).padStart(11)}  ${f(b.fps / r.bestBareFps, 2).padStart(5)}  ${`${f(b.meanBatch, 2)}/${b.batchSize}`.padStart(14)}  ${f(b.minShare, 2).padStart(9)} |` +
         ` ${f(u.fps).padStart(13)}  ${f(u.fps / r.bestBareFps, 2).padStart(5)}  ${f(u.minShare, 2).padStart(9)} | ${f(b.fps / u.fps, 3).padStart(17)}`,
     );
   }
+  const by = [...new Set(r.rows.filter((row) => row.cameras > 1).map((row) => row.batched.saturated.batchSizeBy))];
+  if (by.length > 0) lines.push(`    batch max: ${by.join(', ')} (inference.batchSize unset: the engine's batch probe at start, docs/configuration.md)`);
   lines.push(`    targets with batching: ≥ 0.9 × the bare loop at its best batch, no camera below 0.8 × its fair share:`);
   for (const row of r.rows) {
     const b = row.batched.saturated;

@@ -28,6 +28,7 @@ import { sourceConfigSchema, type SourceConfig } from '../src/pipeline/sources/s
 import { preparePrompt, type ProductConfig } from '../src/pipeline/products/index.js';
 import { Station } from '../src/pipeline/station.js';
 import { idealLatencies, zeroCostLatencies, type ServedFrame } from './queue.js';
+import { median, percentile } from './stats.js';
 import type { Verdict } from '../src/pipeline/verdict.js';
 
 export interface BenchOptions {
@@ -131,13 +132,6 @@ function busyShare(served: readonly ServedFrame[]): number {
   return busy / (served[served.length - 1]!.arrivalMs - served[0]!.arrivalMs);
 }
 
-export function percentile(values: ArrayLike<number>, p: number): number {
-  const a = Float64Array.from(values).sort();
-  if (a.length === 0) return Number.NaN;
-  return a[Math.min(a.length - 1, Math.max(0, Math.ceil((p / 100) * a.length) - 1))]!;
-}
-
-export const median = (xs: number[]): number => percentile(xs, 50);
 const mib = (): number => process.memoryUsage.rss() / 2 ** 20;
 
 /** The camera the pipeline side reads: the replayed folder, or the synthetic parts. */

@@ -10,7 +10,8 @@ import { LinewatchError } from '../src/errors.js';
 import { listImages } from '../src/eval/dataset.js';
 import { adapterFor } from '../src/models/adapters/index.js';
 import { loadBundle } from '../src/models/bundle.js';
-import { framesFolder, median, percentile, pipelineRun, type BenchOptions, type PipelineResult } from './pipeline.js';
+import { framesFolder, pipelineRun, type BenchOptions, type PipelineResult } from './pipeline.js';
+import { median, percentile } from './stats.js';
 
 export interface PoolBenchOptions extends BenchOptions {
   /** The pool's images, in pool order; default: the replayed folder's prompt* and pool* images. */

@@ -96,7 +96,8 @@ export async function runSoak(
         cameras === 1
           ? [{ id: 'soak', source: { type: 'synthetic', count: frames, seed: 11 } }]
           : Array.from({ length: cameras }, (_, i) => ({ id: `soak${i}`, source: { type: 'synthetic', count: perCamera, seed: 11 + i } })),
-      ...(cameras > 1 ? { inference: { batchAcrossCameras: true } } : {}),
+      // Batches as large as the cameras (not the probe's choice): the most frames held at once.
+      ...(cameras > 1 ? { inference: { batchAcrossCameras: true, batchSize: cameras } } : {}),
     },
     'soak configuration',
   );

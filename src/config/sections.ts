@@ -73,7 +73,8 @@ export const inferenceQueueSchema = z
   .strictObject({
     /**
      * Frames per model call at most. Default: a fixed-batch model's batch; else, batching across
-     * cameras, the number of area-scan cameras; else 1.
+     * cameras, the smallest batch the model runs within 5 % of its best images/s, measured on the
+     * engine when it starts (at most the number of area-scan cameras; status says which); else 1.
      */
     batchSize: z
       .number()
@@ -81,7 +82,7 @@ export const inferenceQueueSchema = z
       .min(1)
       .max(256)
       .optional()
-      .describe("frames per model call at most; default: a fixed-batch model's batch, else the number of area-scan cameras (batching across cameras), else 1"),
+      .describe("frames per model call at most; default: a fixed-batch model's batch, else (batching across cameras) the smallest batch within 5 % of the model's best images/s, measured at start, at most the number of area-scan cameras; else 1"),
     /**
      * Frames of different cameras share a model call: while the model is busy (or a partial batch
      * waits batchWaitMs), frames gather from every camera, each camera keeping its own bounded

@@ -264,9 +264,10 @@ export class InferenceEngine {
    * A fixed-batch model gets padded runs for a smaller batch and several runs for a larger one
    * (counted: {@link batchCounts}); the output is always one map (and score) per image given.
    * Rejects with LW_ERR_SESSION_RUN when the batch is malformed, the session fails, or its
-   * worker dies; the engine stays usable.
+   * worker dies; the engine stays usable. `counted: false` (a measurement such as the batch probe,
+   * not frames of the line) leaves {@link batchCounts} as it was.
    */
-  run(input: ModelInput): Promise<ModelOutput> {
+  run(input: ModelInput, opts: { readonly counted?: boolean } = {}): Promise<ModelOutput> {
     if (this.closing) return Promise.reject(new LinewatchError('LW_ERR_SESSION_RUN', 'the inference engine is closed'));
     if (!this.slots.some((s) => s.state !== 'dead')) {
       return Promise.reject(new LinewatchError('LW_ERR_SESSION_RUN', 'no session worker is left (every replacement failed to start); recreate the engine'));
@@ -274,10 +275,11 @@ export class InferenceEngine {
     const problem = this.validate(input);
     if (problem !== null) return Promise.reject(new LinewatchError('LW_ERR_SESSION_RUN', problem));
     const fixed = this.fixedBatch;
-    if (fixed === null || input.n <= fixed) return this.enqueue(input);
-    this.counts.splitBatches++;
+    const counted = opts.counted ?? true;
+    if (fixed === null || input.n <= fixed) return this.enqueue(input, counted);
+    if (counted) this.counts.splitBatches++;
     const parts: Promise<ModelOutput>[] = [];
-    for (const part of splitBatch(input, fixed, this.perImage)) parts.push(this.enqueue(part));
+    for (const part of splitBatch(input, fixed, this.perImage)) parts.push(this.enqueue(part, counted));
     return Promise.all(parts).then((outs) => joinOutputs(input.n, outs, this.mapPlane));
   }
 
@@ -286,11 +288,13 @@ export class InferenceEngine {
     return { ...this.counts };
   }
 
-  private enqueue(input: ModelInput): Promise<ModelOutput> {
+  private enqueue(input: ModelInput, counted: boolean): Promise<ModelOutput> {
     const c = this.counts;
-    c.runs++;
-    c.images += input.n;
-    if (this.fixedBatch !== null && input.n < this.fixedBatch) {
+    if (counted) {
+      c.runs++;
+      c.images += input.n;
+    }
+    if (counted && this.fixedBatch !== null && input.n < this.fixedBatch) {
       c.paddedRuns++;
       c.paddedImages += this.fixedBatch - input.n;
     }

@@ -4,6 +4,7 @@
  * and splits), summed over camera restarts and model swaps so that counters never go backwards.
  */
 import type { CameraConfig, Config } from '../config/schema.js';
+import type { BatchProbe } from '../models/batch-probe.js';
 import type { Manifest } from '../models/manifest.js';
 import type { EngineBatchCounts } from '../models/types.js';
 import type { BatchMuxStats } from './operators/batch-mux.js';
@@ -12,6 +13,8 @@ export interface BatchPlan {
   /** One mux for every area-scan camera (true), or one per camera. */
   readonly acrossCameras: boolean;
   readonly batchSize: number;
+  /** Where batchSize came from. */
+  readonly batchSizeBy: BatchSizeSource;
   readonly batchWaitMs: number;
   /**
    * Batches being prepared or run at once per mux. Across cameras: two per session worker (one
@@ -21,20 +24,51 @@ export interface BatchPlan {
   readonly concurrency: number;
 }
 
+/**
+ * `config`: inference.batchSize; `fixed-batch model`: the bundle's one batch (TensorRT);
+ * `measured`: the batch probe's choice (cameras share a dynamic-batch model); `number of cameras`:
+ * the same without a probe; `one per camera`: each camera alone, one frame per call.
+ */
+export type BatchSizeSource = 'config' | 'fixed-batch model' | 'measured' | 'number of cameras' | 'one per camera';
+
 /** Batches per session worker: one running, one waiting (the engine's WORKER_DEPTH). */
 const PER_WORKER = 2;
 
+type PlanConfig = Pick<Config, 'inference' | 'cameras' | 'model'>;
+
 /**
- * @example
- * batchPlan(config, bundle.manifest) // 4 area-scan cameras, dynamic batch: { acrossCameras: true, batchSize: 4, … }
+ * How many cameras a batch probe should measure up to, or null when none is needed: only when
+ * area-scan cameras share a dynamic-batch model and inference.batchSize leaves the size open.
  */
-export function batchPlan(config: Pick<Config, 'inference' | 'cameras' | 'model'>, manifest: Pick<Manifest, 'input'>): BatchPlan {
+export function batchProbeUpTo(config: PlanConfig, manifest: Pick<Manifest, 'input'>): number | null {
+  const areaScan = countAreaScan(config.cameras);
+  const across = config.inference.batchAcrossCameras && areaScan > 1;
+  return across && manifest.input.batch === 'dynamic' && config.inference.batchSize === undefined ? areaScan : null;
+}
+
+/**
+ * `probe`: the running engine's batch probe (see batch-probe.ts); without one for this camera
+ * count, cameras sharing a dynamic model fill batches as large as their number.
+ *
+ * @example
+ * batchPlan(config, bundle.manifest, probe) // 4 area-scan cameras, dynamic batch, probe chose 2: { acrossCameras: true, batchSize: 2, batchSizeBy: 'measured', … }
+ */
+export function batchPlan(config: PlanConfig, manifest: Pick<Manifest, 'input'>, probe: BatchProbe | null = null): BatchPlan {
   const q = config.inference;
   const fixed = manifest.input.batch;
   const areaScan = countAreaScan(config.cameras);
   const acrossCameras = q.batchAcrossCameras && areaScan > 1;
-  const batchSize = q.batchSize ?? (fixed !== 'dynamic' ? fixed : acrossCameras ? areaScan : 1);
-  return { acrossCameras, batchSize, batchWaitMs: q.batchWaitMs, concurrency: acrossCameras ? PER_WORKER * config.model.workers : PER_WORKER };
+  const [batchSize, batchSizeBy]: [number, BatchSizeSource] =
+    q.batchSize !== undefined
+      ? [q.batchSize, 'config']
+      : fixed !== 'dynamic'
+        ? [fixed, 'fixed-batch model']
+        : !acrossCameras
+          ? [1, 'one per camera']
+          : probe !== null && probe.upTo === areaScan
+            ? [probe.chosen, 'measured']
+            : [areaScan, 'number of cameras'];
+  return { acrossCameras, batchSize, batchSizeBy, batchWaitMs: q.batchWaitMs, concurrency: acrossCameras ? PER_WORKER * config.model.workers : PER_WORKER };
 }
 
 function countAreaScan(cameras: readonly CameraConfig[]): number {

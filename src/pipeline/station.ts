@@ -4,6 +4,7 @@ import { hasClass, planReload, type ReloadPlan } from '../config/reload.js';
 import type { CameraConfig, Config } from '../config/schema.js';
 import { LinewatchError, errorMessage } from '../errors.js';
 import { adapterFor, needsExtras, type ModelAdapter } from '../models/adapters/index.js';
+import { probeBatch, type BatchTiming } from '../models/batch-probe.js';
 import { loadBundle } from '../models/bundle.js';
 import type { Manifest } from '../models/manifest.js';
 import { InferenceEngine, type EngineLogger } from '../models/engine.js';
@@ -30,7 +31,7 @@ import { lineScanVerdicts } from './operators/line-scan.js';
 import { PreprocessPool } from './preprocess/pool.js';
 import { RoomGate } from './operators/bounded-batch.js';
 import { BatchMux } from './operators/batch-mux.js';
-import { BatchingCounters, batchPlan, type BatchingSnapshot } from './batching.js';
+import { BatchingCounters, batchPlan, batchProbeUpTo, type BatchingSnapshot, type BatchSizeSource } from './batching.js';
 import type { FrameSource, LossReason, LossVisibility, LostFrame, SourceHealth } from './source.js';
 import { attachTriggers, type Trigger, type TriggerCounts } from './triggers.js';
 import { createSource } from './sources/index.js';
@@ -76,6 +77,8 @@ export interface StationHealth {
     readonly fallbacks: readonly { readonly provider: string; readonly reason: string }[];
     /** TensorRT's engine cache for this model, while TensorRT is the provider in use. */
     readonly tensorrtEngine?: EngineCacheState;
+    /** Frames per model call at most for area-scan cameras, where that came from, and the probe's timings when measured. */
+    readonly batch: { readonly size: number; readonly by: BatchSizeSource; readonly timings?: readonly BatchTiming[] };
   };
   readonly configVersion: string;
   readonly cameras: readonly {
@@ -209,11 +212,36 @@ async function buildEngine(config: Config, logger: StationLogger, prompts: Promp
       logger,
       ...(config.model.intraOpThreads !== undefined ? { intraOpThreads: config.model.intraOpThreads } : {}),
     });
-    return createModelSlot(bundle, engine, adapter, embedder);
+    const slot = createModelSlot(bundle, engine, adapter, embedder);
+    await measureBatch(slot, config, logger);
+    return slot;
   } catch (err) {
     await embedder?.close();
     throw err;
   }
+}
+
+/**
+ * Sets `slot.batchProbe` for the cameras of `config` when they share a dynamic-batch model and
+ * no batch size is configured (kept when it was measured for as many cameras already). A probe
+ * that fails leaves none: batches then fill up to the number of cameras, as without a probe.
+ */
+async function measureBatch(slot: ModelSlot, config: Config, logger: StationLogger): Promise<void> {
+  const upTo = batchProbeUpTo(config, slot.bundle.manifest);
+  if (upTo === null || slot.batchProbe?.upTo === upTo) return;
+  try {
+    const probe = await probeBatch(slot.engine, slot.bundle.manifest, upTo);
+    slot.batchProbe = probe;
+    const timings = probe.timings.map((t) => ({ batch: t.batch, runMs: round2(t.runMs), imagesPerS: round2(t.imagesPerS) }));
+    logger.info({ batchSize: probe.chosen, cameras: upTo, timings, probeMs: Math.round(probe.ms) }, 'batch size measured for the cameras sharing the model');
+  } catch (err) {
+    slot.batchProbe = null;
+    logger.warn({ err: errorMessage(err), cameras: upTo }, 'batch size probe failed; batches fill up to the number of cameras');
+  }
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
 }
 
 /** Closes a slot's engine and its embedding graph. */
@@ -389,6 +417,7 @@ export class Station {
         provider: this.slot.engine.provider,
         fallbacks: this.slot.engine.fallbacks,
         ...(this.slot.engine.provider === 'tensorrt' ? { tensorrtEngine: trtCacheOrDisabled(this.config, m.sha256) } : {}),
+        batch: this.batchHealth(),
       },
       configVersion: this.config.version,
       cameras: this.cameras.map((c) => ({
@@ -479,11 +508,17 @@ export class Station {
         return { ok: false, level: plan.level, changes: plan.changes, reasons: [`cameras: ${errorMessage(err)}`] };
       }
     }
+    // The batch the new cameras (or the unchanged ones on the new model) are served in.
+    if (sources !== null && fresh === null) await measureBatch(this.slot, next, this.logger);
     let old: ModelSlot | null = null;
     if (fresh !== null) {
       old = this.slot;
       // Batches read the slot once when they start: those in flight finish on the old engine.
       this.slot = fresh;
+      if (sources === null) {
+        const size = batchPlan(next, fresh.bundle.manifest, fresh.batchProbe).batchSize;
+        for (const m of this.muxes) m.resize(size);
+      }
     }
     this.config = next;
     this.ruleSet = { decide: next.decide, configVersion: next.version };
@@ -534,6 +569,14 @@ export class Station {
       else this.logger.warn({ ...fields, known: [...this.prompts.recipes.keys()] }, 'product changeover to a product with no recipe: its frames are error verdicts until one is configured');
     }
     return { ok: true, camera: cameraId, running, before, known };
+  }
+
+  private batchHealth(): StationHealth['model']['batch'] {
+    const probe = this.slot.batchProbe;
+    const plan = batchPlan(this.config, this.slot.bundle.manifest, probe);
+    // The running mux's own size (cameras not started yet: the plan they will start with).
+    const size = this.muxes[0]?.size ?? plan.batchSize;
+    return { size, by: plan.batchSizeBy, ...(plan.batchSizeBy === 'measured' && probe !== null ? { timings: probe.timings } : {}) };
   }
 
   /** Closes an engine once the batches that started on it are done. */
@@ -595,7 +638,7 @@ export class Station {
       frameContext: (f: Frame) => contexts.get(f.cameraId) ?? UNKNOWN_CAMERA,
       judged: () => (this.judgedSubject.observed ? (j: JudgedFrame) => this.judgedSubject.next(j) : null),
     });
-    const plan = batchPlan(this.config, this.slot.bundle.manifest);
+    const plan = batchPlan(this.config, this.slot.bundle.manifest, this.slot.batchProbe);
     const work = (frames: Frame[]): Promise<Verdict[]> => inspector.judge(frames);
     const shared = plan.acrossCameras ? new BatchMux<Frame, Verdict>(plan, work) : null;
     this.muxes = shared === null ? [] : [shared];

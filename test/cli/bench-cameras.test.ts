@@ -16,7 +16,7 @@ test('bench --cameras: N cameras batched and unbatched beside the bare loop at i
   for (const row of r.rows) {
     for (const side of [row.batched, row.unbatched]) {
       for (const run of [side.saturated, side.paced]) {
-        for (const [k, v] of Object.entries(run)) assert.ok(Number.isFinite(v) && v >= 0, `${row.cameras} cameras: ${k} = ${v}`);
+        for (const [k, v] of Object.entries(run)) if (k !== 'batchSizeBy') assert.ok(Number.isFinite(v) && v >= 0, `${row.cameras} cameras: ${k} = ${v}`);
         assert.ok(run.latencyMsP50 <= run.latencyMsP99);
         assert.ok(run.minShare > 0 && run.minShare <= 1 + 1e-9, `the slowest camera's share ${run.minShare} is at most its fair one`);
       }
@@ -25,11 +25,15 @@ test('bench --cameras: N cameras batched and unbatched beside the bare loop at i
     assert.ok(row.paceFps >= 1);
   }
   const three = r.rows[1]!;
-  assert.ok(three.batched.saturated.meanBatch > 1, `three cameras batched: ${three.batched.saturated.meanBatch} frames per model call`);
-  assert.ok(three.batched.saturated.meanBatch <= 3, 'a batch holds at most one frame per camera by default');
+  const sat = three.batched.saturated;
+  assert.equal(sat.batchSizeBy, 'measured', 'the station measured its batch at start (no batchSize configured)');
+  assert.ok(sat.batchSize >= 1 && sat.batchSize <= 3, `batch at most ${sat.batchSize}: one frame per camera at most`);
+  assert.ok(sat.meanBatch <= sat.batchSize, `three cameras batched: ${sat.meanBatch} frames per model call, at most ${sat.batchSize}`);
+  if (sat.batchSize > 1) assert.ok(sat.meanBatch > 1, `three cameras batched at up to ${sat.batchSize}: ${sat.meanBatch} frames per model call`);
   const text = formatCamerasReport(r);
   assert.match(text, /best: batch [12], [\d.]+ frames\/s/);
-  assert.match(text, /^ +3 \| +[\d.]+ +[\d.]+ +[\d.]+ +[\d.]+ \| +[\d.]+ +[\d.]+ +[\d.]+ \| +[\d.]+$/m);
+  assert.match(text, /^ +3 \| +[\d.]+ +[\d.]+ +[\d.]+\/[123] +[\d.]+ \| +[\d.]+ +[\d.]+ +[\d.]+ \| +[\d.]+$/m);
+  assert.match(text, /batch max: measured \(inference.batchSize unset/);
   assert.match(text, /3 camera\(s\): [\d.]+ × bare \((met|NOT met)\), slowest camera [\d.]+ × fair \((met|NOT met)\)/);
   assert.match(text, /^ +3 +\d+ \| +[\d.]+ \/ [\d.]+ +\d+ \| +[\d.]+ \/ [\d.]+ +\d+ \| +[\d.]+$/m);
 });

@@ -102,6 +102,9 @@ export interface StatusReport {
     readonly provider: string | null;
     readonly fallbacks: readonly { readonly provider: string; readonly reason: string }[];
     readonly tensorrtEngine: string | null;
+    /** Frames per model call at most (area-scan cameras) and where that came from (config, fixed-batch model, measured, …). */
+    readonly batchSize: number | null;
+    readonly batchSizeBy: string | null;
   };
   readonly config: ConfigStatus;
   /** Each camera's state and what its source can tell about lost frames (null: a source that loses none). */

@@ -71,6 +71,8 @@ export class StatusReporter {
         provider: health.model.provider,
         fallbacks: health.model.fallbacks,
         tensorrtEngine: health.model.tensorrtEngine?.state ?? null,
+        batchSize: health.model.batch.size,
+        batchSizeBy: health.model.batch.by,
       },
       cameras: health.cameras.map((c) => ({ id: c.id, state: c.health.state, losses: c.losses ?? null, product: productStatus(c.product) })),
       config: cfg,

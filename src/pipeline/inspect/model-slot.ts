@@ -1,3 +1,4 @@
+import type { BatchProbe } from '../../models/batch-probe.js';
 import type { Bundle } from '../../models/bundle.js';
 import type { Embedder } from '../../models/embedder.js';
 import type { InferenceEngine } from '../../models/engine.js';
@@ -21,11 +22,13 @@ export interface ModelSlot {
   readonly tiling: AreaTiling | null;
   /** Batches that started on this engine and have not finished (the old engine closes at 0). */
   inFlight: number;
+  /** What batch this engine runs best for the cameras sharing it (measured when they need one), or null. */
+  batchProbe: BatchProbe | null;
 }
 
 /** `adapter` defaults to the bundle's own (adapterFor); pass the one already made to check the bundle before the engine starts. */
 export function createModelSlot(bundle: Bundle, engine: InferenceEngine, adapter: ModelAdapter = adapterFor(bundle), embedder: Embedder | null = null): ModelSlot {
   const tiling = AreaTiling.forManifest(bundle.manifest, adapter.mapHeight, adapter.mapWidth);
   const finder = tiling === null ? new RegionFinder(adapter.mapHeight, adapter.mapWidth) : new RegionFinder(tiling.frameHeight, tiling.frameWidth);
-  return { bundle, engine, adapter, embedder, finder, tiling, inFlight: 0 };
+  return { bundle, engine, adapter, embedder, finder, tiling, inFlight: 0, batchProbe: null };
 }

@@ -108,7 +108,7 @@ interface Taken<T, R> {
  * camB$.pipe(mux.lane({ capacity: 8 }, dropped)).subscribe(emit);
  */
 export class BatchMux<T, R> {
-  private readonly batchSize: number;
+  private batchSize: number;
   private readonly batchWaitMs: number;
   private readonly concurrency: number;
   private readonly work: (batch: T[]) => Promise<R[]>;
@@ -139,6 +139,21 @@ export class BatchMux<T, R> {
     this.items = 0;
     this.mixed = 0;
     this.dropped = 0;
+  }
+
+  /**
+   * Items per call of `work` from the next batch on (a model swapped for one that batches
+   * differently); batches already taken keep their size.
+   */
+  resize(batchSize: number): void {
+    if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new RangeError(`BatchMux: batchSize ${batchSize} must be an integer ≥ 1`);
+    this.batchSize = batchSize;
+    this.pump();
+  }
+
+  /** Items per call of `work` at most, now. */
+  get size(): number {
+    return this.batchSize;
   }
 
   stats(): BatchMuxStats {

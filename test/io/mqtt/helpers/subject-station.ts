@@ -45,7 +45,7 @@ export class SubjectStation {
       state: 'ok',
       lifecycle: 'running',
       reasons: [],
-      model: { version: 'tiny-1', sha256: 'ab'.repeat(32), provider: 'cpu', fallbacks: [] },
+      model: { version: 'tiny-1', sha256: 'ab'.repeat(32), provider: 'cpu', fallbacks: [], batch: { size: 1, by: 'one per camera' } },
       configVersion: this.config.version,
       cameras: [{ id: 'cam1', source: 'subject', health: { state: 'running' }, product: null }],
     };

@@ -18,7 +18,7 @@ import * as ort from 'onnxruntime-node';
 import { firstValueFrom, take, toArray } from 'rxjs';
 import { parseConfig } from '../src/config/load.js';
 import { LinewatchError } from '../src/errors.js';
-import { listImages } from '../src/eval/dataset.js';
+import { listImages } from '../src/util/image-files.js';
 import { adapterFor } from '../src/models/adapters/index.js';
 import { loadBundle, type Bundle } from '../src/models/bundle.js';
 import { createSessionWithFallback, normalizeProvider, type ProviderConfig } from '../src/models/providers.js';

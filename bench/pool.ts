@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import { LinewatchError } from '../src/errors.js';
-import { listImages } from '../src/eval/dataset.js';
+import { listImages } from '../src/util/image-files.js';
 import { adapterFor } from '../src/models/adapters/index.js';
 import { loadBundle } from '../src/models/bundle.js';
 import { framesFolder, pipelineRun, type BenchOptions, type PipelineResult } from './pipeline.js';

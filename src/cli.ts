@@ -5,6 +5,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { dirname, resolve } from 'node:path';
 import { pino } from 'pino';
+import type { BenchOptions } from '../bench/pipeline.js';
 import { registerConfigCommands } from './config/commands.js';
 import { registerConfigRemoteCommands } from './config/remote/commands.js';
 import { loadConfig } from './config/load.js';
@@ -125,6 +126,42 @@ async function run(opts: RunOptions): Promise<void> {
   process.off('SIGTERM', onSignal);
 }
 
+/** `bench`'s options as commander parses them. */
+interface BenchCliOptions {
+  model: string;
+  frames: number;
+  batch: number;
+  threads?: number;
+  rounds: number;
+  camera: { width: number; height: number };
+  preprocessWorkers: number;
+  framesFrom?: string;
+  synthetic?: boolean;
+  prompt?: string;
+  pool?: string[] | true;
+  soak?: boolean;
+  json?: boolean;
+  cameras?: number[];
+  fps?: number;
+  peer: boolean;
+}
+
+/**
+ * What `bench` and `bench --pool` both take from the command line: the bundle, the counts, the
+ * threads and the camera's frames (--synthetic wins over --frames-from: framesFrom null).
+ */
+function benchRunOptions(opts: BenchCliOptions): BenchOptions {
+  return {
+    modelDir: opts.model,
+    frames: opts.frames,
+    batch: opts.batch,
+    rounds: opts.rounds,
+    preprocessWorkers: opts.preprocessWorkers,
+    ...(opts.synthetic === true ? { framesFrom: null } : opts.framesFrom !== undefined ? { framesFrom: opts.framesFrom } : {}),
+    ...(opts.threads !== undefined ? { intraOpThreads: opts.threads } : {}),
+  };
+}
+
 export function buildProgram(): Command {
   const program = new Command('linewatch')
     .description('anomaly-detection inspection daemon: cameras → ONNX models → verdicts → MQTT')
@@ -157,7 +194,7 @@ export function buildProgram(): Command {
     .option('--no-peer', 'with --cameras: leave out the Python peer loop (trainer/.venv: onnxruntime, Pillow, scipy)')
     .option('--soak', 'memory soak instead: the pipeline alone for --frames frames, resident memory every fiftieth and its trend; with --cameras N, N synthetic cameras batched across cameras')
     .option('--json', 'print the figures as one JSON object')
-    .action(async (opts: { model: string; frames: number; batch: number; threads?: number; rounds: number; camera: { width: number; height: number }; preprocessWorkers: number; framesFrom?: string; synthetic?: boolean; prompt?: string; pool?: string[] | true; soak?: boolean; json?: boolean; cameras?: number[]; fps?: number; peer: boolean }) => {
+    .action(async (opts: BenchCliOptions) => {
       if (opts.cameras !== undefined && opts.soak !== true) {
         const { runCamerasBench, formatCamerasReport } = await import('../bench/cameras.js');
         try {
@@ -205,16 +242,8 @@ export function buildProgram(): Command {
       if (opts.pool !== undefined) {
         const { runPoolBench, formatPoolBenchReport } = await import('../bench/pool.js');
         try {
-          const report = await runPoolBench({
-            modelDir: opts.model,
-            frames: opts.frames,
-            batch: opts.batch,
-            rounds: opts.rounds,
-            preprocessWorkers: opts.preprocessWorkers,
-            ...(opts.pool !== true ? { pool: opts.pool } : {}),
-            ...(opts.synthetic === true ? { framesFrom: null } : opts.framesFrom !== undefined ? { framesFrom: opts.framesFrom } : {}),
-            ...(opts.threads !== undefined ? { intraOpThreads: opts.threads } : {}),
-          });
+          // The pool bench takes neither --camera nor --prompt (its pool is the prompt), as before.
+          const report = await runPoolBench({ ...benchRunOptions(opts), ...(opts.pool !== true ? { pool: opts.pool } : {}) });
           process.stdout.write(opts.json === true ? `${JSON.stringify(report)}\n` : `${formatPoolBenchReport(report)}\n`);
         } catch (err) {
           fail(err);
@@ -224,15 +253,9 @@ export function buildProgram(): Command {
       const { runPipelineBench, formatBenchReport } = await import('../bench/pipeline.js');
       try {
         const report = await runPipelineBench({
-          modelDir: opts.model,
-          frames: opts.frames,
-          batch: opts.batch,
-          rounds: opts.rounds,
+          ...benchRunOptions(opts),
           cameraWidth: opts.camera.width,
           cameraHeight: opts.camera.height,
-          preprocessWorkers: opts.preprocessWorkers,
-          ...(opts.synthetic === true ? { framesFrom: null } : opts.framesFrom !== undefined ? { framesFrom: opts.framesFrom } : {}),
-          ...(opts.threads !== undefined ? { intraOpThreads: opts.threads } : {}),
           ...(opts.prompt !== undefined ? { prompt: opts.prompt } : {}),
         });
         process.stdout.write(opts.json === true ? `${JSON.stringify(report)}\n` : `${formatBenchReport(report)}\n`);

@@ -14,7 +14,7 @@
 import { stat } from 'node:fs/promises';
 import { basename, extname, join, relative } from 'node:path';
 import { LinewatchError } from '../errors.js';
-import { IMAGE_EXTENSIONS, folderEntries, listImages } from './entries.js';
+import { IMAGE_EXTENSIONS, folderEntries, listImages } from '../util/image-files.js';
 
 interface SampleBase {
   readonly category: string;
@@ -59,8 +59,6 @@ async function isDir(path: string): Promise<boolean> {
     return false;
   }
 }
-
-export { listImages };
 
 async function subdirs(dir: string): Promise<string[]> {
   return (await folderEntries(dir)).filter((e) => e.kind === 'dir' && !e.name.startsWith('.')).map((e) => e.name);

@@ -8,7 +8,7 @@ import { stat } from 'node:fs/promises';
 import { basename, join, relative, resolve } from 'node:path';
 import { LinewatchError } from '../errors.js';
 import type { EvalDataset, EvalSample } from './dataset.js';
-import { IMAGE_EXTENSIONS, folderEntries, isImageName } from './entries.js';
+import { IMAGE_EXTENSIONS, folderEntries, isImageName } from '../util/image-files.js';
 
 async function imagesUnder(dir: string): Promise<string[]> {
   let info;

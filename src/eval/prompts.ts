@@ -12,7 +12,8 @@ import { join, relative } from 'node:path';
 import { LinewatchError, errorMessage } from '../errors.js';
 import { prng } from '../pipeline/sources/synthetic.js';
 import type { ProductPrompts, Recipe, Recipes } from '../pipeline/products/index.js';
-import { listImages, type EvalDataset } from './dataset.js';
+import type { EvalDataset } from './dataset.js';
+import { listImages } from '../util/image-files.js';
 
 /** How each category's prompt is chosen. */
 export type PromptRule =

@@ -5,6 +5,7 @@ import type { ExtrasServer } from '../inspect/index.js';
 import type { Manifest } from '../../models/manifest.js';
 import { captureTimeNow, type Frame } from '../frame.js';
 import { productOf } from './changeover.js';
+import { ModelMemo } from './model-memo.js';
 import { preparePixels, type PreparedPixels } from '../preprocess/index.js';
 import { nearestRow } from './nearest.js';
 import { promptFileName, type ProductPrompts, type Recipe, type Recipes } from './recipes.js';
@@ -43,15 +44,16 @@ type PreparedProduct =
 export class PromptCache {
   readonly recipes: Recipes;
   private readonly prepare: PreparePrompt;
-  private readonly byModel: WeakMap<Manifest, Map<string, Promise<PreparedProduct>>>;
+  /** Per model, per product. */
+  private readonly products: ModelMemo<PreparedProduct>;
   /** Line-scan: per model, per product, strip layout and place across, the good tile. */
-  private readonly tilesByModel: WeakMap<Manifest, Map<string, Promise<FrameExtras>>>;
+  private readonly tiles: ModelMemo<FrameExtras>;
 
   constructor(recipes: Recipes, prepare: PreparePrompt = preparePrompt) {
     this.recipes = recipes;
     this.prepare = prepare;
-    this.byModel = new WeakMap();
-    this.tilesByModel = new WeakMap();
+    this.products = new ModelMemo();
+    this.tiles = new ModelMemo();
   }
 
   /**
@@ -59,20 +61,10 @@ export class PromptCache {
    * prepared once per model, product, layout and place. Rejects like extras().
    */
   stripTile(model: PromptModel, product: string, layout: StripLayout, x: number): Promise<FrameExtras> {
-    let tiles = this.tilesByModel.get(model.manifest);
-    if (tiles === undefined) {
-      tiles = new Map();
-      this.tilesByModel.set(model.manifest, tiles);
-    }
-    const key = `${product}|${layout.width}|${layout.tileWidth}x${layout.tileHeight}|${x}`;
-    const hit = tiles.get(key);
-    if (hit !== undefined) return hit;
     const prompts = this.recipes.get(product);
     if (prompts === undefined) return Promise.reject(this.unknown(product));
-    const made = prepareStripTile(prompts, model.manifest, layout, x);
-    made.catch(() => {});
-    tiles.set(key, made);
-    return made;
+    const key = `${product}|${layout.width}|${layout.tileWidth}x${layout.tileHeight}|${x}`;
+    return this.tiles.get(model.manifest, key, () => prepareStripTile(prompts, model.manifest, layout, x));
   }
 
   /** Whether `product` has a recipe or a pool here. */
@@ -113,21 +105,13 @@ export class PromptCache {
   }
 
   private prepared(model: PromptModel, product: string): Promise<PreparedProduct> {
-    let models = this.byModel.get(model.manifest);
-    if (models === undefined) {
-      models = new Map();
-      this.byModel.set(model.manifest, models);
-    }
-    const hit = models.get(product);
-    if (hit !== undefined) return hit;
     const prompts = this.recipes.get(product);
-    // Not cached: a later configuration may describe it (it is then a new cache anyway).
+    // Not cached: a later configuration may describe it (it is then a new cache anyway). Asked
+    // before the memo: the recipes are fixed for the cache's life, so a product the memo holds
+    // is always known.
     if (prompts === undefined) return Promise.reject(this.unknown(product));
-    const made = this.make(model, prompts);
     // The same bytes fail the same way: the failure is cached too (no decode per frame of a bad recipe).
-    made.catch(() => {});
-    models.set(product, made);
-    return made;
+    return this.products.get(model.manifest, product, () => this.make(model, prompts));
   }
 
   private unknown(product: string): LinewatchError {

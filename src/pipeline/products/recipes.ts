@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { LinewatchError, errorMessage } from '../../errors.js';
-import { listImages } from '../../eval/entries.js';
+import { listImages } from '../../util/image-files.js';
 import { isPoolProduct, type ProductsConfig } from './schema.js';
 
 /** One good image of a product: its bytes, read once when the configuration is taken. */

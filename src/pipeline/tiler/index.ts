@@ -1,4 +1,5 @@
 import { LinewatchError } from '../../errors.js';
+import type { Defect } from '../verdict.js';
 import { cropWindow, type DefectCrop } from './crops.js';
 import { MapWindow } from './merge.js';
 import { LinePositions, type WebResolution } from './position.js';
@@ -66,14 +67,11 @@ export interface Band {
   readonly tiles: readonly Tile[];
 }
 
-/** A defect in strip coordinates: pixels across (x, w), absolute lines along (y, h), and in mm. */
-export interface LineDefect {
-  readonly x: number;
-  readonly y: number;
-  readonly w: number;
-  readonly h: number;
-  readonly area: number;
-  readonly maxScore: number;
+/**
+ * A defect in strip coordinates: pixels across (x, w), absolute lines along (y, h), and in mm.
+ * Its box, area and peak are a verdict's Defect, which allows strip coordinates for line-scan.
+ */
+export interface LineDefect extends Defect {
   /** Position of its first line along the web, in mm (NaN with an encoder before its first count). */
   readonly alongMm: number;
   /** Position of its left edge across the web, in mm. */

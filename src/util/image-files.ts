@@ -1,7 +1,8 @@
 /**
- * A data set folder's entries with symbolic links followed: sets are often assembled from links
- * (scripts/split-defects.sh links the defects it holds out; a line links the day's saved frames),
- * and a linked image or folder must count exactly like a real one.
+ * A folder's entries and image files with symbolic links followed (eval's data sets, products'
+ * pool folders): sets are often assembled from links (scripts/split-defects.sh links the defects
+ * it holds out; a line links the day's saved frames), and a linked image or folder must count
+ * exactly like a real one.
  */
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';

@@ -78,6 +78,8 @@ export interface CamerasRow {
   readonly cameras: number;
   readonly paceFps: number;
   readonly batched: { saturated: StationRun; paced: StationRun };
+  /** The batch size the station started with in each saturated batched round (the probe may choose differently when sizes run alike). */
+  readonly batchSizes: readonly number[];
   readonly unbatched: { saturated: StationRun; paced: StationRun };
   /** Null when the peer did not run. */
   readonly peer: PeerRun | null;
@@ -195,8 +197,8 @@ function medianRun(runs: readonly StationRun[]): StationRun {
     latencyMsP99: m((r) => r.latencyMsP99),
     dropped: m((r) => r.dropped),
     meanBatch: m((r) => r.meanBatch),
-    // The probe may choose differently round to round: the median size, and how it was set.
-    batchSize: m((r) => r.batchSize),
+    // The probe may choose differently round to round (CamerasRow.batchSizes has each): the largest.
+    batchSize: Math.max(...runs.map((r) => r.batchSize)),
     batchSizeBy: runs[0]!.batchSizeBy,
   };
 }
@@ -275,6 +277,7 @@ export async function runCamerasBench(opts: CamerasBenchOptions, progress: (line
         cameras: n,
         paceFps: pace.get(n)!,
         batched: { saturated: medianRun(s.b), paced: medianRun(s.bp) },
+        batchSizes: s.b.map((x) => x.batchSize),
         unbatched: { saturated: medianRun(s.u), paced: medianRun(s.up) },
         peer: peerMissing === null ? medianPeer(peers.get(n)!) : null,
       };
@@ -291,18 +294,21 @@ export function formatCamerasReport(r: CamerasReport): string {
     `  provider cpu, ${r.threads} intra-op thread(s) on every side, ${r.frames} frames per station run, medians of ${r.rounds} alternating rounds, cameras ${r.camera}`,
     `  bare session.run loop: ${r.bare.map((b) => `batch ${b.batch} ${f(b.fps)}`).join(', ')} frames/s; best: batch ${r.bestBatch}, ${f(r.bestBareFps)} frames/s`,
     `  saturated (cameras wait for room):`,
-    `    cams | batched f/s  ×bare  batch mean/max  min share | unbatched f/s  ×bare  min share | batched/unbatched`,
+    `    cams | batched f/s  ×bare  batch mean  min share | unbatched f/s  ×bare  min share | batched/unbatched`,
   ];
   for (const row of r.rows) {
     const b = row.batched.saturated;
     const u = row.unbatched.saturated;
     lines.push(
-      `    ${String(row.cameras).padStart(4)} | ${f(b.fps).padStart(11)}  ${f(b.fps / r.bestBareFps, 2).padStart(5)}  ${`${f(b.meanBatch, 2)}/${b.batchSize}`.padStart(14)}  ${f(b.minShare, 2).padStart(9)} |` +
+      `    ${String(row.cameras).padStart(4)} | ${f(b.fps).padStart(11)}  ${f(b.fps / r.bestBareFps, 2).padStart(5)}  ${f(b.meanBatch, 2).padStart(10)}  ${f(b.minShare, 2).padStart(9)} |` +
         ` ${f(u.fps).padStart(13)}  ${f(u.fps / r.bestBareFps, 2).padStart(5)}  ${f(u.minShare, 2).padStart(9)} | ${f(b.fps / u.fps, 3).padStart(17)}`,
     );
   }
   const by = [...new Set(r.rows.filter((row) => row.cameras > 1).map((row) => row.batched.saturated.batchSizeBy))];
-  if (by.length > 0) lines.push(`    batch max: ${by.join(', ')} (inference.batchSize unset: the engine's batch probe at start, docs/configuration.md)`);
+  if (by.length > 0) {
+    const sizes = r.rows.filter((row) => row.cameras > 1).map((row) => `${row.cameras} cameras ${row.batchSizes.join(', ')}`);
+    lines.push(`    batch at most, per round: ${sizes.join('; ')} (${by.join(', ')}: inference.batchSize unset, the engine's batch probe at start)`);
+  }
   lines.push(`    targets with batching: ≥ 0.9 × the bare loop at its best batch, no camera below 0.8 × its fair share:`);
   for (const row of r.rows) {
     const b = row.batched.saturated;

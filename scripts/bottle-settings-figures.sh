@@ -3,7 +3,7 @@
 # int8, zero-shot": every bundle judged by `linewatch eval` on the same images, which no model
 # trained, calibrated or was tuned on.
 #
-#   bash scripts/bottle-settings-figures.sh --bottle DIR --out DIR [--rows "inp pp pp-semi pp-int8 zs-inp zs-pp"]
+#   bash scripts/bottle-settings-figures.sh --bottle DIR --out DIR [--rows "inp inp-int8 pp pp-semi pp-int8 zs-inp zs-pp"]
 #                                           [--steps 200] [--seed 1]
 #
 # The split: scripts/split-defects.sh takes 10 defective images (round robin over the defect types)
@@ -11,6 +11,7 @@
 # other defective ones). The recipe of the few-shot rows (`--ssl conv`, 128 dims, 4 heads, 448→392,
 # batch 8, one torch thread), thresholds from the 10 % of train/good that `train` holds out.
 #   inp      INP-Former on train/good
+#   inp-int8 inp's RUN exported `--int8` (calibrated on the same held-out good images)
 #   pp       INP-Former++ on train/good
 #   pp-semi  the same, with `--defect-images OUT/split/defects` (the residual head only)
 #   pp-int8  pp's RUN exported `--int8` (calibrated on the same held-out good images)
@@ -23,7 +24,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bottle=""
 out=""
-rows="inp pp pp-semi pp-int8 zs-inp zs-pp"
+rows="inp inp-int8 pp pp-semi pp-int8 zs-inp zs-pp"
 steps=200
 seed=1
 while [ $# -gt 0 ]; do
@@ -67,6 +68,7 @@ synth() {
 for row in $rows; do
   case "$row" in
     inp) train inp "$bottle" --arch inp-former && export_eval inp inp ;;
+    inp-int8) train inp "$bottle" --arch inp-former && export_eval inp-int8 inp --int8 ;;
     pp) train pp "$bottle" --arch inp-former++ && export_eval pp pp ;;
     pp-semi) train pp-semi "$bottle" --arch inp-former++ --defect-images "$out/split/defects" && export_eval pp-semi pp-semi ;;
     pp-int8) train pp "$bottle" --arch inp-former++ && export_eval pp-int8 pp --int8 ;;
@@ -74,7 +76,7 @@ for row in $rows; do
       --calib-data "$bottle/train/good" ;;
     zs-pp) synth && train zs-pp "$out/synth" --arch inp-former++ && export_eval zs-pp zs-pp --zero-shot \
       --calib-data "$bottle/train/good" ;;
-    *) echo "bottle-settings-figures: unknown row $row (inp pp pp-semi pp-int8 zs-inp zs-pp)" >&2; exit 2 ;;
+    *) echo "bottle-settings-figures: unknown row $row (inp inp-int8 pp pp-semi pp-int8 zs-inp zs-pp)" >&2; exit 2 ;;
   esac
 done
 
@@ -82,7 +84,7 @@ node - "$out" <<'EOF' | tee "$out/summary.md"
 const fs = require('node:fs');
 const out = process.argv[2];
 const names = {
-  inp: 'INP-Former', pp: 'INP-Former++', 'pp-semi': 'INP-Former++, 10 real defects',
+  inp: 'INP-Former', 'inp-int8': 'INP-Former int8', pp: 'INP-Former++', 'pp-semi': 'INP-Former++, 10 real defects',
   'pp-int8': 'INP-Former++ int8', 'zs-inp': 'INP-Former zero-shot (trained on synth)', 'zs-pp': 'INP-Former++ zero-shot (trained on synth)',
 };
 const fmt = (v) => (100 * v).toFixed(2);

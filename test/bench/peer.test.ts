@@ -51,6 +51,7 @@ test('formatPeerRows: the peer beside the station for each N, or why it was left
     cameras: n,
     paceFps: 5,
     batched: { saturated: run(n === 1 ? 30 : 33), paced: run(5) },
+    batchSizes: [1],
     unbatched: { saturated: run(30), paced: run(5) },
     peer: { fps: 30, p50Ms: 33, p99Ms: 36, preprocessMs: 0.4, runMs: 31.9, postMs: 0.7 },
   }));

@@ -32,8 +32,9 @@ test('bench --cameras: N cameras batched and unbatched beside the bare loop at i
   if (sat.batchSize > 1) assert.ok(sat.meanBatch > 1, `three cameras batched at up to ${sat.batchSize}: ${sat.meanBatch} frames per model call`);
   const text = formatCamerasReport(r);
   assert.match(text, /best: batch [12], [\d.]+ frames\/s/);
-  assert.match(text, /^ +3 \| +[\d.]+ +[\d.]+ +[\d.]+\/[123] +[\d.]+ \| +[\d.]+ +[\d.]+ +[\d.]+ \| +[\d.]+$/m);
-  assert.match(text, /batch max: measured \(inference.batchSize unset/);
+  assert.match(text, /^ +3 \| +[\d.]+ +[\d.]+ +[\d.]+ +[\d.]+ \| +[\d.]+ +[\d.]+ +[\d.]+ \| +[\d.]+$/m);
+  assert.deepEqual(three.batchSizes, [sat.batchSize], 'one round: its batch size');
+  assert.match(text, /batch at most, per round: 3 cameras [123] \(measured: inference.batchSize unset/);
   assert.match(text, /3 camera\(s\): [\d.]+ × bare \((met|NOT met)\), slowest camera [\d.]+ × fair \((met|NOT met)\)/);
   assert.match(text, /^ +3 +\d+ \| +[\d.]+ \/ [\d.]+ +\d+ \| +[\d.]+ \/ [\d.]+ +\d+ \| +[\d.]+$/m);
 });

@@ -7,14 +7,26 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { batchCandidates, chooseBatch, probeBatch, type BatchTiming } from '../../src/models/batch-probe.js';
+import { batchCandidates, chooseBatch, probeBatch, type BatchProbe, type BatchTiming } from '../../src/models/batch-probe.js';
 import { InferenceEngine, loadBundle } from '../../src/models/index.js';
+import type { EngineBatchCounts } from '../../src/models/types.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const TINY = join(root, 'test/fixtures/models/tiny-inp');
 const ONENIP = join(root, 'test/fixtures/models/tiny-onenip');
 
 const at = (batch: number, runMs: number): BatchTiming => ({ batch, runMs, imagesPerS: (1000 * batch) / runMs });
+
+/** The probe on a real engine for `dir`, at one intra-op thread; the engine is closed after. */
+async function probeOn(dir: string, upTo: number, budgetMs?: number): Promise<{ probe: BatchProbe; counts: EngineBatchCounts }> {
+  const engine = await InferenceEngine.create(await loadBundle(dir), { intraOpThreads: 1 });
+  try {
+    const probe = await probeBatch(engine, engine.bundle.manifest, upTo, budgetMs);
+    return { probe, counts: engine.batchCounts() };
+  } finally {
+    await engine.close();
+  }
+}
 
 test('batch candidates: powers of two below the number of cameras, then that number', () => {
   assert.deepEqual(batchCandidates(1), [1]);
@@ -42,45 +54,30 @@ test('choose batch: the smallest within 5 % of the best images/s — a CPU keeps
 });
 
 test('probe on a real session: every candidate measured, the choice among them, no run counted as a frame', async () => {
-  const engine = await InferenceEngine.create(await loadBundle(TINY), { intraOpThreads: 1 });
-  try {
-    const probe = await probeBatch(engine, engine.bundle.manifest, 3);
-    assert.deepEqual(
-      probe.timings.map((t) => t.batch),
-      [1, 2, 3],
-    );
-    for (const t of probe.timings) assert.ok(t.runMs > 0 && Number.isFinite(t.imagesPerS), `batch ${t.batch}: ${t.runMs} ms`);
-    assert.ok([1, 2, 3].includes(probe.chosen));
-    assert.equal(probe.upTo, 3);
-    assert.deepEqual(engine.batchCounts(), { runs: 0, images: 0, paddedRuns: 0, paddedImages: 0, splitBatches: 0 }, 'probe runs are not frames of the line');
-  } finally {
-    await engine.close();
-  }
+  const { probe, counts } = await probeOn(TINY, 3);
+  assert.deepEqual(
+    probe.timings.map((t) => t.batch),
+    [1, 2, 3],
+  );
+  for (const t of probe.timings) assert.ok(t.runMs > 0 && Number.isFinite(t.imagesPerS), `batch ${t.batch}: ${t.runMs} ms`);
+  assert.ok([1, 2, 3].includes(probe.chosen));
+  assert.equal(probe.upTo, 3);
+  assert.deepEqual(counts, { runs: 0, images: 0, paddedRuns: 0, paddedImages: 0, splitBatches: 0 }, 'probe runs are not frames of the line');
 });
 
 test('probe within its budget: sizes that would take it past the budget are not tried; batch 1 always is', async () => {
-  const engine = await InferenceEngine.create(await loadBundle(TINY), { intraOpThreads: 1 });
-  try {
-    const probe = await probeBatch(engine, engine.bundle.manifest, 8, 0);
-    assert.deepEqual(
-      probe.timings.map((t) => t.batch),
-      [1],
-    );
-    assert.equal(probe.chosen, 1);
-  } finally {
-    await engine.close();
-  }
+  const { probe } = await probeOn(TINY, 8, 0);
+  assert.deepEqual(
+    probe.timings.map((t) => t.batch),
+    [1],
+  );
+  assert.equal(probe.chosen, 1);
 });
 
 test('probe on a prompted model (OneNIP): the prompt input is fed too', async () => {
-  const engine = await InferenceEngine.create(await loadBundle(ONENIP), { intraOpThreads: 1 });
-  try {
-    const probe = await probeBatch(engine, engine.bundle.manifest, 2);
-    assert.deepEqual(
-      probe.timings.map((t) => t.batch),
-      [1, 2],
-    );
-  } finally {
-    await engine.close();
-  }
+  const { probe } = await probeOn(ONENIP, 2);
+  assert.deepEqual(
+    probe.timings.map((t) => t.batch),
+    [1, 2],
+  );
 });

@@ -115,3 +115,83 @@ test('cameras and batch size changed together (cold): the new cameras start with
   );
   await station.stop();
 });
+
+test('demo bundle, four cameras: batched across cameras, every verdict is the one each camera gets alone at batch 1 (scores within 1e-5, relative)', async () => {
+  const cameras = ['a', 'b', 'c', 'd'].map((id) => ({ id, source: folder(DEMO) }));
+  const frames = 9;
+  const alone = await run(
+    await Station.start(config({ model: { bundle: DEMO }, cameras, inference: { batchAcrossCameras: false, batchSize: 1 } }), { logger: quiet, maxFramesPerCamera: frames }),
+  );
+  // A long window: each batch waits until it holds 4 frames (or no camera can send more).
+  const station = await Station.start(config({ model: { bundle: DEMO }, cameras, inference: { batchSize: 4, batchWaitMs: 10_000 } }), { logger: quiet, maxFramesPerCamera: frames });
+  const batched = await run(station);
+  const b = station.batching();
+  assert.equal(b.batchedFrames, 4 * frames);
+  assert.equal(b.batches, frames, 'every batch held one frame of each camera');
+  assert.equal(b.mixedBatches, frames);
+  assert.equal(b.runs, frames, 'one session.run per batch');
+  const key = (v: Verdict) => `${v.cameraId}/${v.partId}`;
+  const want = new Map(alone.map((v) => [key(v), v]));
+  assert.equal(batched.length, 4 * frames);
+  for (const v of batched) {
+    const w = want.get(key(v));
+    assert.ok(w, key(v));
+    assert.equal(v.verdict, w.verdict, `${key(v)}: ${v.verdict} batched, ${w.verdict} alone`);
+    // A few float32 ulps apart at most (test/models/batched-scores.test.ts says why).
+    assert.ok(Math.abs(v.score! - w.score!) <= 1e-5 * Math.abs(w.score!), `${key(v)}: score ${v.score} batched, ${w.score} alone`);
+    assert.equal(v.defects.length, w.defects.length, `${key(v)}: defects`);
+  }
+  assert.ok(batched.some((v) => v.verdict === 'reject') && batched.some((v) => v.verdict === 'ok'), 'good and defective parts both judged');
+});
+
+test('a fast and a slow camera share the model: the slow one never starves or drops, the fast one drops its own frames, counted on it; the identity holds per camera', async () => {
+  const station = await Station.start(
+    config({
+      model: { bundle: TINY },
+      cameras: [
+        { id: 'fast', source: { type: 'synthetic', width: 64, height: 64, fps: 2000, count: 2000, seed: 3 } },
+        { id: 'slow', source: { ...folder(TINY), fps: 4 } },
+      ],
+      // Frames prepared on this thread: a preprocess worker starting under load can hold the first
+      // batches for seconds, and a camera's queue is not meant to outlast a start.
+      // batchSize 2: the two cameras share every call they can (the probe might choose 1 on this model).
+      inference: { maxQueuedFrames: 3, preprocessWorkers: 0, batchSize: 2 },
+    }),
+    { logger: quiet },
+  );
+  const verdicts = await run(station);
+  const c = station.counters();
+  const cams = c.cameras!;
+  const slow = verdicts.filter((v) => v.cameraId === 'slow');
+  assert.deepEqual(slow.map((v) => v.verdict).sort(), ['ok', 'ok', 'reject', 'reject'], 'each slow frame judged: good ok, defects rejected');
+  assert.equal(cams['slow']!.dropped, 0);
+  assert.equal(verdicts.filter((v) => v.cameraId === 'fast').length, 2000, 'every fast frame ends as one verdict');
+  assert.ok(cams['fast']!.dropped > 0, `the fast camera overran its queue (${cams['fast']!.dropped} dropped)`);
+  assert.equal(cams['fast']!.dropped, verdicts.filter((v) => v.cameraId === 'fast' && v.verdict === 'dropped').length);
+  assert.equal(c.dropped, cams['fast']!.dropped);
+  for (const [id, s] of Object.entries(cams)) assert.ok(identityHolds(s), `identity for camera ${id}`);
+  assert.ok(identityHolds(c));
+  const keys = ['received', 'ok', 'reject', 'error', 'dropped', 'inFlight', 'lost', 'late'] as const;
+  for (const k of keys) assert.equal(c[k], Object.values(cams).reduce((n, s: CounterSnapshot) => n + s[k], 0), `${k}: the cameras add up to the station`);
+  assert.ok(station.batching().mixedBatches > 0, 'some batches held frames of both cameras');
+});
+
+test('fixed batch 2 (tiny-inp-b2), three cameras at batchSize 3: each batch split into 2 + 1, the 1 padded, all counted', async () => {
+  const cameras = ['a', 'b', 'c'].map((id) => ({ id, source: folder(TINY_B2) }));
+  const station = await Station.start(config({ model: { bundle: TINY_B2 }, cameras, inference: { batchSize: 3, batchWaitMs: 10_000 } }), { logger: quiet });
+  const verdicts = await run(station);
+  assert.equal(verdicts.length, 12);
+  assert.deepEqual(verdicts.filter((v) => v.partId?.startsWith('defect')).map((v) => v.verdict), Array(6).fill('reject'));
+  assert.deepEqual(verdicts.filter((v) => v.partId?.startsWith('good')).map((v) => v.verdict), Array(6).fill('ok'));
+  // Which cameras share a batch is timing (a camera can get two frames in ahead of the others), so
+  // mixedBatches is not pinned.
+  const { mixedBatches: mixed3, ...counts3 } = station.batching();
+  assert.deepEqual(counts3, { batches: 4, batchedFrames: 12, runs: 8, images: 12, paddedRuns: 4, paddedImages: 4, splitBatches: 4 });
+  assert.ok(mixed3 > 0, 'cameras share batches');
+  // Its default batch is the model's own: no split, and a padded run only for a batch left short.
+  const again = await Station.start(config({ model: { bundle: TINY_B2 }, cameras, inference: { batchWaitMs: 10_000 } }), { logger: quiet });
+  await run(again);
+  const { mixedBatches, ...counts } = again.batching();
+  assert.deepEqual(counts, { batches: 6, batchedFrames: 12, runs: 6, images: 12, paddedRuns: 0, paddedImages: 0, splitBatches: 0 });
+  assert.ok(mixedBatches > 0, 'cameras share batches');
+});

@@ -122,7 +122,7 @@ async function stationRun(opts: CamerasBenchOptions, folder: string, n: number, 
     'bench configuration',
   );
   const station = await Station.start(config, { logger: quiet, maxFramesPerCamera: perCamera });
-  const batchSize = station.health().model.batch;
+  const batch = station.health().model.batch;
   const all = firstValueFrom(station.verdicts$.pipe(toArray()));
   const at: number[] = [];
   const sub = station.verdicts$.subscribe(() => at.push(performance.now()));
@@ -167,8 +167,8 @@ async function stationRun(opts: CamerasBenchOptions, folder: string, n: number, 
   const seconds = (at[end - 1]! - at[start - 1]!) / 1000;
   const b = station.batching();
   return {
-    batchSize: batchSize.size,
-    batchSizeBy: batchSize.by,
+    batchSize: batch.size,
+    batchSizeBy: batch.by,
     fps: window.length / seconds,
     minShare: Math.min(...perCam.values()) / (window.length / n),
     latencyMsP50: percentile(latencies, 50),

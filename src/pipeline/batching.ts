@@ -3,7 +3,7 @@
  * batchAcrossCameras), and what that batching did (mux batches, model runs, fixed-batch padding
  * and splits), summed over camera restarts and model swaps so that counters never go backwards.
  */
-import type { CameraConfig, Config } from '../config/schema.js';
+import type { Config } from '../config/schema.js';
 import type { BatchProbe } from '../models/batch-probe.js';
 import type { Manifest } from '../models/manifest.js';
 import type { EngineBatchCounts } from '../models/types.js';
@@ -41,9 +41,8 @@ type PlanConfig = Pick<Config, 'inference' | 'cameras' | 'model'>;
  * area-scan cameras share a dynamic-batch model and inference.batchSize leaves the size open.
  */
 export function batchProbeUpTo(config: PlanConfig, manifest: Pick<Manifest, 'input'>): number | null {
-  const areaScan = countAreaScan(config.cameras);
-  const across = config.inference.batchAcrossCameras && areaScan > 1;
-  return across && manifest.input.batch === 'dynamic' && config.inference.batchSize === undefined ? areaScan : null;
+  const sharing = camerasSharing(config);
+  return sharing > 0 && manifest.input.batch === 'dynamic' && config.inference.batchSize === undefined ? sharing : null;
 }
 
 /**
@@ -56,8 +55,8 @@ export function batchProbeUpTo(config: PlanConfig, manifest: Pick<Manifest, 'inp
 export function batchPlan(config: PlanConfig, manifest: Pick<Manifest, 'input'>, probe: BatchProbe | null = null): BatchPlan {
   const q = config.inference;
   const fixed = manifest.input.batch;
-  const areaScan = countAreaScan(config.cameras);
-  const acrossCameras = q.batchAcrossCameras && areaScan > 1;
+  const sharing = camerasSharing(config);
+  const acrossCameras = sharing > 0;
   const [batchSize, batchSizeBy]: [number, BatchSizeSource] =
     q.batchSize !== undefined
       ? [q.batchSize, 'config']
@@ -65,16 +64,17 @@ export function batchPlan(config: PlanConfig, manifest: Pick<Manifest, 'input'>,
         ? [fixed, 'fixed-batch model']
         : !acrossCameras
           ? [1, 'one per camera']
-          : probe !== null && probe.upTo === areaScan
+          : probe !== null && probe.upTo === sharing
             ? [probe.chosen, 'measured']
-            : [areaScan, 'number of cameras'];
+            : [sharing, 'number of cameras'];
   return { acrossCameras, batchSize, batchSizeBy, batchWaitMs: q.batchWaitMs, concurrency: acrossCameras ? PER_WORKER * config.model.workers : PER_WORKER };
 }
 
-function countAreaScan(cameras: readonly CameraConfig[]): number {
+/** Area-scan cameras that share one mux (batching across cameras, two or more of them), else 0. */
+function camerasSharing(config: PlanConfig): number {
   let n = 0;
-  for (const c of cameras) if (c.lineScan === undefined) n++;
-  return n;
+  for (const c of config.cameras) if (c.lineScan === undefined) n++;
+  return config.inference.batchAcrossCameras && n > 1 ? n : 0;
 }
 
 /** What batching did: the muxes' batches and the engines' runs (EngineBatchCounts). */

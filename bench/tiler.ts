@@ -8,10 +8,11 @@
  * tiles became views of the strip), read from git and transpiled into dist/bench-baseline/ at
  * start: the very code that ran then, not a re-creation of it. Two webs:
  * - good: maps all 0 (a good web: nothing reaches the threshold);
- * - hot: one pixel over the threshold in every tile (every map row must be read).
- * The current tiler is driven as the line-scan operator drives it (each map's maximum given, as
- * the operator measures it while making the map) and, on the good web, also without it (the tiler
- * measures each map itself).
+ * - hot: one pixel over the threshold in every tile (every tile's maximum is over it).
+ * The current tiler is driven as the line-scan operator drives it (each map's maximum per row
+ * given, as the operator measures it while making the map: on the hot web only the rows through
+ * the hot pixels are read), with one maximum per map (as the operator gave it before), and, on
+ * the good web, also without either (the tiler measures each map itself).
  *
  *   node dist/bench/tiler.js [--baseline REV] [--buffers N] [--rounds R] [--json]
  */
@@ -21,6 +22,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import ts from 'typescript';
 import * as current from '../src/pipeline/tiler/index.js';
+import { maxOf } from '../src/pipeline/tiler/merge.js';
 import { median, percentile } from './stats.js';
 
 /** The last revision of main before the tiler's tiles became views (the speed-up this bench measures). */
@@ -37,8 +39,8 @@ interface Variant {
   readonly name: string;
   readonly tiler: TilerModule;
   readonly web: 'good' | 'hot';
-  /** Pass each map's maximum to addMaps (the current tiler only). */
-  readonly maxes: boolean;
+  /** What addMaps is given beside the maps (the current tiler only): nothing, each map's maximum, or its maximum per row. */
+  readonly bounds: 'none' | 'map' | 'rows';
 }
 
 export interface TilerVariantReport {
@@ -94,6 +96,8 @@ async function baselineTiler(rev: string): Promise<TilerModule> {
  * completed), and the process's CPU ms per buffer over the web (less moved by a busy machine).
  */
 function runOnce(v: Variant, strip: Uint8Array, buffers: number, maps: { readonly good: Float32Array; readonly hot: Float32Array }): { times: number[]; cpuMs: number } {
+  const map = maps[v.web];
+  const bound = v.bounds === 'rows' ? rowMaxima(map) : maxOf(map);
   const tiler = new v.tiler.LineScanTiler({
     width: WIDTH,
     channels: 1,
@@ -106,26 +110,31 @@ function runOnce(v: Variant, strip: Uint8Array, buffers: number, maps: { readonl
     resolution: { kind: 'fixed', mmPerLine: 0.1 },
     segmentLengthMm: 500,
   });
-  const map = maps[v.web];
-  const max = v.web === 'hot' ? 1 : 0;
   const times: number[] = [];
   const c0 = process.cpuUsage();
   for (let b = 0; b < buffers; b++) {
     const t0 = performance.now();
     for (const band of tiler.push(strip, BUFFER_LINES)) {
       const ms: Float32Array[] = [];
-      const mx: number[] = [];
+      const bs: Array<number | Float32Array> = [];
       for (let i = 0; i < band.tiles.length; i++) {
         ms.push(map);
-        mx.push(max);
+        bs.push(bound);
       }
-      if (v.maxes) tiler.addMaps(band, ms, mx);
-      else tiler.addMaps(band, ms);
+      if (v.bounds === 'none') tiler.addMaps(band, ms);
+      else (tiler as current.LineScanTiler).addMaps(band, ms, bs);
     }
     times.push(performance.now() - t0);
   }
   const c = process.cpuUsage(c0);
   return { times, cpuMs: (c.user + c.system) / 1000 / buffers };
+}
+
+/** The highest value in each TILE-wide row of a map, as the line-scan operator measures it. */
+function rowMaxima(map: Float32Array): Float32Array {
+  const out = new Float32Array(TILE);
+  for (let y = 0; y < TILE; y++) out[y] = maxOf(map.subarray(y * TILE, (y + 1) * TILE));
+  return out;
 }
 
 export async function runTilerBench(opts: { baseline: string; buffers: number; rounds: number }): Promise<TilerBenchReport> {
@@ -136,11 +145,13 @@ export async function runTilerBench(opts: { baseline: string; buffers: number; r
   const hot = new Float32Array(TILE * TILE);
   hot[TILE * 100 + 100] = 1;
   const variants: Variant[] = [
-    { name: `baseline ${opts.baseline}`, tiler: old, web: 'good', maxes: false },
-    { name: 'current, map maxima given', tiler: current, web: 'good', maxes: true },
-    { name: 'current, maxima measured', tiler: current, web: 'good', maxes: false },
-    { name: `baseline ${opts.baseline}`, tiler: old, web: 'hot', maxes: false },
-    { name: 'current, map maxima given', tiler: current, web: 'hot', maxes: true },
+    { name: `baseline ${opts.baseline}`, tiler: old, web: 'good', bounds: 'none' },
+    { name: 'current, row maxima given', tiler: current, web: 'good', bounds: 'rows' },
+    { name: 'current, map maxima given', tiler: current, web: 'good', bounds: 'map' },
+    { name: 'current, maxima measured', tiler: current, web: 'good', bounds: 'none' },
+    { name: `baseline ${opts.baseline}`, tiler: old, web: 'hot', bounds: 'none' },
+    { name: 'current, row maxima given', tiler: current, web: 'hot', bounds: 'rows' },
+    { name: 'current, map maxima given', tiler: current, web: 'hot', bounds: 'map' },
   ];
   // One warm-up web each, then rounds alternating between the variants.
   for (const v of variants) runOnce(v, strip, 4, { good, hot });

@@ -296,21 +296,26 @@ export class LineScanJudge {
       const lut = this.lut;
       const plane = height * width;
       const tileMaps: Float32Array[] = [];
-      // Each tile map's highest value, taken while it is made: the tiler then skips reading rows
-      // that no tile over them could mark (most rows of a good web).
-      const maxes: number[] = [];
+      // Each tile map's highest value per row, taken while it is made: the tiler then skips
+      // reading the rows that no tile over them could mark — most rows of a good web, and of a
+      // bad one all but those a defect crosses.
+      const maxes: Float32Array[] = [];
       for (let k = 0; k < n; k++) {
         const tm = new Float32Array(tw * th);
+        const rowMax = new Float32Array(th);
         const base = k * plane;
-        let max = Number.NEGATIVE_INFINITY;
-        for (let i = 0; i < tm.length; i++) {
-          const j = lut[i]!;
-          const v = j < 0 ? 0 : maps[base + j]!;
-          tm[i] = v;
-          if (v > max) max = v;
+        for (let y = 0, i = 0; y < th; y++) {
+          let max = Number.NEGATIVE_INFINITY;
+          for (const end = i + tw; i < end; i++) {
+            const j = lut[i]!;
+            const v = j < 0 ? 0 : maps[base + j]!;
+            tm[i] = v;
+            if (v > max) max = v;
+          }
+          rowMax[y] = max;
         }
         tileMaps.push(tm);
-        maxes.push(max);
+        maxes.push(rowMax);
       }
       // The rules and the model in force now, not those of the first buffer: a hot change or a model swap applies from this band on.
       tiler.setThreshold(rawPixelThreshold(this.inspector.deps.rules().decide, slot.bundle.manifest.calibration.pixel));

@@ -1,14 +1,14 @@
 import { LinewatchError } from '../../errors.js';
 import type { Defect } from '../verdict.js';
 import { cropWindow, type DefectCrop } from './crops.js';
-import { MapWindow } from './merge.js';
+import { MapWindow, type TileBound } from './merge.js';
 import { LinePositions, type WebResolution } from './position.js';
 import { StreamingRegions } from './regions.js';
 import { SegmentJudge, type SegmentDecision } from './segments.js';
 import { cutTile, tileStarts, tileView } from './tiles.js';
 
 export { tileStarts, cutTile, tileView } from './tiles.js';
-export { MapWindow } from './merge.js';
+export { MapWindow, type TileBound } from './merge.js';
 export { StreamingRegions, type StripRegion } from './regions.js';
 export { LinePositions, type WebResolution } from './position.js';
 export { SegmentJudge, type SegmentDecision } from './segments.js';
@@ -205,10 +205,11 @@ export class LineScanTiler {
   /**
    * The maps of band `band.index` (one per tile, tileHeight × tileWidth each, at tile resolution),
    * in band order. Returns the defects that became final and the segments that can be decided.
-   * `maxes`, when given, is each map's highest value, measured where the map was made (rows under
-   * the threshold everywhere are then not read again); without it the tiler measures them.
+   * `maxes`, when given, is each map's highest value, or its highest value per row (tileHeight
+   * values), measured where the map was made: rows under the threshold everywhere are then not
+   * read again; without it the tiler measures each map's maximum.
    */
-  addMaps(band: Band, maps: readonly Float32Array[], maxes?: readonly number[]): MapsResult {
+  addMaps(band: Band, maps: readonly Float32Array[], maxes?: readonly TileBound[]): MapsResult {
     const o = this.o;
     if (band.index !== this.nextMapBand) {
       throw new LinewatchError('LW_ERR_FRAME_INVALID', `maps of band ${band.index} arrived before band ${this.nextMapBand}`);
@@ -220,6 +221,9 @@ export class LineScanTiler {
         throw new LinewatchError('LW_ERR_FRAME_INVALID', `band ${band.index} tile ${i}: map of ${map?.length ?? 0} values, want ${o.tileWidth}×${o.tileHeight}`);
       }
       const max = maxes?.[i];
+      if (max instanceof Float32Array && max.length !== o.tileHeight) {
+        throw new LinewatchError('LW_ERR_FRAME_INVALID', `band ${band.index} tile ${i}: ${max.length} row maxima, want one per map row (${o.tileHeight})`);
+      }
       if (max === undefined) this.maps.addTile(map, tile.x, tile.line, o.tileWidth, o.tileHeight);
       else this.maps.addTile(map, tile.x, tile.line, o.tileWidth, o.tileHeight, max);
       if (tile.line + o.tileHeight > this.mapEndLine) this.mapEndLine = tile.line + o.tileHeight;

@@ -11,9 +11,17 @@
  * value replaces it, and readers treat NaN as they treat −∞: not anomalous, 0 in a crop's map.
  *
  * Each row also keeps the highest value any tile over it holds (`rowMax`, from the tile's maximum
- * as the caller measured it): a row whose bound is under the threshold cannot hold an anomalous
- * pixel, so the region finder is spared reading it — on a good web, nearly every row.
+ * as the caller measured it, or better its maximum per row): a row whose bound is under the
+ * threshold cannot hold an anomalous pixel, so the region finder is spared reading it — on a good
+ * web nearly every row, and with bounds per row also the rows of a bad web that no defect crosses.
  */
+/**
+ * An upper bound of a tile map's values (NaN ignored): one for the whole map, or one per map row
+ * (tileH values), which spares the region finder the rows of an anomalous tile that hold no
+ * anomaly.
+ */
+export type TileBound = number | Float32Array;
+
 export class MapWindow {
   readonly width: number;
   /** Absolute line of the first row held. */
@@ -34,10 +42,10 @@ export class MapWindow {
 
   /**
    * Merges a tile's map (tileH × tileW, row-major, at tile resolution) placed at (x0, line0).
-   * `mapMax` is its highest value (NaN ignored) when the caller knows it (measured where the map
-   * was made); otherwise it is measured here.
+   * `bound` is its highest value (NaN ignored), or its highest value in each of its tileH rows,
+   * when the caller knows it (measured where the map was made); otherwise it is measured here.
    */
-  addTile(map: Float32Array, x0: number, line0: number, tileW: number, tileH: number, mapMax: number = maxOf(map)): void {
+  addTile(map: Float32Array, x0: number, line0: number, tileW: number, tileH: number, bound: TileBound = maxOf(map)): void {
     this.ensure(line0 + tileH);
     const width = this.width;
     const rows = this.rows;
@@ -47,7 +55,8 @@ export class MapWindow {
     const x1 = x0 + tileW;
     for (let y = 0; y < tileH; y++) {
       const r = base + y;
-      if (mapMax > rowMax[r]!) rowMax[r] = mapMax;
+      const b = typeof bound === 'number' ? bound : bound[y]!;
+      if (b > rowMax[r]!) rowMax[r] = b;
       const o = r * width;
       const m = y * tileW;
       const filled = filledTo[r]!;

@@ -32,8 +32,11 @@ test('MapWindow: tiles in any order, with gaps and overlaps, across releases, me
       const line0 = first + Math.floor(rand() * 10);
       const map = new Float32Array(tw * th);
       for (let i = 0; i < map.length; i++) map[i] = rand() < 0.05 ? Number.NaN : rand() * 4 - 2;
-      // Half the tiles come with their maximum as a caller measures it, half are measured by the window.
-      if (rand() < 0.5) win.addTile(map, x0, line0, tw, th, maxOf(map));
+      // A third of the tiles come with their maximum as a caller measures it, a third with their
+      // maximum per row (as the line-scan operator gives them), a third are measured by the window.
+      const how = rand();
+      if (how < 1 / 3) win.addTile(map, x0, line0, tw, th, maxOf(map));
+      else if (how < 2 / 3) win.addTile(map, x0, line0, tw, th, Float32Array.from({ length: th }, (_, y) => maxOf(map.subarray(y * tw, (y + 1) * tw))));
       else win.addTile(map, x0, line0, tw, th);
       for (let y = 0; y < th; y++) {
         const row = ref.get(line0 + y) ?? new Float32Array(W).fill(-Infinity);

@@ -8,7 +8,8 @@
  * tiles became views of the strip), read from git and transpiled into dist/bench-baseline/ at
  * start: the very code that ran then, not a re-creation of it. Two webs:
  * - good: maps all 0 (a good web: nothing reaches the threshold);
- * - hot: one pixel over the threshold in every tile (every tile's maximum is over it).
+ * - hot: one pixel over the threshold in every tile (every tile's maximum is over it);
+ * - flood: every pixel over it (every row must be read, the worst case).
  * The current tiler is driven as the line-scan operator drives it (each map's maximum per row
  * given, as the operator measures it while making the map: on the hot web only the rows through
  * the hot pixels are read), with one maximum per map (as the operator gave it before), and, on
@@ -34,18 +35,19 @@ const TILE = 256;
 const OVERLAP = 32;
 
 type TilerModule = typeof current;
+type Web = 'good' | 'hot' | 'flood';
 
 interface Variant {
   readonly name: string;
   readonly tiler: TilerModule;
-  readonly web: 'good' | 'hot';
+  readonly web: Web;
   /** What addMaps is given beside the maps (the current tiler only): nothing, each map's maximum, or its maximum per row. */
   readonly bounds: 'none' | 'map' | 'rows';
 }
 
 export interface TilerVariantReport {
   readonly name: string;
-  readonly web: 'good' | 'hot';
+  readonly web: Web;
   readonly linesPerS: number;
   readonly bufferMsMedian: number;
   readonly bufferMsP99: number;
@@ -95,7 +97,7 @@ async function baselineTiler(rev: string): Promise<TilerModule> {
  * One web of `buffers` buffers through `v`: wall ms per buffer (push plus addMaps of the bands it
  * completed), and the process's CPU ms per buffer over the web (less moved by a busy machine).
  */
-function runOnce(v: Variant, strip: Uint8Array, buffers: number, maps: { readonly good: Float32Array; readonly hot: Float32Array }): { times: number[]; cpuMs: number } {
+function runOnce(v: Variant, strip: Uint8Array, buffers: number, maps: Readonly<Record<Web, Float32Array>>): { times: number[]; cpuMs: number } {
   const map = maps[v.web];
   const bound = v.bounds === 'rows' ? rowMaxima(map) : maxOf(map);
   const tiler = new v.tiler.LineScanTiler({
@@ -144,6 +146,8 @@ export async function runTilerBench(opts: { baseline: string; buffers: number; r
   const good = new Float32Array(TILE * TILE);
   const hot = new Float32Array(TILE * TILE);
   hot[TILE * 100 + 100] = 1;
+  const flood = new Float32Array(TILE * TILE).fill(1);
+  const maps = { good, hot, flood };
   const variants: Variant[] = [
     { name: `baseline ${opts.baseline}`, tiler: old, web: 'good', bounds: 'none' },
     { name: 'current, row maxima given', tiler: current, web: 'good', bounds: 'rows' },
@@ -152,14 +156,16 @@ export async function runTilerBench(opts: { baseline: string; buffers: number; r
     { name: `baseline ${opts.baseline}`, tiler: old, web: 'hot', bounds: 'none' },
     { name: 'current, row maxima given', tiler: current, web: 'hot', bounds: 'rows' },
     { name: 'current, map maxima given', tiler: current, web: 'hot', bounds: 'map' },
+    { name: `baseline ${opts.baseline}`, tiler: old, web: 'flood', bounds: 'none' },
+    { name: 'current, row maxima given', tiler: current, web: 'flood', bounds: 'rows' },
   ];
   // One warm-up web each, then rounds alternating between the variants.
-  for (const v of variants) runOnce(v, strip, 4, { good, hot });
+  for (const v of variants) runOnce(v, strip, 4, maps);
   const times = variants.map((): number[] => []);
   const cpu = variants.map((): number[] => []);
   for (let r = 0; r < opts.rounds; r++) {
     variants.forEach((v, i) => {
-      const o = runOnce(v, strip, opts.buffers, { good, hot });
+      const o = runOnce(v, strip, opts.buffers, maps);
       times[i]!.push(...o.times);
       cpu[i]!.push(o.cpuMs);
     });

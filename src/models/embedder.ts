@@ -10,10 +10,9 @@ import type { Worker } from 'node:worker_threads';
 import { LinewatchError, errorMessage } from '../errors.js';
 import { allocateBatch, writeTensor, type PreparedPixels } from '../pipeline/preprocess/index.js';
 import type { Bundle } from './bundle.js';
-import { startWorker } from './engine.js';
 import type { Manifest } from './manifest.js';
 import { normalizeProvider, type ProviderConfig, type ProviderSpec } from './providers.js';
-import { CLOSE_GRACE_MS, closeWorker, replaceWorker, spawnReady } from './worker-lifecycle.js';
+import { CLOSE_GRACE_MS, closeWorker, replaceWorker, spawnReady, startWorker } from './worker-lifecycle.js';
 
 type Embedding = NonNullable<NonNullable<Manifest['prompt']>['embedding']>;
 

@@ -4,8 +4,45 @@
  * errors for a worker that never comes up and neither leaves a thread behind. What the workers are
  * asked to run, and how requests queue for them, stays with each engine.
  */
-import type { Worker } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 import { LinewatchError } from '../errors.js';
+
+/**
+ * Node flags for the workers: the parent's, minus those that describe the parent's own entry
+ * script (`node -e …`, `--input-type`), which a worker started from a file refuses.
+ */
+function workerExecArgv(): string[] {
+  const out: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '-e' || a === '--eval' || a === '-p' || a === '--print') {
+      i++;
+      continue;
+    }
+    if (a.startsWith('--input-type') || a.startsWith('--eval=') || a.startsWith('--print=')) continue;
+    out.push(a);
+  }
+  return out;
+}
+
+/**
+ * A worker running `url` with the parent's flags. Node refuses per-process flags in a worker's
+ * execArgv, and `node --test` on Node 24 hands each test file every option it knows explicitly
+ * (`--v8-pool-size=4`, `--secure-heap=0`, …): the flags the refusal names are dropped and the
+ * worker started again with the rest.
+ */
+export function startWorker(workerData: unknown, url: URL): Worker {
+  const execArgv = workerExecArgv();
+  try {
+    return new Worker(url, { workerData, execArgv });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
+    // "Initiated Worker with invalid execArgv flags: --a=1, --b"
+    const refused = new Set((err as Error).message.replace(/^[^:]*:\s*/, '').split(', '));
+    return new Worker(url, { workerData, execArgv: execArgv.filter((a) => !refused.has(a)) });
+  }
+}
 
 /** How long a worker may take to release its session after 'close' before it is terminated. */
 export const CLOSE_GRACE_MS = 5000;

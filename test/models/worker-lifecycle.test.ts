@@ -8,8 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
 import { test } from 'node:test';
 import { LinewatchError } from '../../src/errors.js';
-import { startWorker } from '../../src/models/engine.js';
-import { closeWorker, replaceWorker, spawnReady, type ReadyWatch } from '../../src/models/worker-lifecycle.js';
+import { closeWorker, replaceWorker, spawnReady, startWorker, type ReadyWatch } from '../../src/models/worker-lifecycle.js';
 import type { LifecycleMode } from './lifecycle-worker.js';
 
 const WORKER_URL = new URL('./lifecycle-worker.js', import.meta.url);

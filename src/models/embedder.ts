@@ -10,9 +10,9 @@ import type { Worker } from 'node:worker_threads';
 import { LinewatchError, errorMessage } from '../errors.js';
 import { allocateBatch, writeTensor, type PreparedPixels } from '../pipeline/preprocess/index.js';
 import type { Bundle } from './bundle.js';
-import { startWorker } from './engine.js';
 import type { Manifest } from './manifest.js';
 import { normalizeProvider, type ProviderConfig, type ProviderSpec } from './providers.js';
+import { CLOSE_GRACE_MS, closeWorker, replaceWorker, spawnReady, startWorker } from './worker-lifecycle.js';
 
 type Embedding = NonNullable<NonNullable<Manifest['prompt']>['embedding']>;
 
@@ -62,31 +62,12 @@ const MAX_RUN = 32;
 
 /** One embedding worker up to 'ready' (session loaded, checked on a zero image), or its error. */
 async function spawn(setup: EmbedWorkerSetup): Promise<{ worker: Worker; provider: string }> {
-  const worker = startWorker(setup, WORKER_URL);
-  let cleanup = (): void => {};
-  const provider = await new Promise<string>((resolve, reject) => {
-    const onMessage = (msg: EmbedFromWorker): void => {
-      if (msg.type === 'ready') resolve(msg.provider);
-      else reject(new LinewatchError('LW_ERR_SESSION_CREATE', msg.type === 'failed' ? msg.message : `${setup.path}: unexpected ${msg.type} before ready`));
-    };
-    const onError = (err: Error): void => reject(new LinewatchError('LW_ERR_SESSION_CREATE', `${setup.path}: embedding worker failed to start: ${err.message}`, { cause: err }));
-    const onExit = (code: number): void => reject(new LinewatchError('LW_ERR_SESSION_CREATE', `${setup.path}: embedding worker exited with code ${code} before it was ready`));
-    worker.on('message', onMessage);
-    worker.on('error', onError);
-    worker.on('exit', onExit);
-    // Only these: Node's own listeners on a Worker start its message port.
-    cleanup = () => {
-      worker.off('message', onMessage);
-      worker.off('error', onError);
-      worker.off('exit', onExit);
-    };
-  }).catch(async (err: unknown) => {
-    cleanup();
-    await worker.terminate();
-    throw err;
+  const { worker, ready } = await spawnReady<EmbedFromWorker>(() => startWorker(setup, WORKER_URL), {
+    path: setup.path,
+    name: 'embedding worker',
+    failure: (msg) => new LinewatchError('LW_ERR_SESSION_CREATE', msg.type === 'failed' ? msg.message : `${setup.path}: unexpected ${msg.type} before ready`),
   });
-  cleanup();
-  return { worker, provider };
+  return { worker, provider: ready.provider };
 }
 
 export class EmbeddingEngine implements Embedder {
@@ -167,20 +148,17 @@ export class EmbeddingEngine implements Embedder {
     this.inFlight = null;
     for (const p of running?.parts ?? []) p.reject(new LinewatchError('LW_ERR_SESSION_RUN', `the embedding worker of ${this.manifest.version} died while running this batch (${why}); it is being replaced`));
     if (this.closed) return;
-    spawn(this.setup).then(
-      ({ worker }) => {
-        if (this.closed) {
-          void worker.terminate();
-          return;
-        }
+    replaceWorker(() => spawn(this.setup), {
+      wanted: () => !this.closed,
+      up: (worker) => {
         this.attach(worker);
         this.dispatch();
       },
-      (err: unknown) => {
+      failed: (err) => {
         this.broken = `the embedding worker of ${this.manifest.version} died and its replacement failed to start: ${errorMessage(err)}`;
         for (const p of this.queue.splice(0)) p.reject(new LinewatchError('LW_ERR_SESSION_RUN', this.broken));
       },
-    );
+    });
   }
 
   embed(images: readonly PreparedPixels[]): Promise<Float32Array[]> {
@@ -207,11 +185,7 @@ export class EmbeddingEngine implements Embedder {
     for (const p of this.queue.splice(0)) p.reject(new LinewatchError('LW_ERR_SESSION_RUN', 'the embedding engine closed before this request ran'));
     const w = this.worker;
     if (w === null) return;
-    const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
-    w.postMessage({ type: 'close' } satisfies EmbedToWorker);
-    const timer = setTimeout(() => void w.terminate(), 5000);
-    await exited;
-    clearTimeout(timer);
+    await closeWorker(w, CLOSE_GRACE_MS);
   }
 
   /** Everything waiting goes as one run (up to MAX_RUN images) as soon as the worker is free. */

@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { LinewatchError, errorMessage } from '../errors.js';
 import type { Bundle } from './bundle.js';
 import { joinOutputs, splitBatch } from './fixed-batch.js';
@@ -14,6 +14,7 @@ import type { FromWorker, ToWorker, WorkerSetup } from './engine-protocol.js';
 import type { GraphValue } from './io-check.js';
 import { normalizeProvider, type ProviderConfig, type ProviderFallback, type ProviderSpec } from './providers.js';
 import type { EngineBatchCounts, ModelInput, ModelOutput } from './types.js';
+import { CLOSE_GRACE_MS, closeWorker, replaceWorker, spawnReady, startWorker } from './worker-lifecycle.js';
 
 export type { EngineBatchCounts } from './types.js';
 
@@ -70,45 +71,6 @@ const WORKER_URL = new URL('./engine-worker.js', import.meta.url);
  * median here, several ms when the main thread is busy), which a backlog pays once per batch.
  */
 const WORKER_DEPTH = 2;
-/** How long close() waits for a worker to release its session before terminating it. */
-const CLOSE_GRACE_MS = 5000;
-
-/**
- * Node flags for the workers: the parent's, minus those that describe the parent's own entry
- * script (`node -e …`, `--input-type`), which a worker started from a file refuses.
- */
-function workerExecArgv(): string[] {
-  const out: string[] = [];
-  const argv = process.execArgv;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    if (a === '-e' || a === '--eval' || a === '-p' || a === '--print') {
-      i++;
-      continue;
-    }
-    if (a.startsWith('--input-type') || a.startsWith('--eval=') || a.startsWith('--print=')) continue;
-    out.push(a);
-  }
-  return out;
-}
-
-/**
- * A session worker with the parent's flags. Node refuses per-process flags in a worker's execArgv,
- * and `node --test` on Node 24 hands each test file every option it knows explicitly
- * (`--v8-pool-size=4`, `--secure-heap=0`, …): the flags the refusal names are dropped and the
- * worker started again with the rest.
- */
-export function startWorker(workerData: unknown, url: URL = WORKER_URL): Worker {
-  const execArgv = workerExecArgv();
-  try {
-    return new Worker(url, { workerData, execArgv });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
-    // "Initiated Worker with invalid execArgv flags: --a=1, --b"
-    const refused = new Set((err as Error).message.replace(/^[^:]*:\s*/, '').split(', '));
-    return new Worker(url, { workerData, execArgv: execArgv.filter((a) => !refused.has(a)) });
-  }
-}
 
 /**
  * Test hook: the worker that takes the next batch throws an uncaught error before running it,
@@ -225,36 +187,13 @@ export class InferenceEngine {
   }
 
   /** One worker up to 'ready' (session loaded, I/O checked, warmed up), or its error. */
-  private static spawn(setup: WorkerSetup): Promise<{ worker: Worker; started: Started }> {
-    return new Promise((resolve, reject) => {
-      const worker = startWorker(setup);
-      const onMessage = (msg: FromWorker) => {
-        if (msg.type === 'ready') {
-          cleanup();
-          resolve({ worker, started: { provider: msg.provider, fallbacks: msg.fallbacks, inputs: msg.inputs, outputs: msg.outputs } });
-        } else if (msg.type === 'failed') {
-          cleanup();
-          void worker.terminate();
-          reject(new LinewatchError(msg.error.code, msg.error.message));
-        }
-      };
-      const onError = (err: Error) => {
-        cleanup();
-        reject(new LinewatchError('LW_ERR_SESSION_CREATE', `${setup.onnxPath}: session worker failed to start: ${err.message}`, { cause: err }));
-      };
-      const onExit = (code: number) => {
-        cleanup();
-        reject(new LinewatchError('LW_ERR_SESSION_CREATE', `${setup.onnxPath}: session worker exited with code ${code} before it was ready`));
-      };
-      const cleanup = () => {
-        worker.off('message', onMessage);
-        worker.off('error', onError);
-        worker.off('exit', onExit);
-      };
-      worker.on('message', onMessage);
-      worker.on('error', onError);
-      worker.on('exit', onExit);
+  private static async spawn(setup: WorkerSetup): Promise<{ worker: Worker; started: Started }> {
+    const { worker, ready } = await spawnReady<FromWorker>(() => startWorker(setup, WORKER_URL), {
+      path: setup.onnxPath,
+      name: 'session worker',
+      failure: (msg) => (msg.type === 'failed' ? new LinewatchError(msg.error.code, msg.error.message) : null),
     });
+    return { worker, started: { provider: ready.provider, fallbacks: ready.fallbacks, inputs: ready.inputs, outputs: ready.outputs } };
   }
 
   /**
@@ -330,11 +269,7 @@ export class InferenceEngine {
           return;
         }
         s.state = 'dead';
-        const exited = new Promise<void>((resolve) => s.worker.once('exit', () => resolve()));
-        s.worker.postMessage({ type: 'close' } satisfies ToWorker);
-        const timer = setTimeout(() => void s.worker.terminate(), CLOSE_GRACE_MS);
-        await exited;
-        clearTimeout(timer);
+        await closeWorker(s.worker, CLOSE_GRACE_MS);
       }),
     );
   }
@@ -434,25 +369,24 @@ export class InferenceEngine {
       return;
     }
     slot.state = 'starting';
-    InferenceEngine.spawn(this.setup).then(
-      ({ worker }) => {
-        if (this.closing && (slot.state === 'dead' || this.pending() === 0)) {
-          slot.state = 'dead';
-          void worker.terminate();
-          this.afterSlotLoss();
-          return;
-        }
+    replaceWorker(() => InferenceEngine.spawn(this.setup), {
+      wanted: () => !(this.closing && (slot.state === 'dead' || this.pending() === 0)),
+      up: (worker) => {
         slot.worker = worker;
         slot.state = 'up';
         this.attach(slot);
         this.dispatch();
       },
-      (err: unknown) => {
+      dropped: () => {
+        slot.state = 'dead';
+        this.afterSlotLoss();
+      },
+      failed: (err) => {
         slot.state = 'dead';
         this.logger.warn({ worker: slot.index, reason: errorMessage(err) }, 'replacement session worker failed to start');
         this.afterSlotLoss();
       },
-    );
+    });
     this.dispatch();
   }
 

@@ -93,6 +93,10 @@ test('a model update to a fixed-batch model while the cameras run (warm): the ru
   assert.deepEqual(station.health().model.batch, { size: 2, by: 'fixed-batch model' }, 'the running mux itself holds 2 now');
   const before = station.batching();
   await new Promise((r) => setTimeout(r, 1500));
+  // And until frames were judged on it: 1.5 s need not hold a batch on a loaded machine.
+  for (const until = Date.now() + 20_000; station.batching().batchedFrames <= before.batchedFrames && Date.now() < until; ) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
   await station.stop();
   const after = station.batching();
   assert.ok(after.batchedFrames > before.batchedFrames, 'frames judged on the new model');

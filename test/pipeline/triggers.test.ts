@@ -84,13 +84,21 @@ test('triggers over real MQTT are attached to their frames in order; a malformed
     const unmatched: Frame[] = [];
     const triggers$ = subscribeTriggers(reader, topic, { onInvalid: (e) => invalid.push(e) });
     const frames$ = new Subject<Frame>();
+    // The broker's SUBACK, not a fixed wait: a loaded machine may take longer than any sleep to
+    // register the subscription, and a trigger published before it would be lost.
+    const subscribed = new Promise<void>((resolve) => reader.on('packetreceive', (p) => p.cmd === 'suback' && resolve()));
+    // timeoutMs: long enough that the triggers, which come over the broker after their frames, are
+    // never later than a frame waits for them on a loaded machine (the end of the stream flushes).
     const out = firstValueFrom(
       frames$.pipe(
-        attachTriggers(triggers$, { timeoutMs: 300, onOrphanTrigger: (t) => orphans.push(t), onUnmatchedFrame: (f) => unmatched.push(f) }),
+        attachTriggers(triggers$, { timeoutMs: 10_000, onOrphanTrigger: (t) => orphans.push(t), onUnmatchedFrame: (f) => unmatched.push(f) }),
         toArray(),
       ),
     );
-    await new Promise((r) => setTimeout(r, 100)); // subscription settled
+    await subscribed;
+    // Counted after the trigger subscriber's own listener has taken each message.
+    let arrived = 0;
+    reader.on('message', (t) => t === topic && arrived++);
     const t0 = Date.now();
     await plc.publishAsync(topic, JSON.stringify({ partId: 'P1', encoderPos: 100, at: t0 }), { qos: 1 });
     await plc.publishAsync(topic, '{"oops"', { qos: 1 });
@@ -98,7 +106,11 @@ test('triggers over real MQTT are attached to their frames in order; a malformed
     frames$.next(frameAt(t0 + 2));
     frames$.next(frameAt(t0 + 7));
     frames$.next(frameAt(t0 + 1000)); // no trigger for this one
-    await new Promise((r) => setTimeout(r, 400));
+    // All three messages taken (not a fixed wait): then the end of the stream lets the last frame go unmatched.
+    for (const until = Date.now() + 20_000; arrived < 3; ) {
+      if (Date.now() > until) throw new Error(`${arrived} of 3 trigger messages arrived`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
     frames$.complete();
     const frames = await out;
     assert.deepEqual(

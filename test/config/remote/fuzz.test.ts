@@ -11,7 +11,7 @@ import { startMosquitto } from '../../io/mqtt/helpers/mosquitto.js';
 import { observe } from '../../io/mqtt/helpers/observer.js';
 
 /**
- * Hostile …/config/set payloads, seeded and bounded (320, well under a minute), against
+ * Hostile …/config/set payloads, seeded and bounded (320, well under a minute on a quiet machine), against
  * `linewatch run` in its own process and a real mosquitto: every payload is acked with a reason,
  * the process stays alive, and the active configuration (…/config/state) changes only for the
  * valid updates in the corpus. The corpus holds every case of issue 15.
@@ -24,7 +24,7 @@ const ROOT = 'linewatch/fz/l1/st1';
 interface Ack { requestId: string | null; accepted: boolean; reasons: string[]; activeVersion: number }
 interface Case { id: string; payload: string | Buffer; valid: boolean }
 
-test('fuzz: 320 seeded hostile updates against a running station: each acked with a reason, the process alive, the configuration changed only by the valid ones', { timeout: 180_000 }, async (t) => {
+test('fuzz: 320 seeded hostile updates against a running station: each acked with a reason, the process alive, the configuration changed only by the valid ones', { timeout: 300_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'lw-fuzz-'));
   const broker = await startMosquitto();
   t.after(async () => {
@@ -111,7 +111,11 @@ test('fuzz: 320 seeded hostile updates against a running station: each acked wit
     assert.equal(child.exitCode, null, `${c.id}: the station is alive (${stderr.slice(-500)})`);
   }
   const tookMs = Date.now() - startedAt;
-  assert.ok(tookMs < 60_000, `the corpus took ${tookMs} ms`);
+  t.diagnostic(`the corpus took ${tookMs} ms`);
+  // About 25 s on a quiet 2-core machine, so one loaded twice over passed a minute: the bound is
+  // for a pathological cost per update (each one restarting the station would take minutes), not
+  // for the machine's speed.
+  assert.ok(tookMs < 150_000, `the corpus took ${tookMs} ms`);
   await obs.until(() => obs.json<{ version: number }>(`${ROOT}/config/state`).at(-1)?.version === expected, 'config state at the last valid version');
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   child.kill('SIGTERM');

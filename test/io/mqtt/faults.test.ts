@@ -22,8 +22,10 @@ after(async () => {
 interface StatusMsg { state: string; health: { state: string; reasons: string[] }; mqtt: Record<string, number | string> }
 
 test('broker killed mid-run and restarted: unexpired rejects delivered, expired ones counted, status back online', async () => {
-  // Slow first retry: the observer must be subscribed again before linewatch reconnects.
-  const config = testConfig(broker.url, { station: 'restart', reconnect: { initialDelayMs: 1_500, maxDelayMs: 3_000, jitter: 0 } });
+  // Slow first retry: the observer must be subscribed again before linewatch reconnects (what
+  // linewatch sends before that reaches no one). 1.5 s left about 1 s for restarting mosquitto and
+  // subscribing, which a loaded machine can spend; 4 s leaves 3.
+  const config = testConfig(broker.url, { station: 'restart', reconnect: { initialDelayMs: 4_000, maxDelayMs: 8_000, jitter: 0 } });
   const root = 'linewatch/s1/l1/restart';
   const station = new SubjectStation(config);
   const mqtt = await startMqtt(config, station, quietLogger);
@@ -44,7 +46,7 @@ test('broker killed mid-run and restarted: unexpired rejects delivered, expired 
     await broker.restart();
     const obs = await observe(broker.url, [`${root}/#`]);
     try {
-      await mqtt.link.whenOnline(5_000);
+      await mqtt.link.whenOnline(15_000);
       await obs.until(() => obs.on(`${root}/reject`).length >= 5, 'the 5 unexpired rejects');
       await sleep(200);
       const seqs = new Set(obs.json<{ seq: number }>(`${root}/reject`).map((r) => r.seq));

@@ -46,12 +46,14 @@ test('end to end on the tiny model: wire counts equal the station counters; a ho
     'e2e config',
   );
   const obs = await observe(broker.url, [`${root}/#`]);
+  // Before the start: heatmaps may go out while Daemon.start finishes (slowly, on a loaded
+  // machine), and the rate bound below must count the time they had.
+  const startedAt = Date.now();
   const daemon = await Daemon.start(config, { baseDir: process.cwd(), logger: quietLogger, mqtt: true, out: devNull() });
   const station = daemon.station;
   const mqtt = daemon.mqtt!;
   const local: Verdict[] = [];
   station.verdicts$.subscribe((v) => local.push(v));
-  const startedAt = Date.now();
   try {
     await mqtt.link.whenOnline(5_000);
     await obs.until(() => obs.on(`${root}/result`).length >= 12, 'first results', 20_000);

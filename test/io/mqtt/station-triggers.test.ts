@@ -48,7 +48,10 @@ test('PLC triggers on <root>/trigger, fired before their frames, give the verdic
   const mqtt = await startMqtt(station.activeConfig(), station, quietLogger);
   try {
     await mqtt.link.whenOnline(5_000);
-    // The link subscribes right after it connects: give the SUBACK a moment.
+    // The link subscribes right after it connects, then publishes its birth status on the same
+    // connection: once that status is here, the broker holds the trigger subscription (a fixed
+    // 300 ms wait could end before it on a loaded machine, and the triggers would be lost).
+    await obs.until(() => obs.json(`${root}/status`).some((m) => m['state'] === 'online'), 'the birth status (sent after the SUBSCRIBE)', 20_000);
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(verdicts.length, 0, 'no frame went on while its trigger was still due');
     // A trigger fired a minute ago: no frame of this run can be its frame.

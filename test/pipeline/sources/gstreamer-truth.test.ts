@@ -48,7 +48,8 @@ test('capture time is when the source took the frame: a queue holding frames 300
   // The queue lets a frame go once the frames behind it span 300 ms of timestamps: it held each one
   // 300 ms less up to one frame period (20 ms).
   for (const ms of heldMs) assert.ok(ms >= 275 && ms < 1_000, `held ${ms.toFixed(1)} ms (${heldMs.map((x) => x.toFixed(0)).join(' ')})`);
-  for (const ms of directMs) assert.ok(ms >= 0 && ms < 150, `direct ${ms.toFixed(1)} ms`);
+  // Without the queue: below the least lag a held frame can have (275 ms), with room for a loaded machine's delivery delay.
+  for (const ms of directMs) assert.ok(ms >= 0 && ms < 275, `direct ${ms.toFixed(1)} ms`);
   // Consecutive capture times are the source's frame period (20 ms at 50 frames/s), whatever the delivery jitter.
   for (let i = 6; i < held.length; i++) {
     const d = Number(held[i]!.frame.capturedAt.monoNs - held[i - 1]!.frame.capturedAt.monoNs) / 1e6;

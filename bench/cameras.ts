@@ -54,6 +54,7 @@ export interface StationRun {
   readonly minShare: number;
   readonly latencyMsP50: number;
   readonly latencyMsP99: number;
+  /** Frames dropped (in a report's row: over all its rounds). */
   readonly dropped: number;
   /** Frames per batch in front of the model, and session.run calls per frame. */
   readonly meanBatch: number;
@@ -187,7 +188,7 @@ function burstEnd(at: readonly number[], i: number): number {
   return i;
 }
 
-/** Each figure of a side's rounds, median over rounds. */
+/** Each figure of a side's rounds, median over rounds; drops summed over them. */
 function medianRun(runs: readonly StationRun[]): StationRun {
   const m = (f: (r: StationRun) => number): number => median(runs.map(f));
   return {
@@ -195,7 +196,8 @@ function medianRun(runs: readonly StationRun[]): StationRun {
     minShare: m((r) => r.minShare),
     latencyMsP50: m((r) => r.latencyMsP50),
     latencyMsP99: m((r) => r.latencyMsP99),
-    dropped: m((r) => r.dropped),
+    // Every drop counts (a median of two rounds' counts would print half a frame): all rounds together.
+    dropped: runs.reduce((sum, r) => sum + r.dropped, 0),
     meanBatch: m((r) => r.meanBatch),
     // The probe may choose differently round to round (CamerasRow.batchSizes has each): the largest.
     batchSize: Math.max(...runs.map((r) => r.batchSize)),
@@ -315,7 +317,7 @@ export function formatCamerasReport(r: CamerasReport): string {
     lines.push(`      ${row.cameras} camera(s): ${f(b.fps / r.bestBareFps, 2)} × bare (${met(b.fps / r.bestBareFps >= 0.9)}), slowest camera ${f(b.minShare, 2)} × fair (${met(b.minShare >= 0.8)})`);
   }
   lines.push(`  paced (each camera at a fixed rate, as real cameras; latency capture → verdict):`);
-  lines.push(`    cams  f/s each | batched p50 / p99 ms  dropped | unbatched p50 / p99 ms  dropped | p99 batched/unbatched`);
+  lines.push(`    cams  f/s each | batched p50 / p99 ms  dropped | unbatched p50 / p99 ms  dropped | p99 batched/unbatched (dropped: all rounds)`);
   for (const row of r.rows) {
     const b = row.batched.paced;
     const u = row.unbatched.paced;

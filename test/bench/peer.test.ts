@@ -47,7 +47,7 @@ test('formatPeerRatio: ≥ 1 on one camera, > 1 ahead with more, three decimals'
 
 test('formatPeerRows: the peer beside the station for each N, or why it was left out', () => {
   const run = (fps: number): StationRun => ({ fps, minShare: 1, latencyMsP50: 30, latencyMsP99: 40, dropped: 0, meanBatch: 1, batchSize: 1, batchSizeBy: 'measured' });
-  const base: Omit<CamerasReport, 'rows' | 'peer'> = { model: 'm', threads: 1, frames: 100, rounds: 1, camera: 'c', bare: [{ batch: 1, fps: 30 }], bestBatch: 1, bestBareFps: 30 };
+  const base: Omit<CamerasReport, 'rows' | 'peer'> = { model: 'm', threads: 1, frames: 100, rounds: 1, camera: 'c', prompt: null, bare: [{ batch: 1, fps: 30 }], bestBatch: 1, bestBareFps: 30 };
   const rows = [1, 4].map((n) => ({
     cameras: n,
     paceFps: 5,

@@ -12,18 +12,27 @@
  * And the peer: the same frames and bundle through the Python loop a user would write
  * (bench/peer/loop.py: Pillow, onnxruntime, scipy.ndimage.label; N cameras = their frames in turn
  * at batch 1), in its own process from trainer/.venv, in the same alternating rounds. Where
- * trainer/.venv lacks what it needs, the bench says what to install and leaves the peer out only.
+ * trainer/.venv lacks what it needs, or the peer loop does not cover the bundle, the bench says
+ * why and leaves the peer out only.
  *
- *   linewatch bench --model DIR --cameras 1,2,4,8 [--frames N] [--rounds R] [--threads T] [--fps F] [--no-peer]
+ * A prompted bundle (OneNIP, prompt.selection recipe) is judged with one prompt on every side, as
+ * the single-camera bench does (bench/pipeline.ts benchPrompt: `--prompt FILE`, else the replayed
+ * folder's first prompt* image): the bare loop gets the prompt batch beside the frames', the
+ * station runs it as product "bench" on every camera, the peer prepares it once as a frame and
+ * feeds it with every frame. Bundles it cannot bench like for like are refused up front, by name:
+ * tiled ones (the bare loop would feed the model whole frames where the station feeds it tiles)
+ * and prompts chosen from a pool (`bench --pool` measures that).
+ *
+ *   linewatch bench --model DIR --cameras 1,2,4,8 [--frames N] [--rounds R] [--threads T] [--fps F] [--prompt FILE] [--no-peer]
  */
 import { firstValueFrom, toArray } from 'rxjs';
 import { parseConfig } from '../src/config/load.js';
-import { loadBundle } from '../src/models/bundle.js';
+import { loadBundle, type Bundle } from '../src/models/bundle.js';
 import { sourceConfigSchema } from '../src/pipeline/sources/schema.js';
 import { Station } from '../src/pipeline/station.js';
 import type { Verdict } from '../src/pipeline/verdict.js';
-import { formatPeerRatio, missingPeer, runPeer, type PeerReport } from './peer.js';
-import { bareLoop, framesFolder, sampleBatch, type BenchOptions } from './pipeline.js';
+import { formatPeerRatio, missingPeer, peerRefusal, runPeer, type PeerReport } from './peer.js';
+import { bareLoop, benchProduct, benchPrompt, framesFolder, promptBatch, sampleBatch, type BenchOptions } from './pipeline.js';
 import { median, percentile } from './stats.js';
 
 export interface CamerasBenchOptions {
@@ -44,6 +53,8 @@ export interface CamerasBenchOptions {
   readonly framesFrom?: string;
   /** Run the Python peer loop too (needs trainer/.venv). Default true. */
   readonly peer?: boolean;
+  /** A prompted model's prompt for every frame on every side; default as `bench` (benchPrompt). */
+  readonly prompt?: string;
 }
 
 /** One station run's figures. */
@@ -92,6 +103,8 @@ export interface CamerasReport {
   readonly frames: number;
   readonly rounds: number;
   readonly camera: string;
+  /** The prompt every frame was judged with on every side (a prompted model); null: the model takes none. */
+  readonly prompt: string | null;
   /** Bare loop frames/s per batch size (medians over rounds), and the best. */
   readonly bare: readonly { batch: number; fps: number }[];
   readonly bestBatch: number;
@@ -107,16 +120,20 @@ const quiet = { info: () => {}, warn: () => {}, error: () => {} };
  * N cameras replaying the same folder into one station; `across` batches across cameras, else each
  * camera alone at batch 1. fps 0: the cameras wait for room (saturation, lossless).
  */
-async function stationRun(opts: CamerasBenchOptions, folder: string, n: number, across: boolean, fps: number): Promise<StationRun> {
+async function stationRun(opts: CamerasBenchOptions, folder: string, n: number, across: boolean, fps: number, prompt: string | null): Promise<StationRun> {
   const perCamera = Math.max(4, Math.ceil(opts.frames / n));
+  // A prompted model: every camera runs product "bench", whose recipe is the prompt (as `bench`'s station).
+  const { products, cameraProduct } = benchProduct(prompt);
   const cameras = Array.from({ length: n }, (_, i) => ({
     id: `c${i}`,
     source: sourceConfigSchema.parse({ type: 'folder', path: folder, loop: true, preload: true, fps }),
+    ...(cameraProduct !== undefined ? { product: cameraProduct } : {}),
   }));
   const config = parseConfig(
     {
       version: 'bench',
       model: { bundle: opts.modelDir, intraOpThreads: opts.intraOpThreads ?? 1, executionProviders: ['cpu'] },
+      ...(products !== undefined ? { products } : {}),
       cameras,
       inference: across ? { batchAcrossCameras: true } : { batchAcrossCameras: false, batchSize: 1 },
     },
@@ -131,6 +148,13 @@ async function stationRun(opts: CamerasBenchOptions, folder: string, n: number, 
   await station.stop();
   sub.unsubscribe();
   const verdicts: Verdict[] = await all;
+  // Figures count only frames judged as on the line: a frame the station could not judge (no
+  // prompt, a model error) would be counted as throughput it did not deliver.
+  const errors = verdicts.filter((v) => v.verdict === 'error');
+  if (errors.length > 0) {
+    const why = errors[0]!.reasons.map((x) => `${x.code}: ${x.message}`).join('; ');
+    throw new Error(`bench --cameras: the station judged ${errors.length} of ${verdicts.length} frames of ${n} camera(s) as errors (first: ${why}); figures would count frames it did not judge`);
+  }
   // The window: from when every camera runs (each has delivered two verdicts: cameras decode their
   // replay folder first and so start at different times) and the warm-up is over, until the first
   // camera has sent all its frames (after that fewer cameras compete, and shares mean nothing).
@@ -218,58 +242,101 @@ function medianPeer(runs: readonly PeerReport[]): PeerRun {
 }
 
 /**
+ * Why `bench --cameras` cannot measure this bundle like for like on every side, or null.
+ *
+ * @example
+ * camerasRefusal(await loadBundle('test/fixtures/models/tiny-inp-tiles')) // 'bench --cameras: model bundle … is tiled (…)'
+ */
+export function camerasRefusal(bundle: Bundle): string | null {
+  const m = bundle.manifest;
+  const what = `bench --cameras: model bundle ${bundle.dir}`;
+  const t = m.geometry.tiles;
+  if (t !== null) {
+    return `${what} is tiled (geometry.tiles ${t.width}x${t.height}, overlap ${t.overlap}: the station runs the model on each of a frame's tiles and merges their maps, while the bare loop and the Python peer run it once on a whole frame, so no two sides would measure the same work); bench --cameras covers untiled bundles (node dist/bench/tiler.js measures the tiler)`;
+  }
+  if (m.prompt !== null && m.prompt.selection !== 'recipe') {
+    return `${what} chooses each frame's prompt from a pool (prompt.selection ${m.prompt.selection}: embed.onnx and the nearest pool image per frame, which neither the bare loop nor the Python peer does); measure what the pool costs with \`bench --pool\``;
+  }
+  return null;
+}
+
+/**
+ * @throws Error (before anything runs) when the bundle cannot be benched like for like: {@link camerasRefusal}
  * @example
  * console.log(formatCamerasReport(await runCamerasBench({ modelDir: 'models/demo', cameras: [1, 2, 4], frames: 400 })));
  */
 export async function runCamerasBench(opts: CamerasBenchOptions, progress: (line: string) => void = () => {}): Promise<CamerasReport> {
   const bundle = await loadBundle(opts.modelDir);
+  const refused = camerasRefusal(bundle);
+  if (refused !== null) throw new Error(refused);
   const rounds = opts.rounds ?? 3;
   const threads = opts.intraOpThreads ?? 1;
   const batches = opts.bareBatches ?? [1, 2, 4, 8];
-  const benchOpts = (batch: number): BenchOptions => ({ modelDir: opts.modelDir, frames: opts.frames, batch, intraOpThreads: threads, ...(opts.framesFrom !== undefined ? { framesFrom: opts.framesFrom } : {}) });
+  const benchOpts = (batch: number): BenchOptions => ({
+    modelDir: opts.modelDir,
+    frames: opts.frames,
+    batch,
+    intraOpThreads: threads,
+    ...(opts.framesFrom !== undefined ? { framesFrom: opts.framesFrom } : {}),
+    ...(opts.prompt !== undefined ? { prompt: opts.prompt } : {}),
+  });
   const folder = framesFolder(benchOpts(1));
   if (folder === null) throw new Error(`bench --cameras: ${opts.modelDir} has no samples/ to replay; give --frames-from DIR`);
+  // A prompted model's prompt, found as `bench` finds it; the bare loop's prompt batch for each size.
+  const prompt = await benchPrompt(bundle, benchOpts(1));
   const fixed = bundle.manifest.input.batch;
   const bareSizes = fixed === 'dynamic' ? batches : [fixed];
   const data = new Map<number, Uint8Array | Float32Array>();
-  for (const b of bareSizes) data.set(b, await sampleBatch(bundle, benchOpts(b)));
+  const promptData = new Map<number, Uint8Array | Float32Array>();
+  for (const b of bareSizes) {
+    data.set(b, await sampleBatch(bundle, benchOpts(b)));
+    if (prompt !== null) promptData.set(b, await promptBatch(bundle, b, prompt));
+  }
   const bare = new Map<number, number[]>(bareSizes.map((b) => [b, []]));
   const sides = new Map<number, { b: StationRun[]; u: StationRun[]; bp: StationRun[]; up: StationRun[] }>(opts.cameras.map((n) => [n, { b: [], u: [], bp: [], up: [] }]));
   const pace = new Map<number, number>();
-  const peerMissing = opts.peer === false ? 'not asked for (--no-peer)' : missingPeer();
+  // Why the peer is left out: not asked for, trainer/.venv lacks what it needs, the loop does not
+  // cover the bundle (its own refusal, naming it), or it failed in a round; the rest runs.
+  let peerMissing = opts.peer === false ? 'not asked for (--no-peer)' : (missingPeer() ?? peerRefusal(opts.modelDir, prompt));
   if (peerMissing !== null && opts.peer !== false) progress(`the Python peer is left out: ${peerMissing}`);
   const peers = new Map<number, PeerReport[]>(opts.cameras.map((n) => [n, []]));
   for (let r = 0; r < rounds; r++) {
     for (const b of bareSizes) {
-      const fps = (await bareLoop(bundle, benchOpts(b), data.get(b)!)).fps;
+      const fps = (await bareLoop(bundle, benchOpts(b), data.get(b)!, 0, opts.frames, promptData.get(b) ?? null)).fps;
       bare.get(b)!.push(fps);
       progress(`round ${r + 1}: bare batch ${b}: ${fps.toFixed(1)} frames/s`);
     }
     for (const n of opts.cameras) {
       const s = sides.get(n)!;
-      s.u.push(await stationRun(opts, folder, n, false, 0));
-      s.b.push(await stationRun(opts, folder, n, true, 0));
+      s.u.push(await stationRun(opts, folder, n, false, 0, prompt));
+      s.b.push(await stationRun(opts, folder, n, true, 0, prompt));
       // The pace is fixed by the first round, so that every round offers the same load.
       if (!pace.has(n)) pace.set(n, opts.fps ?? Math.max(1, Math.round((0.8 * s.u[0]!.fps) / n)));
-      s.up.push(await stationRun(opts, folder, n, false, pace.get(n)!));
-      s.bp.push(await stationRun(opts, folder, n, true, pace.get(n)!));
+      s.up.push(await stationRun(opts, folder, n, false, pace.get(n)!, prompt));
+      s.bp.push(await stationRun(opts, folder, n, true, pace.get(n)!, prompt));
       progress(`round ${r + 1}: ${n} camera(s): batched ${s.b[r]!.fps.toFixed(1)}, unbatched ${s.u[r]!.fps.toFixed(1)} frames/s`);
       if (peerMissing === null) {
-        const p = await runPeer({ modelDir: opts.modelDir, framesFrom: folder, frames: opts.frames, cameras: n, intraOpThreads: threads });
-        peers.get(n)!.push(p);
-        progress(`round ${r + 1}: ${n} camera(s): Python peer ${p.fps.toFixed(1)} frames/s`);
+        try {
+          const p = await runPeer({ modelDir: opts.modelDir, framesFrom: folder, frames: opts.frames, cameras: n, intraOpThreads: threads, prompt });
+          peers.get(n)!.push(p);
+          progress(`round ${r + 1}: ${n} camera(s): Python peer ${p.fps.toFixed(1)} frames/s`);
+        } catch (err) {
+          peerMissing = `it failed in round ${r + 1} on ${n} camera(s): ${err instanceof Error ? err.message : String(err)}`;
+          progress(`the Python peer is left out: ${peerMissing}`);
+        }
       }
     }
   }
   const bareMedians = bareSizes.map((b) => ({ batch: b, fps: median(bare.get(b)!) }));
   const best = bareMedians.reduce((a, x) => (x.fps > a.fps ? x : a));
-  const anyPeer = peers.get(opts.cameras[0]!)?.[0];
+  const anyPeer = peerMissing === null ? peers.get(opts.cameras[0]!)?.[0] : undefined;
   return {
     model: `${bundle.manifest.architecture} ${bundle.manifest.version} (${bundle.dir})`,
     threads,
     frames: opts.frames,
     rounds,
     camera: `replay of ${folder} (decoded once, raw)`,
+    prompt,
     bare: bareMedians,
     bestBatch: best.batch,
     bestBareFps: best.fps,
@@ -294,6 +361,9 @@ export function formatCamerasReport(r: CamerasReport): string {
   const lines = [
     `linewatch bench --cameras: ${r.model}`,
     `  provider cpu, ${r.threads} intra-op thread(s) on every side, ${r.frames} frames per station run, medians of ${r.rounds} alternating rounds, cameras ${r.camera}`,
+    ...(r.prompt !== null
+      ? [`  prompt ${r.prompt} for every frame, on every side (the bare loop's prompt batch beside the frames'; the station runs it as product "bench" on every camera; the peer prepares it once as a frame and feeds it with every frame)`]
+      : []),
     `  bare session.run loop: ${r.bare.map((b) => `batch ${b.batch} ${f(b.fps)}`).join(', ')} frames/s; best: batch ${r.bestBatch}, ${f(r.bestBareFps)} frames/s`,
     `  saturated (cameras wait for room):`,
     `    cams | batched f/s  ×bare  batch mean  min share | unbatched f/s  ×bare  min share | batched/unbatched`,

@@ -81,6 +81,25 @@ export function missingPeer(python = PEER_PYTHON): string | null {
   return null;
 }
 
+/**
+ * Why the peer loop does not run this bundle (with this prompt): its own refusal (`loop.py
+ * --check`, exit 3: tiles, a cosine-pool of prompts, a prompted bundle without --prompt), naming
+ * the bundle; null when it runs it. Call after {@link missingPeer} (it needs the interpreter).
+ *
+ * @example
+ * peerRefusal('test/fixtures/models/tiny-inp-tiles') // 'model bundle test/fixtures/models/tiny-inp-tiles: the peer loop covers bundles without tiles (…)'
+ */
+export function peerRefusal(modelDir: string, prompt: string | null = null, python = PEER_PYTHON): string | null {
+  const args = [PEER_SCRIPT, '--model', modelDir, '--check', ...(prompt !== null ? ['--prompt', prompt] : [])];
+  const r = spawnSync(python, args, { encoding: 'utf8' });
+  if (r.status === 0) return null;
+  const why = (r.stderr ?? '').trim().split('\n').pop() ?? '';
+  return r.status === PEER_REFUSES ? why : `peer loop --check exited ${r.status ?? r.signal}: ${why}`;
+}
+
+/** loop.py's exit status when it does not cover a bundle (the reason on stderr). */
+const PEER_REFUSES = 3;
+
 export interface PeerOptions {
   readonly modelDir: string;
   /** The images the cameras replay. */
@@ -91,12 +110,14 @@ export interface PeerOptions {
   readonly intraOpThreads: number;
   /** Report the raw scores of the first K frames. Default 0. */
   readonly scores?: number;
+  /** A prompted bundle's prompt image: prepared once as a frame, fed with every frame. */
+  readonly prompt?: string | null;
   readonly python?: string;
 }
 
 /** Runs the peer loop once, to its end. */
 export function runPeer(o: PeerOptions): Promise<PeerReport> {
-  const args = [PEER_SCRIPT, '--model', o.modelDir, '--frames-from', o.framesFrom, '--frames', String(o.frames), '--cameras', String(o.cameras), '--threads', String(o.intraOpThreads), '--scores', String(o.scores ?? 0)];
+  const args = [PEER_SCRIPT, '--model', o.modelDir, '--frames-from', o.framesFrom, '--frames', String(o.frames), '--cameras', String(o.cameras), '--threads', String(o.intraOpThreads), '--scores', String(o.scores ?? 0), ...(o.prompt !== undefined && o.prompt !== null ? ['--prompt', o.prompt] : [])];
   return new Promise((resolve, reject) => {
     // Its own threads only: OMP/MKL pools in numpy or scipy would otherwise take every core.
     const env = { ...process.env, OMP_NUM_THREADS: String(o.intraOpThreads), OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
@@ -107,6 +128,10 @@ export function runPeer(o: PeerOptions): Promise<PeerReport> {
     child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
     child.on('error', reject);
     child.on('close', (code) => {
+      if (code === PEER_REFUSES) {
+        reject(new Error(`peer loop: ${err.trim().split('\n').pop() ?? ''}`));
+        return;
+      }
       if (code !== 0) {
         reject(new Error(`peer loop exited ${code}: ${err.trim().split('\n').slice(-5).join(' | ')}`));
         return;

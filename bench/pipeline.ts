@@ -256,11 +256,23 @@ export interface PipelineResult {
 }
 
 /**
+ * How the bench's station runs a prompted model, as a line configures it: one product `bench` whose
+ * recipe is `prompt` (or `product` itself: a pool, bench/pool.ts), and every camera set to it.
+ * Nothing for a model that takes no prompt (both null/undefined).
+ */
+export function benchProduct(prompt: string | null, product?: ProductConfig): { products?: Record<string, ProductConfig>; cameraProduct?: string } {
+  if (product !== undefined) return { products: { bench: product }, cameraProduct: 'bench' };
+  if (prompt !== null) return { products: { bench: { prompt } }, cameraProduct: 'bench' };
+  return {};
+}
+
+/**
  * The full pipeline on the bench camera. `prompt`: a prompted model's product `bench` is that one
  * image (a recipe); `product`, when given, is the product entry itself (a pool: bench/pool.ts).
  */
 export async function pipelineRun(opts: BenchOptions, frames: number, fps: number, prompt: string | null, product?: ProductConfig): Promise<PipelineResult> {
   const warm = Math.min(200, Math.max(opts.batch * 4, Math.floor(frames / 10)));
+  const { products, cameraProduct } = benchProduct(prompt, product);
   const config = parseConfig(
     {
       version: 'bench',
@@ -270,8 +282,8 @@ export async function pipelineRun(opts: BenchOptions, frames: number, fps: numbe
         executionProviders: opts.executionProviders ?? ['cpu'],
       },
       // A prompted model: one product whose recipe is the prompt, as a line configures it.
-      ...(product !== undefined ? { products: { bench: product } } : prompt !== null ? { products: { bench: { prompt } } } : {}),
-      cameras: [{ id: 'bench', source: cameraSource(opts, warm + frames, fps, 5), ...(prompt !== null || product !== undefined ? { product: 'bench' } : {}) }],
+      ...(products !== undefined ? { products } : {}),
+      cameras: [{ id: 'bench', source: cameraSource(opts, warm + frames, fps, 5), ...(cameraProduct !== undefined ? { product: cameraProduct } : {}) }],
       inference: { batchSize: opts.batch, batchWaitMs: 2, maxQueuedFrames: Math.max(8, 2 * opts.batch), preprocessWorkers: opts.preprocessWorkers ?? 1 },
     },
     'bench configuration',

@@ -187,7 +187,7 @@ export function buildProgram(): Command {
     .option('--frames-from <dir>', "images the camera replays (decoded once, sent raw); default the bundle's samples/, else the synthetic camera")
     .option('--synthetic', 'use the synthetic camera even when the bundle has samples/')
     .option('--preprocess-workers <n>', 'pipeline preprocessing threads (0 = main thread)', nonNegativeInt, 1)
-    .option('--prompt <file>', "a prompted model (OneNIP): its prompt for every frame (default: the replayed folder's first prompt* image)")
+    .option('--prompt <file>', "a prompted model (OneNIP): its prompt for every frame, on every side, with --cameras too (default: the replayed folder's first prompt* image)")
     .option('--pool [files]', "a cosine-pool model (OneNIP): the pipeline with a pool (comma-separated files; default the replayed folder's prompt* and pool* images) beside the same bundle with a recipe (the pool's first image): throughput, latency p50/p99, their ratios", (v: string) => v.split(',').filter((x) => x.length > 0))
     .option('--cameras <list>', 'many cameras instead: N cameras (e.g. 1,2,4,8) with and without batching across cameras, beside the bare loop at its best batch', cameraCounts)
     .option('--fps <f>', 'with --cameras: each camera\'s rate in the paced runs (default 80 % of the unbatched saturation, shared)', positiveInt)
@@ -207,6 +207,7 @@ export function buildProgram(): Command {
               ...(opts.threads !== undefined ? { intraOpThreads: opts.threads } : {}),
               ...(opts.fps !== undefined ? { fps: opts.fps } : {}),
               ...(opts.framesFrom !== undefined ? { framesFrom: opts.framesFrom } : {}),
+              ...(opts.prompt !== undefined ? { prompt: opts.prompt } : {}),
               peer: opts.peer,
             },
             (line) => process.stderr.write(`  ${line}\n`),

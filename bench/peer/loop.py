@@ -7,8 +7,15 @@ left to the runtime (scipy), the image score, the calibrated pixel threshold and
 `scipy.ndimage.label` (8-connected) for the defect regions, and the verdict. The camera replays
 the folder's images, sorted by name and decoded once (raw pixels, as linewatch's `preload`).
 
+A prompted bundle (model.json `prompt`, OneNIP with `selection: recipe`) takes `--prompt FILE`: one
+good image, decoded and prepared exactly as a frame (same resize, crop, dtype, layout, range) once
+before the loop, and fed as the graph's prompt input (`prompt.name`) with every frame — a user's
+loop keeps the prepared array and passes it each run, as linewatch prepares a product's prompt once.
+Bundles the loop does not cover (tiles, a cosine-pool of prompts) are refused: exit 3, the reason on
+stderr, naming the bundle. `--check` stops there: exit 0 when the loop would run the bundle.
+
     trainer/.venv/bin/python bench/peer/loop.py --model DIR --frames-from DIR --frames 200 \
-        --cameras 4 --threads 1 [--scores K]
+        --cameras 4 --threads 1 [--scores K] [--prompt FILE] [--check]
 
 Prints one JSON object on stdout: frames/s over the measured frames (the first tenth is warm-up),
 per-frame p50/p99 in ms and the median of each stage (preprocess, session.run, post-processing),
@@ -44,6 +51,22 @@ def load_frames(folder: Path, channels: int) -> list[tuple[str, np.ndarray]]:
         raise SystemExit(msg)
     mode = "L" if channels == 1 else "RGB"
     return [(Path(n).stem, np.asarray(Image.open(folder / n).convert(mode))) for n in names]
+
+
+def refusal(model_dir: Path, m: dict, prompt: Path | None) -> str | None:
+    """Why the loop does not run this bundle (with this prompt), or None."""
+    what = f"model bundle {model_dir}"
+    if m["geometry"].get("tiles") is not None:
+        return f"{what}: the peer loop covers bundles without tiles (geometry.tiles: each frame is cut into tiles whose maps the runtime merges)"
+    p = m.get("prompt")
+    if p is not None:
+        if p["selection"] != "recipe":
+            return f"{what}: the peer loop takes one prompt per product (prompt.selection recipe), not a {p['selection']} (choosing each frame's prompt from a pool by embed.onnx)"
+        if prompt is None:
+            return f"{what} takes a prompt image beside each frame (graph input {p['name']!r}): give one with --prompt FILE"
+        if not prompt.is_file():
+            return f"{what}: the prompt {prompt} is not a file"
+    return None
 
 
 def gaussian_kernel(size: int, sigma: float) -> np.ndarray:
@@ -94,13 +117,18 @@ def main() -> None:
     ap.add_argument("--cameras", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads")
     ap.add_argument("--scores", type=int, default=0, help="report the raw scores of the first K frames")
+    ap.add_argument("--prompt", type=Path, help="a prompted bundle's prompt: one good image, prepared as a frame, fed with every frame")
+    ap.add_argument("--check", action="store_true", help="only say whether the loop runs this bundle (exit 0) or why not (exit 3)")
     args = ap.parse_args()
 
     m = json.loads((args.model / "model.json").read_text())
     inp, geo, outs, cal = m["input"], m["geometry"], m["outputs"], m["calibration"]
-    if m.get("prompt") is not None or geo.get("tiles") is not None:
-        msg = "the peer loop covers single-image bundles without tiles"
-        raise SystemExit(msg)
+    why = refusal(args.model, m, args.prompt)
+    if why is not None:
+        print(why, file=sys.stderr)
+        sys.exit(3)
+    if args.check:
+        return
     so = ort.SessionOptions()
     so.intra_op_num_threads = args.threads
     so.inter_op_num_threads = 1
@@ -124,6 +152,36 @@ def main() -> None:
     pixel_threshold = cal["pixel"]["threshold"]  # the default rule: normalised 0.5 = the calibrated boundary
     img_cal = cal["image"]
 
+    def prepare(pixels: np.ndarray) -> np.ndarray:
+        """A decoded image as the graph's input batch: PIL resize (antialiased when shrinking, as
+        torchvision on PIL images), centre crop, channel order, dtype and range, layout."""
+        img = Image.fromarray(pixels).resize(size, resample)
+        if box is not None:
+            img = img.crop(box)
+        x = np.asarray(img)
+        if x.ndim == 2:
+            x = x[:, :, None]
+        if inp["colorOrder"] == "BGR":
+            x = x[:, :, ::-1]
+        if inp["dtype"] == "uint8":
+            x = np.ascontiguousarray(x)
+        else:
+            x = x.astype(np.float32) * ((hi - lo) / 255.0) + lo
+            if norm is not None:
+                x = (x - np.asarray(norm["mean"], np.float32)) / np.asarray(norm["std"], np.float32)
+        if inp["layout"] == "NCHW":
+            x = x.transpose(2, 0, 1)
+        x = np.ascontiguousarray(x[None])
+        if isinstance(inp["batch"], int) and inp["batch"] > 1:  # a fixed-batch graph: pad with zeros
+            x = np.concatenate([x, np.zeros((inp["batch"] - 1, *x.shape[1:]), x.dtype)])
+        return x
+
+    # The prompt, decoded as the frames are and prepared once: the loop passes this array every run.
+    prompt = None
+    if args.prompt is not None and m.get("prompt") is not None:
+        mode = "L" if inp["channels"] == 1 else "RGB"
+        prompt = prepare(np.asarray(Image.open(args.prompt).convert(mode)))
+
     times: list[float] = []
     stages: dict[str, list[float]] = {"preprocess": [], "run": [], "post": []}
     scores: list[dict] = []
@@ -138,29 +196,10 @@ def main() -> None:
                 t_start = time.perf_counter()
             t0 = time.perf_counter()
             name, pixels = frames[i % len(frames)]
-            # Preprocess: PIL resize (antialiased when shrinking, as torchvision on PIL images), centre crop.
-            img = Image.fromarray(pixels).resize(size, resample)
-            if box is not None:
-                img = img.crop(box)
-            x = np.asarray(img)
-            if x.ndim == 2:
-                x = x[:, :, None]
-            if inp["colorOrder"] == "BGR":
-                x = x[:, :, ::-1]
-            if inp["dtype"] == "uint8":
-                x = np.ascontiguousarray(x)
-            else:
-                x = x.astype(np.float32) * ((hi - lo) / 255.0) + lo
-                if norm is not None:
-                    x = (x - np.asarray(norm["mean"], np.float32)) / np.asarray(norm["std"], np.float32)
-            if inp["layout"] == "NCHW":
-                x = x.transpose(2, 0, 1)
-            x = np.ascontiguousarray(x[None])
-            if isinstance(inp["batch"], int) and inp["batch"] > 1:  # a fixed-batch graph: pad with zeros
-                x = np.concatenate([x, np.zeros((inp["batch"] - 1, *x.shape[1:]), x.dtype)])
+            x = prepare(pixels)
             t1 = time.perf_counter()
-            # Inference.
-            out = session.run(wanted, {inp["name"]: x})
+            # Inference (a prompted bundle: the prepared prompt beside the frame, the same array each run).
+            out = session.run(wanted, {inp["name"]: x} if prompt is None else {inp["name"]: x, m["prompt"]["name"]: prompt})
             t2 = time.perf_counter()
             amap = out[0][0, 0]
             # Post-processing: the steps the graph left, the score, the regions at the pixel threshold.
@@ -193,9 +232,10 @@ def main() -> None:
     elapsed = time.perf_counter() - t_start
     measured = sorted(times[warm:])
     pick = lambda p: measured[min(len(measured) - 1, max(0, math.ceil(p / 100 * len(measured)) - 1))]  # noqa: E731
+    with_prompt = f", prompt {args.prompt.name} prepared once and fed with every frame" if prompt is not None else ""
     padded = f" (padded to the graph's fixed {inp['batch']})" if isinstance(inp["batch"], int) and inp["batch"] > 1 else ""
     report = {
-        "loop": f"{args.cameras} camera(s) in turn, batch 1{padded}, one process (python {'.'.join(map(str, sys.version_info[:3]))})",
+        "loop": f"{args.cameras} camera(s) in turn, batch 1{padded}{with_prompt}, one process (python {'.'.join(map(str, sys.version_info[:3]))})",
         "versions": {"onnxruntime": ort.__version__, "pillow": PIL.__version__, "scipy": scipy.__version__, "numpy": np.__version__},
         "cameras": args.cameras,
         "threads": args.threads,

@@ -27,12 +27,12 @@
  */
 import { firstValueFrom, toArray } from 'rxjs';
 import { parseConfig } from '../src/config/load.js';
-import { loadBundle, type Bundle } from '../src/models/bundle.js';
+import { loadBundle } from '../src/models/bundle.js';
 import { sourceConfigSchema } from '../src/pipeline/sources/schema.js';
 import { Station } from '../src/pipeline/station.js';
 import type { Verdict } from '../src/pipeline/verdict.js';
 import { formatPeerRatio, missingPeer, peerRefusal, runPeer, type PeerReport } from './peer.js';
-import { bareLoop, benchProduct, benchPrompt, framesFolder, promptBatch, sampleBatch, type BenchOptions } from './pipeline.js';
+import { bareLoop, benchProduct, benchPrompt, benchRefusal, framesFolder, promptBatch, sampleBatch, type BenchOptions } from './pipeline.js';
 import { median, percentile } from './stats.js';
 
 export interface CamerasBenchOptions {
@@ -242,32 +242,13 @@ function medianPeer(runs: readonly PeerReport[]): PeerRun {
 }
 
 /**
- * Why `bench --cameras` cannot measure this bundle like for like on every side, or null.
- *
- * @example
- * camerasRefusal(await loadBundle('test/fixtures/models/tiny-inp-tiles')) // 'bench --cameras: model bundle … is tiled (…)'
- */
-export function camerasRefusal(bundle: Bundle): string | null {
-  const m = bundle.manifest;
-  const what = `bench --cameras: model bundle ${bundle.dir}`;
-  const t = m.geometry.tiles;
-  if (t !== null) {
-    return `${what} is tiled (geometry.tiles ${t.width}x${t.height}, overlap ${t.overlap}: the station runs the model on each of a frame's tiles and merges their maps, while the bare loop and the Python peer run it once on a whole frame, so no two sides would measure the same work); bench --cameras covers untiled bundles (node dist/bench/tiler.js measures the tiler)`;
-  }
-  if (m.prompt !== null && m.prompt.selection !== 'recipe') {
-    return `${what} chooses each frame's prompt from a pool (prompt.selection ${m.prompt.selection}: embed.onnx and the nearest pool image per frame, which neither the bare loop nor the Python peer does); measure what the pool costs with \`bench --pool\``;
-  }
-  return null;
-}
-
-/**
- * @throws Error (before anything runs) when the bundle cannot be benched like for like: {@link camerasRefusal}
+ * @throws Error (before anything runs) when the bundle cannot be benched like for like: {@link benchRefusal}
  * @example
  * console.log(formatCamerasReport(await runCamerasBench({ modelDir: 'models/demo', cameras: [1, 2, 4], frames: 400 })));
  */
 export async function runCamerasBench(opts: CamerasBenchOptions, progress: (line: string) => void = () => {}): Promise<CamerasReport> {
   const bundle = await loadBundle(opts.modelDir);
-  const refused = camerasRefusal(bundle);
+  const refused = benchRefusal(bundle, 'bench --cameras');
   if (refused !== null) throw new Error(refused);
   const rounds = opts.rounds ?? 3;
   const threads = opts.intraOpThreads ?? 1;

@@ -336,12 +336,36 @@ export async function pipelineRun(opts: BenchOptions, frames: number, fps: numbe
 }
 
 /**
+ * Why a bench (`command`: `bench`, `bench --cameras`) cannot measure this bundle like for like on
+ * every side, or null: a tiled bundle (the station runs the model on each of a frame's tiles, the
+ * bare loop and the Python peer once on a whole frame), or prompts chosen from a pool (which
+ * neither the bare loop nor the peer does; `bench --pool` measures that).
+ *
+ * @example
+ * benchRefusal(await loadBundle('test/fixtures/models/tiny-inp-tiles'), 'bench') // 'bench: model bundle … is tiled (…)'
+ */
+export function benchRefusal(bundle: Bundle, command: string): string | null {
+  const m = bundle.manifest;
+  const what = `${command}: model bundle ${bundle.dir}`;
+  const t = m.geometry.tiles;
+  if (t !== null) {
+    return `${what} is tiled (geometry.tiles ${t.width}x${t.height}, overlap ${t.overlap}: the station runs the model on each of a frame's tiles and merges their maps, while the bare loop and the Python peer run it once on a whole frame, so no two sides would measure the same work); ${command} covers untiled bundles (node dist/bench/tiler.js measures the tiler)`;
+  }
+  if (m.prompt !== null && m.prompt.selection !== 'recipe') {
+    return `${what} chooses each frame's prompt from a pool (prompt.selection ${m.prompt.selection}: embed.onnx and the nearest pool image per frame, which neither the bare loop nor the Python peer does); measure what the pool costs with \`bench --pool\``;
+  }
+  return null;
+}
+
+/**
  * @example
  * const r = await runPipelineBench({ modelDir: 'models/demo', frames: 2000, batch: 1 });
  * console.log(formatBenchReport(r));
  */
 export async function runPipelineBench(opts: BenchOptions): Promise<BenchReport> {
   const bundle = await loadBundle(opts.modelDir);
+  const refused = benchRefusal(bundle, 'bench');
+  if (refused !== null) throw new Error(refused);
   const rounds = opts.rounds ?? 3;
   const w = opts.cameraWidth ?? 256;
   const h = opts.cameraHeight ?? 256;

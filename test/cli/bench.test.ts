@@ -72,6 +72,16 @@ test('bench on a prompted bundle (the tiny OneNIP): the same prompt for every fr
   assert.equal(inp.prompt, null);
 });
 
+test('bench refuses by name, before anything runs, a bundle it cannot bench like for like: tiled (its bare loop would feed whole frames), or prompts from a pool (it would run one recipe prompt)', async () => {
+  const tiles = fileURLToPath(new URL('../../../test/fixtures/models/tiny-inp-tiles', import.meta.url));
+  const pool = fileURLToPath(new URL('../../../test/fixtures/models/tiny-onenip-pool', import.meta.url));
+  await assert.rejects(runPipelineBench({ modelDir: tiles, frames: 20, batch: 1, rounds: 1, intraOpThreads: 1 }), (e: Error) => {
+    assert.equal(e.message.startsWith(`bench: model bundle ${tiles} is tiled (geometry.tiles 56x56, overlap 14: `), true, e.message);
+    return true;
+  });
+  await assert.rejects(runPipelineBench({ modelDir: pool, frames: 20, batch: 1, rounds: 1, intraOpThreads: 1 }), /^Error: bench: model bundle .*tiny-onenip-pool chooses each frame's prompt from a pool \(prompt\.selection cosine-pool: .*`bench --pool`$/);
+});
+
 test('bench --pool on a cosine-pool bundle: the pipeline with the pool beside the same bundle with a recipe, both judging every frame; ratios side by side; a recipe bundle is refused', async () => {
   const { formatPoolBenchReport, runPoolBench } = await import('../../bench/pool.js');
   const POOL = fileURLToPath(new URL('../../../test/fixtures/models/tiny-onenip-pool/', import.meta.url));

@@ -175,8 +175,8 @@ async function stationRun(opts: CamerasBenchOptions, folder: string, n: number, 
   // A model call's verdicts arrive together: a window edge inside such a burst would count part
   // of a call against the whole call's time (eight cameras at batch 8 read ~5 % slow over 20
   // calls). Both edges are moved to the end of their burst.
-  const start = running < 0 ? -1 : burstEnd(at, Math.max(warm, running) - 1) + 1;
-  end = burstEnd(at, end - 1) + 1;
+  const start = running < 0 ? -1 : burstEnd(at, Math.max(warm, running) - 1, batch.size) + 1;
+  end = burstEnd(at, end - 1, batch.size) + 1;
   if (running < 0 || end - start < 2 * n) {
     throw new Error(`bench --cameras: ${n} cameras of ${perCamera} frames each overlapped for ${Math.max(0, end - start)} verdicts only (cameras start as they finish decoding their folder); give more --frames`);
   }
@@ -206,9 +206,14 @@ async function stationRun(opts: CamerasBenchOptions, folder: string, n: number, 
 /** Verdicts closer than this came out of one model call. */
 const BURST_GAP_MS = 1;
 
-/** The last index of the burst of arrivals that index `i` belongs to. */
-function burstEnd(at: readonly number[], i: number): number {
-  while (i + 1 < at.length && at[i + 1]! - at[i]! < BURST_GAP_MS) i++;
+/**
+ * The last index of the burst of arrivals that index `i` belongs to: at most `batch` − 1 further,
+ * since one model call gives at most a batch of verdicts (a model fast enough to judge frame after
+ * frame under BURST_GAP_MS would otherwise read as one burst, and the window as empty).
+ */
+function burstEnd(at: readonly number[], i: number, batch: number): number {
+  const last = Math.min(at.length - 1, i + batch - 1);
+  while (i < last && at[i + 1]! - at[i]! < BURST_GAP_MS) i++;
   return i;
 }
 

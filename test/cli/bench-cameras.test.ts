@@ -49,7 +49,9 @@ test('bench --cameras: N cameras batched and unbatched beside the bare loop at i
 // station with the prompt as product "bench" on every camera (a frame it could not judge fails the
 // bench), and the Python peer with --prompt. Not timed: it checks what ran, not how fast.
 test('bench --cameras on a prompted bundle: the same prompt on every side (bare, batched, unbatched, the Python peer), as `bench` finds it', async (t) => {
-  const r = await runCamerasBench({ modelDir: ONENIP, cameras: [1, 2], frames: 40, rounds: 1, bareBatches: [1, 2] });
+  // 120 frames a camera: the tiny model judges a frame in about a millisecond on a quiet machine,
+  // and with 20 the first camera finished before the second had started (no overlap to measure).
+  const r = await runCamerasBench({ modelDir: ONENIP, cameras: [1, 2], frames: 240, rounds: 1, bareBatches: [1, 2] });
   assert.equal(r.prompt, join(ONENIP, 'samples', 'prompt-a.png'), "the samples' first prompt image, as `bench` takes it");
   assert.deepEqual(r.bare.map((b) => b.batch), [1, 2]);
   for (const row of r.rows) {
